@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# install-test-deps.sh - install the real components portcullis's end-to-end tests drive.
+#
+# usage: scripts/install-test-deps.sh [--check]
+#   Debian 12, as root (or through sudo), non-interactive and idempotent: installs only what
+#   is missing among
+#     docker-registry skopeo podman slapd ldap-utils wrk curl openssl ca-certificates
+#   plus Debian's nodejs + npm when no `node` is on PATH, and Debian's docker.io (the only
+#   bookworm package that ships the docker CLI) when no `docker` is on PATH. No daemon is
+#   started: the tests start docker-registry/slapd themselves on loopback, and `docker login`
+#   works without a Docker engine.
+#   slapd is preseeded with slapd/no_configuration=true (no prompt, no system DIT), and
+#   package services are kept from starting by a policy-rc.d that exits 101 (only while
+#   installing, and only if this script created it). `apt-get update` runs only when
+#   something is missing. Prints the versions at the end.
+#   --check  install nothing: list what is missing and exit 1 if anything is.
+# Exit status: 0 when everything is installed, non-zero (with a message) otherwise.
+set -euo pipefail
+
+prog=install-test-deps
+die() { echo "$prog: error: $*" >&2; exit 1; }
+
+check_only=0
+for a in "$@"; do
+  case $a in
+    --check) check_only=1 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "$prog: unknown option: $a (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+# slapd lives in /usr/sbin, which a non-login shell may not have on PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+command -v dpkg-query >/dev/null || die "dpkg-query not found: this script supports Debian 12 only"
+
+pkgs=(docker-registry skopeo podman slapd ldap-utils wrk curl openssl ca-certificates)
+command -v node >/dev/null || pkgs+=(nodejs npm)
+command -v docker >/dev/null || pkgs+=(docker.io)
+
+installed() { # installed PKG: true when dpkg has PKG fully installed
+  local st
+  st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null || true)
+  [[ $st == ii* ]]
+}
+
+missing=()
+for p in "${pkgs[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if ((check_only)); then
+    echo "$prog: missing: ${missing[*]} (run $0 as root to install)" >&2
+    exit 1
+  fi
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
+    SUDO=(sudo)
+  fi
+  echo "$prog: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  echo "slapd slapd/no_configuration boolean true" | "${SUDO[@]}" debconf-set-selections \
+    || die "debconf-set-selections failed (is debconf installed?)"
+
+  # policy-rc.d exiting 101 keeps package services from starting, only while installing:
+  # an existing one is set aside and put back afterwards.
+  policy=/usr/sbin/policy-rc.d
+  backup=$policy.$prog-backup
+  made_policy=0
+  # shellcheck disable=SC2317  # called through the EXIT trap
+  cleanup() {
+    if ((made_policy)); then
+      "${SUDO[@]}" rm -f "$policy"
+      if [[ -e $backup ]]; then "${SUDO[@]}" mv -f "$backup" "$policy"; fi
+    fi
+  }
+  trap cleanup EXIT
+  # a backup left by an interrupted run is the original: put it back first
+  if [[ -e $backup ]]; then "${SUDO[@]}" mv -f "$backup" "$policy"; fi
+  if [[ -e $policy ]]; then "${SUDO[@]}" cp -p "$policy" "$backup"; fi
+  made_policy=1
+  printf '#!/bin/sh\n# written by %s while installing: keep package services from starting\nexit 101\n' \
+    "$prog" | "${SUDO[@]}" tee "$policy" >/dev/null
+  "${SUDO[@]}" chmod 755 "$policy"
+
+  apt_opts=(-q -o DPkg::Lock::Timeout=600)
+  log=$(mktemp)
+  if ! "${SUDO[@]}" apt-get "${apt_opts[@]}" update >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    rm -f "$log"
+    die "apt-get update failed"
+  fi
+  # docker.io only for its CLI: without its recommends (git, apparmor, needrestart...).
+  with_rec=() without_rec=()
+  for p in "${missing[@]}"; do
+    if [[ $p == docker.io ]]; then without_rec+=("$p"); else with_rec+=("$p"); fi
+  done
+  apt_install() { # apt_install [APT-OPTION...] -- PKG...
+    local opts=()
+    while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+    shift
+    if ! "${SUDO[@]}" apt-get "${apt_opts[@]}" install -y "${opts[@]}" \
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+      "$@" >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      rm -f "$log"
+      die "apt-get install $* failed"
+    fi
+  }
+  ((${#with_rec[@]} == 0)) || apt_install -- "${with_rec[@]}"
+  ((${#without_rec[@]} == 0)) || apt_install --no-install-recommends -- "${without_rec[@]}"
+  rm -f "$log"
+
+  still=()
+  for p in "${missing[@]}"; do
+    installed "$p" || still+=("$p")
+  done
+  ((${#still[@]} == 0)) || die "still not installed after apt-get: ${still[*]}"
+else
+  echo "$prog: all present" >&2
+fi
+
+# The tests look these binaries up; fail here rather than in the middle of a test run.
+for b in docker-registry skopeo podman slapd ldapsearch wrk curl openssl node npm docker; do
+  if ! command -v "$b" >/dev/null; then
+    if [[ $b == docker-registry ]] && dpkg -L docker-registry 2>/dev/null | grep -q '/docker-registry$'; then
+      continue
+    fi
+    die "$b is not on PATH after installation"
+  fi
+done
+
+ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "-"; }
+for p in docker-registry skopeo podman slapd ldap-utils wrk curl openssl ca-certificates; do
+  printf '%s=%s\n' "$p" "$(ver "$p")"
+done
+printf 'node=%s\n' "$(node --version 2>/dev/null || echo -)"
+printf 'npm=%s\n' "$(npm --version 2>/dev/null || echo -)"
+printf 'docker=%s\n' "$(docker --version 2>/dev/null || echo -)"
+exit 0

@@ -1,0 +1,1108 @@
+//! The compiled policy set and the decision procedure.
+//!
+//! Loading does all the work that can be done once: roles are resolved to action sets,
+//! patterns are compiled, and entries are indexed by the subjects they bind. A decision
+//! then only visits the entries that name the requester (its user or robot name, its
+//! groups, and the `authenticated`/`anonymous`/`everyone` buckets), so its cost follows
+//! the requester's own rules, not the size of the organisation.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::decision::{ActionVerdict, Decision, RuleRef, Verdict};
+use super::pattern::RepoPattern;
+use super::policy_file::{
+    self, Effect, EntryDef, ParsedFile, Permission, PolicyError, BUILTIN_ROLES,
+};
+use super::subject::SubjectIndex;
+use crate::domain::{Action, PrincipalKind, Requester, Scope};
+
+/// Every loaded policy file, compiled. Immutable once built; share it behind an `Arc` and
+/// swap the whole set to reload.
+#[derive(Debug)]
+pub struct PolicySet {
+    grants: RuleTable,
+    denies: RuleTable,
+    files: usize,
+    roles: usize,
+}
+
+/// The grant (or deny) entries in load order, and their subject index. Grants and denies
+/// are kept apart because they are asked different questions: "is there any?" versus
+/// "which is first?".
+#[derive(Debug, Default)]
+struct RuleTable {
+    rules: Vec<Rule>,
+    index: SubjectIndex,
+}
+
+#[derive(Debug)]
+struct Rule {
+    actions: ActionSet,
+    repositories: Box<[RepoPattern]>,
+    catalog: bool,
+    origin: RuleRef,
+}
+
+/// A role or action list, resolved. Built-in actions are flags so the common check is a
+/// load, not a string comparison.
+#[derive(Debug, Default)]
+struct ActionSet {
+    all: bool,
+    pull: bool,
+    push: bool,
+    delete: bool,
+    other: Vec<Box<str>>,
+}
+
+impl ActionSet {
+    fn add(&mut self, a: &Action) {
+        match a {
+            Action::All => self.all = true,
+            Action::Pull => self.pull = true,
+            Action::Push => self.push = true,
+            Action::Delete => self.delete = true,
+            Action::Other(o) => {
+                if !self.other.contains(o) {
+                    self.other.push(o.clone());
+                }
+            }
+        }
+    }
+
+    /// Does a grant with this set allow `a`? A requested `*` means "everything the
+    /// registry knows", which only a `*` grant can promise.
+    fn grants(&self, a: &Action) -> bool {
+        self.all
+            || match a {
+                Action::Pull => self.pull,
+                Action::Push => self.push,
+                Action::Delete => self.delete,
+                Action::All => false,
+                Action::Other(o) => self.other.contains(o),
+            }
+    }
+
+    /// Does a deny with this set refuse `a`? A requested `*` is refused by any matching
+    /// deny: "everything" includes whatever the deny forbids.
+    fn denies(&self, a: &Action) -> bool {
+        *a == Action::All || self.grants(a)
+    }
+}
+
+/// The resource of a scope, as far as policies can name it.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Repository(&'a str),
+    Catalog,
+}
+
+impl<'a> Target<'a> {
+    /// `None` for resources no policy can grant (other types, other registry resources).
+    fn of(scope: &'a Scope) -> Option<Target<'a>> {
+        let ty = &scope.resource_type;
+        if ty.is_repository() {
+            Some(Target::Repository(&scope.name))
+        } else if ty.is_registry() && scope.name == "catalog" {
+            Some(Target::Catalog)
+        } else {
+            None
+        }
+    }
+}
+
+impl Rule {
+    /// Could this rule decide action `a` on `target`, judged on actions alone? The catalog
+    /// is all-or-nothing (the registry only ever asks for `registry:catalog:*`), so
+    /// `catalog = true` covers every action there, whatever the entry's role.
+    fn covers(&self, target: Target<'_>, a: &Action, effect: Effect) -> bool {
+        match target {
+            Target::Catalog => self.catalog,
+            Target::Repository(_) => match effect {
+                Effect::Grant => self.actions.grants(a),
+                Effect::Deny => self.actions.denies(a),
+            },
+        }
+    }
+
+    fn matches(&self, target: Target<'_>, user: Option<&str>) -> bool {
+        match target {
+            Target::Catalog => self.catalog,
+            Target::Repository(name) => self.repositories.iter().any(|p| p.matches(name, user)),
+        }
+    }
+}
+
+impl RuleTable {
+    /// For each requested action, lowers `best[k]` to the first (lowest load-order) entry
+    /// that binds `who`, matches `target` and covers the action. Buckets are ascending,
+    /// so a bucket is abandoned as soon as every slot already holds an earlier entry.
+    fn first_matches(
+        &self,
+        effect: Effect,
+        who: &Requester,
+        target: Target<'_>,
+        user: Option<&str>,
+        actions: &[Action],
+        best: &mut [Option<u32>],
+    ) {
+        self.index.for_each_bucket(who, |bucket| {
+            for &i in bucket {
+                if best.iter().all(|b| b.is_some_and(|b| b < i)) {
+                    break;
+                }
+                let rule = &self.rules[i as usize];
+                let improves = |a: &Action, b: &Option<u32>| {
+                    b.is_none_or(|b| i < b) && rule.covers(target, a, effect)
+                };
+                // Pattern matching is the costly part: skip it when the result could not matter.
+                if !actions.iter().zip(best.iter()).any(|(a, b)| improves(a, b))
+                    || !rule.matches(target, user)
+                {
+                    continue;
+                }
+                for (a, b) in actions.iter().zip(best.iter_mut()) {
+                    if improves(a, b) {
+                        *b = Some(i);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Role name → actions, across all files, with where each custom role was defined.
+struct Roles {
+    by_name: HashMap<String, (Vec<Action>, Option<(Arc<str>, usize)>)>,
+    /// Names in the order to list them in an error: built-ins, then custom in load order.
+    names: Vec<String>,
+}
+
+impl Roles {
+    fn collect(files: &[ParsedFile]) -> Result<Roles, PolicyError> {
+        let mut roles = Roles {
+            by_name: HashMap::new(),
+            names: Vec::new(),
+        };
+        for (name, actions) in BUILTIN_ROLES {
+            roles
+                .by_name
+                .insert((*name).to_owned(), (actions.to_vec(), None));
+            roles.names.push((*name).to_owned());
+        }
+        for file in files {
+            for role in &file.roles {
+                if let Some((_, Some((other_file, other_line)))) = roles.by_name.get(&role.name) {
+                    return Err(PolicyError::at(
+                        &file.name,
+                        role.line,
+                        format!(
+                            "[roles]: role {:?} is already defined at {other_file}:{other_line}. Fix: rename one of them or delete one definition (roles are shared by all policy files)",
+                            role.name
+                        ),
+                    ));
+                }
+                let actions = role.actions.iter().map(|w| w.action.clone()).collect();
+                roles.by_name.insert(
+                    role.name.clone(),
+                    (actions, Some((file.name.clone(), role.line))),
+                );
+                roles.names.push(role.name.clone());
+            }
+        }
+        // A role's list holds actions only; a role name there is a mistake, not a new action.
+        for file in files {
+            for role in &file.roles {
+                for w in &role.actions {
+                    if roles.by_name.contains_key(w.action.as_str()) {
+                        return Err(PolicyError::at(
+                            &file.name,
+                            w.line,
+                            format!(
+                                "[roles]: role {:?} lists {:?}, which is a role, not an action; roles cannot include roles. Fix: list that role's actions instead",
+                                role.name,
+                                w.action.as_str()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(roles)
+    }
+
+    fn known(&self) -> String {
+        self.names.join(", ")
+    }
+}
+
+impl PolicySet {
+    /// Loads every `*.toml` in `dir`, in byte order of file name, so that numbering files
+    /// (`10-team.toml`, `90-freeze.toml`) fixes the load order. Other files (README.md) and
+    /// hidden files (editor backups such as `.#team.toml`) are ignored. A directory with no
+    /// policy file is an error: it would deny everything, which is far more often a wrong
+    /// path than an intent (an empty `.toml` file says "deny everything" on purpose).
+    pub fn load_dir(dir: &Path) -> Result<PolicySet, PolicyError> {
+        let shown = dir.display().to_string();
+        let read_err = |e: std::io::Error| {
+            PolicyError::whole(
+                &shown,
+                format!("cannot read the policy directory: {e}. Fix: check the path and its permissions"),
+            )
+        };
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let name = entry.file_name();
+            let bytes = name.as_encoded_bytes();
+            if !bytes.ends_with(b".toml") || bytes.starts_with(b".") {
+                continue;
+            }
+            // Follows symlinks; a dangling one is kept so that reading it reports the problem.
+            if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            names.push(name);
+        }
+        if names.is_empty() {
+            return Err(PolicyError::whole(
+                &shown,
+                "holds no *.toml policy file, so every request would be denied. Fix: point at the right directory, or add a policy file (an empty one denies everything on purpose)",
+            ));
+        }
+        names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+        let mut sources = Vec::with_capacity(names.len());
+        for name in names {
+            let path = dir.join(&name);
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                PolicyError::whole(&shown, format!("cannot read the policy file: {e}"))
+            })?;
+            sources.push((shown, text));
+        }
+        PolicySet::from_sources(&sources)
+    }
+
+    /// Builds a set from `(file name, TOML text)` pairs, in the order given. Roles may be
+    /// used in any file, whatever the order, so files are all parsed before roles are
+    /// resolved.
+    pub fn from_sources(sources: &[(String, String)]) -> Result<PolicySet, PolicyError> {
+        let files = sources
+            .iter()
+            .map(|(name, text)| policy_file::parse(name, text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let roles = Roles::collect(&files)?;
+        let mut set = PolicySet {
+            grants: RuleTable::default(),
+            denies: RuleTable::default(),
+            files: files.len(),
+            roles: roles.names.len(),
+        };
+        for file in &files {
+            for entry in &file.entries {
+                let rule = compile(&file.name, entry, &roles)?;
+                let table = match entry.effect {
+                    Effect::Grant => &mut set.grants,
+                    Effect::Deny => &mut set.denies,
+                };
+                let Ok(i) = u32::try_from(table.rules.len()) else {
+                    return Err(PolicyError::at(
+                        &file.name,
+                        entry.line,
+                        "too many entries (over 4 billion)",
+                    ));
+                };
+                for s in &entry.subjects {
+                    table.index.insert(s, i);
+                }
+                table.rules.push(rule);
+            }
+        }
+        Ok(set)
+    }
+
+    /// Decides one requested scope for one requester: deny entries first (any matching one
+    /// refuses), then the first matching grant in load order, else "not granted".
+    pub fn decide(&self, who: &Requester, scope: &Scope) -> Decision {
+        let actions = &scope.actions;
+        let n = actions.len();
+        // deny[k], then grant[k]: the load-order number of the entry deciding action k.
+        let mut found: Vec<Option<u32>> = vec![None; 2 * n];
+        if let Some(target) = Target::of(scope) {
+            // `${user}` stands for users only: a robot must never inherit a personal namespace.
+            let user = who
+                .identity()
+                .filter(|id| id.kind == PrincipalKind::User)
+                .map(|id| id.name.as_str());
+            let (deny, grant) = found.split_at_mut(n);
+            self.denies
+                .first_matches(Effect::Deny, who, target, user, actions, deny);
+            // A denied action needs no grant; marking its slot as taken by entry 0 makes the
+            // grant scan skip it (nothing is earlier than 0) and stop sooner.
+            for (d, g) in deny.iter().zip(grant.iter_mut()) {
+                if d.is_some() {
+                    *g = Some(0);
+                }
+            }
+            self.grants
+                .first_matches(Effect::Grant, who, target, user, actions, grant);
+        }
+
+        let mut granted = Vec::new();
+        let mut verdicts = Vec::with_capacity(n);
+        for (k, action) in actions.iter().enumerate() {
+            let verdict = match (found[k], found[n + k]) {
+                (Some(d), _) => Verdict::Denied(self.denies.rules[d as usize].origin.clone()),
+                (None, Some(g)) => {
+                    granted.push(action.clone());
+                    Verdict::Allowed(self.grants.rules[g as usize].origin.clone())
+                }
+                (None, None) => Verdict::NotGranted,
+            };
+            verdicts.push(ActionVerdict {
+                action: action.clone(),
+                verdict,
+            });
+        }
+        Decision {
+            requested: scope.clone(),
+            granted,
+            verdicts,
+        }
+    }
+
+    /// e.g. "3 files, 5 roles, 7 grants, 1 deny" (roles include the four built-in ones).
+    pub fn summary(&self) -> String {
+        let count =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        format!(
+            "{}, {}, {}, {}",
+            count(self.files, "file", "files"),
+            count(self.roles, "role", "roles"),
+            count(self.grants.rules.len(), "grant", "grants"),
+            count(self.denies.rules.len(), "deny", "denies"),
+        )
+    }
+}
+
+/// Resolves an entry's role and builds its rule.
+fn compile(file: &Arc<str>, entry: &EntryDef, roles: &Roles) -> Result<Rule, PolicyError> {
+    let ctx = entry.effect.entry();
+    let mut actions = ActionSet::default();
+    match &entry.permission {
+        Permission::Role { name, line } => {
+            let Some((list, _)) = roles.by_name.get(name) else {
+                let fix = if Action::parse(name).is_some_and(|a| !matches!(a, Action::Other(_))) {
+                    format!("{name:?} is an action, so write actions = [{name:?}] instead of role.")
+                } else {
+                    "use one of them or define it under [roles].".to_owned()
+                };
+                return Err(PolicyError::at(
+                    file,
+                    *line,
+                    format!(
+                        "{ctx}: unknown role {name:?} (known roles: {}). Fix: {fix}",
+                        roles.known()
+                    ),
+                ));
+            };
+            list.iter().for_each(|a| actions.add(a));
+        }
+        Permission::Actions(words) => {
+            for w in words {
+                if roles.by_name.contains_key(w.action.as_str()) {
+                    return Err(PolicyError::at(
+                        file,
+                        w.line,
+                        format!(
+                            "{ctx}: {:?} is a role, not an action. Fix: write role = {:?} instead of actions",
+                            w.action.as_str(),
+                            w.action.as_str()
+                        ),
+                    ));
+                }
+                actions.add(&w.action);
+            }
+        }
+    }
+    Ok(Rule {
+        actions,
+        repositories: entry.repositories.clone().into(),
+        catalog: entry.catalog,
+        origin: RuleRef {
+            file: file.clone(),
+            line: entry.line,
+            text: entry.text().into(),
+            description: entry.description.as_deref().map(Into::into),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AuthSource, Identity};
+
+    fn sources(files: &[(&str, &str)]) -> Vec<(String, String)> {
+        files
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect()
+    }
+
+    fn load(files: &[(&str, &str)]) -> PolicySet {
+        PolicySet::from_sources(&sources(files)).unwrap_or_else(|e| panic!("should load: {e}"))
+    }
+
+    fn user(name: &str, groups: &[&str]) -> Requester {
+        Requester::Authenticated(Identity::user(
+            name,
+            groups.iter().map(|g| g.to_string()).collect(),
+            AuthSource::Password,
+        ))
+    }
+
+    fn robot(name: &str, groups: &[&str]) -> Requester {
+        let mut id = Identity::user(
+            name,
+            groups.iter().map(|g| g.to_string()).collect(),
+            AuthSource::Password,
+        );
+        id.kind = PrincipalKind::Robot;
+        Requester::Authenticated(id)
+    }
+
+    /// Each requested action with its verdict in short form: `pull=allowed@a.toml:2`.
+    fn verdicts(set: &PolicySet, who: &Requester, scope: &str) -> Vec<String> {
+        let d = set.decide(who, &Scope::parse(scope).unwrap());
+        d.verdicts
+            .iter()
+            .map(|v| match &v.verdict {
+                Verdict::Allowed(r) => format!("{}=allowed@{}:{}", v.action, r.file, r.line),
+                Verdict::Denied(r) => format!("{}=denied@{}:{}", v.action, r.file, r.line),
+                Verdict::NotGranted => format!("{}=no", v.action),
+            })
+            .collect()
+    }
+
+    /// Just the granted actions, comma-separated ("" for none).
+    fn granted(set: &PolicySet, who: &Requester, scope: &str) -> String {
+        let d = set.decide(who, &Scope::parse(scope).unwrap());
+        d.granted
+            .iter()
+            .map(Action::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    const TEAM: &str = r#"
+[[grant]]
+to = ["group:developers"]
+role = "writer"
+repositories = ["team/**"]
+
+[[grant]]
+to = ["authenticated"]
+role = "reader"
+repositories = ["**"]
+"#;
+
+    const FREEZE: &str = r#"
+[[deny]]
+to = ["authenticated"]
+actions = ["push"]
+repositories = ["team/release/**"]
+description = "release freeze"
+"#;
+
+    #[test]
+    fn deny_wins_over_a_broader_grant() {
+        let set = load(&[("10-team.toml", TEAM), ("90-freeze.toml", FREEZE)]);
+        let dev = user("alice", &["developers"]);
+        assert_eq!(
+            verdicts(&set, &dev, "repository:team/release/app:pull,push"),
+            [
+                "pull=allowed@10-team.toml:2",
+                "push=denied@90-freeze.toml:2"
+            ]
+        );
+        assert_eq!(
+            granted(&set, &dev, "repository:team/app:pull,push"),
+            "pull,push"
+        );
+    }
+
+    #[test]
+    fn access_is_denied_by_default() {
+        let set = load(&[("10-team.toml", TEAM)]);
+        assert_eq!(
+            verdicts(&set, &Requester::Anonymous, "repository:team/app:pull"),
+            ["pull=no"]
+        );
+        assert_eq!(
+            verdicts(
+                &set,
+                &user("bob", &[]),
+                "repository:team/app:pull,push,delete"
+            ),
+            ["pull=allowed@10-team.toml:7", "push=no", "delete=no"]
+        );
+        let empty = load(&[]);
+        assert_eq!(
+            granted(&empty, &user("bob", &[]), "repository:app:pull"),
+            ""
+        );
+    }
+
+    #[test]
+    fn the_first_matching_grant_in_load_order_is_the_one_reported() {
+        // alice reaches these through three buckets (everyone, group, user); the answer is
+        // the earliest entry by file order, then position in the file.
+        let a = r#"
+[[grant]]
+to = ["user:alice"]
+role = "writer"
+repositories = ["app"]
+"#;
+        let b = r#"
+[[grant]]
+to = ["everyone"]
+role = "admin"
+repositories = ["other"]
+
+[[grant]]
+to = ["group:devs"]
+role = "maintainer"
+repositories = ["app"]
+
+[[grant]]
+to = ["everyone"]
+role = "reader"
+repositories = ["app"]
+"#;
+        let set = load(&[("a.toml", a), ("b.toml", b)]);
+        assert_eq!(
+            verdicts(
+                &set,
+                &user("alice", &["devs"]),
+                "repository:app:pull,push,delete"
+            ),
+            [
+                "pull=allowed@a.toml:2",
+                "push=allowed@a.toml:2",
+                "delete=allowed@b.toml:7"
+            ]
+        );
+        assert_eq!(
+            verdicts(&set, &user("bob", &[]), "repository:app:pull,push"),
+            ["pull=allowed@b.toml:12", "push=no"]
+        );
+        let reversed = load(&[("b.toml", b), ("a.toml", a)]);
+        assert_eq!(
+            verdicts(&reversed, &user("alice", &["devs"]), "repository:app:pull"),
+            ["pull=allowed@b.toml:7"]
+        );
+    }
+
+    #[test]
+    fn a_requested_star_needs_a_star_grant_and_falls_to_any_deny() {
+        let policy = r#"
+[[grant]]
+to = ["user:alice"]
+role = "maintainer"
+repositories = ["team/**"]
+
+[[grant]]
+to = ["user:root"]
+role = "admin"
+repositories = ["**"]
+
+[[deny]]
+to = ["user:root"]
+actions = ["delete"]
+repositories = ["prod/**"]
+"#;
+        let set = load(&[("p.toml", policy)]);
+        let alice = user("alice", &[]);
+        let root = user("root", &[]);
+        assert_eq!(granted(&set, &alice, "repository:team/app:*"), "");
+        assert_eq!(
+            granted(&set, &alice, "repository:team/app:pull,push,delete"),
+            "pull,push,delete"
+        );
+        assert_eq!(granted(&set, &root, "repository:team/app:*"), "*");
+        assert_eq!(
+            granted(&set, &root, "repository:team/app:pull,tag"),
+            "pull,tag"
+        );
+        // The deny names only delete, but "everything" includes delete.
+        assert_eq!(
+            verdicts(&set, &root, "repository:prod/db:pull,delete,*"),
+            [
+                "pull=allowed@p.toml:7",
+                "delete=denied@p.toml:12",
+                "*=denied@p.toml:12"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_actions_are_granted_only_by_star_or_by_naming_them() {
+        let policy = r#"
+[[grant]]
+to = ["authenticated"]
+role = "maintainer"
+repositories = ["**"]
+
+[[grant]]
+to = ["group:taggers"]
+actions = ["tag"]
+repositories = ["**"]
+
+[[deny]]
+to = ["group:frozen"]
+role = "reader"
+repositories = ["**"]
+"#;
+        let set = load(&[("p.toml", policy)]);
+        assert_eq!(
+            granted(&set, &user("a", &[]), "repository:x:pull,tag"),
+            "pull"
+        );
+        assert_eq!(
+            granted(&set, &user("a", &["taggers"]), "repository:x:pull,tag"),
+            "pull,tag"
+        );
+        // A deny by role refuses that role's actions only.
+        assert_eq!(
+            granted(&set, &user("a", &["frozen"]), "repository:x:pull,push"),
+            "push"
+        );
+    }
+
+    #[test]
+    fn the_catalog_is_granted_only_by_catalog_entries_whatever_their_role() {
+        let policy = r#"
+[[grant]]
+to = ["authenticated"]
+role = "admin"
+repositories = ["**"]
+
+[[grant]]
+to = ["group:browsers"]
+role = "reader"
+catalog = true
+
+[[deny]]
+to = ["user:mallory"]
+role = "reader"
+catalog = true
+"#;
+        let set = load(&[("p.toml", policy)]);
+        assert_eq!(granted(&set, &user("a", &[]), "registry:catalog:*"), "");
+        assert_eq!(
+            verdicts(&set, &user("a", &["browsers"]), "registry:catalog:*"),
+            ["*=allowed@p.toml:7"]
+        );
+        assert_eq!(
+            verdicts(&set, &user("mallory", &["browsers"]), "registry:catalog:*"),
+            ["*=denied@p.toml:12"]
+        );
+        // A catalog-only entry grants no repository, and `**` never names the catalog.
+        assert_eq!(
+            granted(&set, &user("a", &["browsers"]), "repository:catalog:pull"),
+            "pull"
+        );
+        assert_eq!(
+            granted(&set, &Requester::Anonymous, "registry:catalog:*"),
+            ""
+        );
+    }
+
+    #[test]
+    fn resources_policies_cannot_name_are_never_granted() {
+        let set = load(&[(
+            "p.toml",
+            "[[grant]]\nto = [\"everyone\"]\nrole = \"admin\"\nrepositories = [\"**\"]\ncatalog = true\n",
+        )]);
+        let who = user("a", &[]);
+        assert_eq!(granted(&set, &who, "registry:other:*"), "");
+        assert_eq!(granted(&set, &who, "custom:thing:read"), "");
+        // A class does not change what the resource is.
+        assert_eq!(
+            granted(&set, &who, "repository(plugin):vieux/sshfs:pull"),
+            "pull"
+        );
+    }
+
+    #[test]
+    fn a_personal_namespace_belongs_to_the_user_and_never_to_a_robot_or_anonymous() {
+        let policy = r#"
+[[grant]]
+to = ["everyone"]
+role = "maintainer"
+repositories = ["${user}/**", "sandbox/${user}-*"]
+"#;
+        let set = load(&[("p.toml", policy)]);
+        let cases: &[(&Requester, &str, &str)] = &[
+            (&user("alice", &[]), "repository:alice/app:push", "push"),
+            (
+                &user("alice", &[]),
+                "repository:sandbox/alice-tmp:push",
+                "push",
+            ),
+            (&user("alice", &[]), "repository:bob/app:push", ""),
+            (&user("alice", &[]), "repository:alice:push", ""),
+            (&robot("alice", &[]), "repository:alice/app:push", ""),
+            (&Requester::Anonymous, "repository:alice/app:push", ""),
+        ];
+        for (who, scope, want) in cases {
+            assert_eq!(granted(&set, who, scope), *want, "{who:?} {scope}");
+        }
+    }
+
+    #[test]
+    fn each_subject_reaches_exactly_its_requesters() {
+        let mut policy = String::new();
+        let subjects = [
+            "user:alice",
+            "robot:alice",
+            "group:ops",
+            "authenticated",
+            "anonymous",
+            "everyone",
+        ];
+        for s in subjects {
+            let repo = s.replace(':', "-");
+            policy.push_str(&format!(
+                "[[grant]]\nto = [\"{s}\"]\nrole = \"reader\"\nrepositories = [\"{repo}\"]\n\n"
+            ));
+        }
+        let set = load(&[("p.toml", &policy)]);
+        // (requester, which subjects' repositories it may pull)
+        let cases: &[(Requester, [bool; 6])] = &[
+            (user("alice", &[]), [true, false, false, true, false, true]),
+            (
+                robot("alice", &["ops"]),
+                [false, true, true, true, false, true],
+            ),
+            (
+                user("bob", &["ops"]),
+                [false, false, true, true, false, true],
+            ),
+            (
+                Requester::Anonymous,
+                [false, false, false, false, true, true],
+            ),
+        ];
+        for (who, want) in cases {
+            let got = subjects.map(|s| {
+                granted(
+                    &set,
+                    who,
+                    &format!("repository:{}:pull", s.replace(':', "-")),
+                ) == "pull"
+            });
+            assert_eq!(got, *want, "{who:?}");
+        }
+    }
+
+    #[test]
+    fn roles_may_be_used_before_the_file_that_defines_them() {
+        let team =
+            "[[grant]]\nto = [\"group:audit\"]\nrole = \"auditor\"\nrepositories = [\"**\"]\n";
+        let roles = "[roles]\nauditor = [\"pull\", \"tag\"]\n";
+        let set = load(&[("10-team.toml", team), ("99-roles.toml", roles)]);
+        assert_eq!(
+            granted(&set, &user("a", &["audit"]), "repository:x:pull,push,tag"),
+            "pull,tag"
+        );
+        assert_eq!(set.summary(), "2 files, 5 roles, 1 grant, 0 denies");
+    }
+
+    #[test]
+    fn the_summary_counts_files_roles_and_entries() {
+        let set = load(&[
+            ("10-team.toml", TEAM),
+            ("90-freeze.toml", FREEZE),
+            ("x.toml", ""),
+        ]);
+        assert_eq!(set.summary(), "3 files, 4 roles, 2 grants, 1 deny");
+    }
+
+    #[test]
+    fn an_explanation_shows_each_verdict_with_its_entry() {
+        let set = load(&[
+            ("policies/10-team.toml", TEAM),
+            ("policies/90-freeze.toml", FREEZE),
+        ]);
+        let d = set.decide(
+            &user("alice", &["developers"]),
+            &Scope::parse("repository:team/release/app:pull,push,delete").unwrap(),
+        );
+        let want = "\
+repository:team/release/app:pull,push,delete
+  pull   allowed   policies/10-team.toml:2    grant writer to group:developers on team/**
+  push   denied    policies/90-freeze.toml:2  deny push to authenticated on team/release/**
+                                              \"release freeze\"
+  delete no grant  (no grant matches; access is denied by default)";
+        assert_eq!(d.to_string(), want);
+        assert_eq!(
+            d.reason(),
+            "pull: allowed by policies/10-team.toml:2; push: denied by policies/90-freeze.toml:2; delete: not granted"
+        );
+        assert_eq!(
+            d.granted_scope().unwrap().to_string(),
+            "repository:team/release/app:pull"
+        );
+    }
+
+    #[test]
+    fn every_load_error_names_the_file_and_the_line() {
+        let roles = ("10-roles.toml", "[roles]\nauditor = [\"pull\"]\n");
+        // (files, file at fault, line, text the message must contain)
+        let cases: &[(&[(&str, &str)], &str, usize, &str)] = &[
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nrol = \"reader\"\nrepositories = [\"**\"]\n")],
+                "p.toml", 3, "unknown field `rol`",
+            ),
+            (&[("p.toml", "\n[[grants]]\nto = [\"authenticated\"]\n")], "p.toml", 2, "unknown field `grants`"),
+            (
+                &[roles, ("20-team.toml", "\n\n[[grant]]\nto = [\"group:developers\"]\nrole = \"writr\"\nrepositories = [\"team/**\"]\n")],
+                "20-team.toml", 5,
+                "grant entry: unknown role \"writr\" (known roles: admin, maintainer, reader, writer, auditor). Fix: use one of them or define it under [roles].",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nrole = \"pull\"\nrepositories = [\"**\"]\n")],
+                "p.toml", 3, "unknown role \"pull\" (known roles: admin, maintainer, reader, writer). Fix: \"pull\" is an action, so write actions = [\"pull\"] instead of role.",
+            ),
+            (
+                &[("p.toml", "[[deny]]\nto = [\"authenticated\"]\nactions = [\"writer\"]\nrepositories = [\"**\"]\n")],
+                "p.toml", 3, "deny entry: \"writer\" is a role, not an action",
+            ),
+            (
+                &[("p.toml", "\n[[grant]]\nto = [\"authenticated\"]\nrole = \"reader\"\nactions = [\"pull\"]\nrepositories = [\"**\"]\n")],
+                "p.toml", 2, "grant entry: has both `role` and `actions`",
+            ),
+            (
+                &[("p.toml", "\n[[deny]]\nto = [\"authenticated\"]\nrepositories = [\"**\"]\n")],
+                "p.toml", 2, "deny entry: has neither `role` nor `actions`",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nrole = \"reader\"\n\nto = []\nrepositories = [\"**\"]\n")],
+                "p.toml", 4, "grant entry: `to` is empty",
+            ),
+            (&[("p.toml", "[[grant]]\nrole = \"reader\"\nrepositories = [\"**\"]\n")], "p.toml", 1, "`to` is missing"),
+            (
+                &[("p.toml", "[[grant]]\nto = [\n  \"user:alice\",\n  \"team:x\",\n]\nrole = \"reader\"\nrepositories = [\"**\"]\n")],
+                "p.toml", 4, "bad subject \"team:x\". Fix: use one of user:NAME, robot:NAME, group:NAME, authenticated, anonymous, everyone",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"users:bob\"]\nrole = \"reader\"\nrepositories = [\"**\"]\n")],
+                "p.toml", 2, "bad subject \"users:bob\"",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"user:\"]\nrole = \"reader\"\nrepositories = [\"**\"]\n")],
+                "p.toml", 2, "bad subject \"user:\"",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nrole = \"reader\"\nrepositories = [\n  \"team/**\",\n  \"Team/**\",\n]\n")],
+                "p.toml", 6, "bad repository pattern: pattern \"Team/**\" has the upper-case letter 'T'",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nrole = \"reader\"\nrepositories = [\"team//app\"]\n")],
+                "p.toml", 4, "has an empty segment",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nrole = \"reader\"\nrepositories = [\"team/app**\"]\n")],
+                "p.toml", 4, "`**` must be a whole segment",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nrole = \"reader\"\nrepositories = [\"${group}/**\"]\n")],
+                "p.toml", 4, "unknown placeholder \"${group}\"",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nrole = \"reader\"\n")],
+                "p.toml", 1, "names no resource",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nrole = \"reader\"\nrepositories = []\ncatalog = false\n")],
+                "p.toml", 1, "names no resource",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nactions = []\nrepositories = [\"**\"]\n")],
+                "p.toml", 3, "grant entry: the action list is empty",
+            ),
+            (
+                &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nactions = [\"pull\", \"PUSH\"]\nrepositories = [\"**\"]\n")],
+                "p.toml", 3, "grant entry: bad action \"PUSH\"",
+            ),
+            (&[("p.toml", "[roles]\n\nwriter = [\"pull\"]\n")], "p.toml", 3, "\"writer\" is a built-in role and cannot be redefined"),
+            (
+                &[roles, ("20-more.toml", "# more roles\n[roles]\nauditor = [\"pull\", \"push\"]\n")],
+                "20-more.toml", 3, "role \"auditor\" is already defined at 10-roles.toml:2",
+            ),
+            (&[("p.toml", "[roles]\nauditor = [\"pull\"]\nauditor = [\"push\"]\n")], "p.toml", 3, "duplicate key"),
+            (&[("p.toml", "[roles]\nauditor = []\n")], "p.toml", 2, "role \"auditor\": the action list is empty"),
+            (&[("p.toml", "[roles]\nauditor = [\"reader\"]\n")], "p.toml", 2, "\"reader\", which is a role, not an action"),
+            (&[("p.toml", "[roles]\nAuditor = [\"pull\"]\n")], "p.toml", 2, "bad role name \"Auditor\""),
+            (&[("p.toml", "[[grant]]\nto = \"authenticated\"\n")], "p.toml", 2, "expected a sequence"),
+            (&[("p.toml", "[[grant]]\nto = [\"authenticated\"\n")], "p.toml", 2, "unclosed array"),
+            (
+                &[("ok.toml", TEAM), ("p.toml", "[[grant]]\nto = [\"authenticated\"]\ncatalog = \"yes\"\n")],
+                "p.toml", 3, "expected a boolean",
+            ),
+        ];
+        for (files, file, line, text) in cases {
+            let err = PolicySet::from_sources(&sources(files))
+                .expect_err(&format!("{files:?} should be refused"));
+            let shown = err.to_string();
+            assert_eq!((err.file(), err.line()), (*file, Some(*line)), "{shown}");
+            assert!(shown.starts_with(&format!("{file}:{line}: ")), "{shown}");
+            assert!(shown.contains(text), "expected {text:?} in {shown}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_role_reads_exactly_as_documented() {
+        let roles = "[roles]\nauditor = [\"pull\"]\n";
+        let team = format!("{}[[grant]]\nto = [\"group:developers\"]\nrole = \"writr\"\nrepositories = [\"team/**\"]\n", "\n".repeat(9));
+        let err = PolicySet::from_sources(&sources(&[
+            ("policies/00-roles.toml", roles),
+            ("policies/10-team.toml", &team),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "policies/10-team.toml:12: grant entry: unknown role \"writr\" (known roles: admin, maintainer, reader, writer, auditor). Fix: use one of them or define it under [roles]."
+        );
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(files: &[(&str, &str)]) -> TempDir {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "portcullis-authz-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, text) in files {
+                std::fs::write(dir.join(name), text).unwrap();
+            }
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_directory_loads_its_toml_files_in_byte_order_and_ignores_the_rest() {
+        let grant = |role: &str| {
+            format!(
+                "[[grant]]\nto = [\"authenticated\"]\nrole = \"{role}\"\nrepositories = [\"**\"]\n"
+            )
+        };
+        let dir = TempDir::new(&[
+            ("20-b.toml", &grant("writer")),
+            ("10-a.toml", &grant("reader")),
+            ("B.toml", &grant("maintainer")),
+            ("README.md", "not a policy = ["),
+            (".#10-a.toml", "not a policy = ["),
+            ("notes.toml.bak", "not a policy = ["),
+        ]);
+        std::fs::create_dir(dir.0.join("sub.toml")).unwrap();
+        let set = PolicySet::load_dir(&dir.0).unwrap();
+        assert_eq!(set.summary(), "3 files, 4 roles, 3 grants, 0 denies");
+        // Byte order, not locale order: '1' < '2' < 'B'.
+        let d = set.decide(
+            &user("a", &[]),
+            &Scope::parse("repository:x:pull,push,delete").unwrap(),
+        );
+        let files: Vec<String> = d
+            .verdicts
+            .iter()
+            .map(|v| v.verdict.rule().unwrap().file.to_string())
+            .collect();
+        let base = dir.0.display().to_string();
+        assert_eq!(
+            files,
+            [
+                format!("{base}/10-a.toml"),
+                format!("{base}/20-b.toml"),
+                format!("{base}/B.toml")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_directory_error_names_the_file_or_the_directory() {
+        let bad = TempDir::new(&[
+            ("10-ok.toml", ""),
+            ("20-bad.toml", "\n[[grant]]\nto = [\"all\"]\n"),
+        ]);
+        let err = PolicySet::load_dir(&bad.0).unwrap_err();
+        assert_eq!(err.file(), format!("{}/20-bad.toml", bad.0.display()));
+        assert_eq!(err.line(), Some(3));
+
+        let empty = TempDir::new(&[("README.md", "")]);
+        let err = PolicySet::load_dir(&empty.0).unwrap_err();
+        assert_eq!(
+            (err.file(), err.line()),
+            (empty.0.display().to_string().as_str(), None)
+        );
+        assert!(err.message().contains("no *.toml policy file"), "{err}");
+
+        let missing = empty.0.join("nope");
+        let err = PolicySet::load_dir(&missing).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "{}: cannot read the policy directory",
+                missing.display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_default_policy_does_what_its_comments_say() {
+        let set = load(&[(
+            "policies/default.toml",
+            include_str!("../../policies/default.toml"),
+        )]);
+        let alice = user("alice", &[]);
+        let admin = user("root", &["admins"]);
+        let cases: &[(&Requester, &str, &str)] = &[
+            (&alice, "repository:library/ubuntu:pull,push", "pull"),
+            (
+                &alice,
+                "repository:alice/app:pull,push,delete",
+                "pull,push,delete",
+            ),
+            (&alice, "repository:alice/app:*", ""),
+            (&alice, "repository:bob/app:push", ""),
+            (&alice, "registry:catalog:*", ""),
+            (
+                &robot("alice", &[]),
+                "repository:alice/app:pull,push",
+                "pull",
+            ),
+            (&admin, "repository:bob/app:*", "*"),
+            (&admin, "registry:catalog:*", "*"),
+            (&Requester::Anonymous, "repository:library/ubuntu:pull", ""),
+            (&Requester::Anonymous, "registry:catalog:*", ""),
+        ];
+        for (who, scope, want) in cases {
+            assert_eq!(granted(&set, who, scope), *want, "{who:?} {scope}");
+        }
+    }
+}

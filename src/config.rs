@@ -1,0 +1,727 @@
+//! Configuration: one TOML file, every key overridable by `PORTCULLIS_SECTION__KEY`.
+//!
+//! Loading is two steps, so that each error can say exactly where it came from:
+//! 1. [`RawConfig`] is the file's shape (serde, `deny_unknown_fields`). A typo in the file is
+//!    an error with the file, the line and the keys that do exist; docker_auth's habit of
+//!    silently dropping an unknown key once made a rule match everyone.
+//! 2. [`Config`] is the typed result: durations, addresses, URLs and paths are parsed once,
+//!    and an error names the key, where its value came from (file or variable) and the fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The environment variable naming the config file (same as `--config`).
+pub const CONFIG_ENV: &str = "PORTCULLIS_CONFIG";
+const ENV_PREFIX: &str = "PORTCULLIS_";
+
+/// The file's shape. Every field has a default, so an empty file (or none) is valid.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub token: RawToken,
+    pub store: RawStore,
+    pub keys: RawKeys,
+    pub policies: RawPolicies,
+    pub auth: RawAuth,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    /// Empty: derived from `listen`.
+    pub public_url: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:5001".into(),
+            public_url: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawToken {
+    pub service: String,
+    pub issuer: String,
+    pub ttl: String,
+    pub algorithm: String,
+    pub kid_format: String,
+    pub clock_skew: String,
+    pub refresh_ttl: String,
+}
+
+impl Default for RawToken {
+    fn default() -> Self {
+        RawToken {
+            service: "portcullis".into(),
+            issuer: "portcullis".into(),
+            ttl: "5m".into(),
+            algorithm: "ES256".into(),
+            kid_format: "libtrust".into(),
+            clock_skew: "10s".into(),
+            refresh_ttl: "90d".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    pub url: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            url: "sqlite://data/portcullis.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawKeys {
+    pub dir: String,
+}
+
+impl Default for RawKeys {
+    fn default() -> Self {
+        RawKeys { dir: "keys".into() }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPolicies {
+    pub dir: String,
+}
+
+impl Default for RawPolicies {
+    fn default() -> Self {
+        RawPolicies {
+            dir: "policies".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAuth {
+    /// Concurrent argon2 verifications; 0 = one per core.
+    pub hash_concurrency: i64,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        RawAuth { hash_concurrency: 0 }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub format: String,
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// The validated configuration every other module reads.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from, if any (for messages).
+    pub source: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub token: TokenConfig,
+    pub store: StoreConfig,
+    pub keys: KeysConfig,
+    pub policies: PoliciesConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Without a trailing slash; the realm is `public_url + "/token"`.
+    pub public_url: String,
+    /// True when `public_url` was derived from `listen` rather than set.
+    pub public_url_derived: bool,
+}
+
+impl ServerConfig {
+    pub fn realm(&self) -> String {
+        format!("{}/token", self.public_url)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    ES256,
+    RS256,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::ES256 => "ES256",
+            Algorithm::RS256 => "RS256",
+        }
+    }
+}
+
+/// How the JWT header's `kid` is computed. distribution 2.x looks keys up by the libtrust
+/// fingerprint; 3.x by the RFC 7638 JWK thumbprint. Both also accept `x5c`, which is always sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KidFormat {
+    Libtrust,
+    Thumbprint,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenConfig {
+    pub service: String,
+    pub issuer: String,
+    pub ttl: Duration,
+    pub algorithm: Algorithm,
+    pub kid_format: KidFormat,
+    /// How far `nbf` is back-dated, for registries whose clock runs behind ours.
+    pub clock_skew: Duration,
+    pub refresh_ttl: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct KeysConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct PoliciesConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    pub hash_concurrency: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// A configuration error: where, what, and how to fix it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// `portcullis.toml:12`, `PORTCULLIS_TOKEN__TTL`, or `token.ttl (default)`.
+    pub location: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration error in {}: {}", self.location, self.problem)?;
+        if !self.fix.is_empty() {
+            write!(f, "\n  fix: {}", self.fix)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where each key's value came from, to name it in an error.
+struct Origins {
+    file: Option<PathBuf>,
+    env: BTreeMap<String, String>,
+}
+
+impl Origins {
+    fn of(&self, key: &str) -> String {
+        if let Some(var) = self.env.get(key) {
+            return format!("{var} (environment, key `{key}`)");
+        }
+        match &self.file {
+            Some(f) => format!("{} (key `{key}`)", f.display()),
+            None => format!("`{key}` (built-in default)"),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration on embedded defaults and the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_from(path, std::env::vars())
+    }
+
+    /// Loads `path` (if any) and applies `PORTCULLIS_*` overrides from `env`.
+    pub fn load_from(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError {
+                location: p.display().to_string(),
+                problem: format!("cannot read the configuration file: {e}"),
+                fix: format!(
+                    "check the path given by --config or {CONFIG_ENV}; `portcullis.example.toml` documents every key"
+                ),
+            })?,
+            None => String::new(),
+        };
+        let file_name = path.map(|p| p.display().to_string()).unwrap_or_default();
+
+        // Step 1: the file alone, for errors with line numbers.
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError {
+            location: match e.span() {
+                Some(span) => format!("{file_name}:{}", line_of(&text, span.start)),
+                None => file_name.clone(),
+            },
+            problem: e.message().trim().to_string(),
+            fix: "remove or correct the key; `portcullis.example.toml` lists every key with its meaning".into(),
+        })?;
+
+        // Step 2: environment overrides on the table form.
+        let mut table = toml::Table::try_from(&raw).expect("RawConfig serializes to a table");
+        let mut origins = Origins {
+            file: path.map(Path::to_path_buf),
+            env: BTreeMap::new(),
+        };
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != CONFIG_ENV)
+            .collect();
+        env.sort();
+        for (var, value) in env {
+            let key = env_key(&var).ok_or_else(|| ConfigError {
+                location: var.clone(),
+                problem: "not of the form PORTCULLIS_SECTION__KEY".into(),
+                fix: "e.g. PORTCULLIS_TOKEN__TTL=10m sets `ttl` in `[token]`; unset the variable if it is not meant for portcullis".into(),
+            })?;
+            let (section, field) = key.split_once('.').expect("env_key gives section.field");
+            let slot = table
+                .get_mut(section)
+                .and_then(|s| s.as_table_mut())
+                .and_then(|s| s.get_mut(field))
+                .ok_or_else(|| ConfigError {
+                    location: var.clone(),
+                    problem: format!("there is no configuration key `{key}`"),
+                    fix: "check the spelling against portcullis.example.toml, or unset the variable".into(),
+                })?;
+            *slot = match slot {
+                toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().map_err(|_| ConfigError {
+                    location: var.clone(),
+                    problem: format!("`{key}` must be a whole number, got {value:?}"),
+                    fix: "set it to a number such as 4".into(),
+                })?),
+                _ => toml::Value::String(value),
+            };
+            origins.env.insert(key, var);
+        }
+        let raw: RawConfig = table.try_into().expect("overrides keep the table's shape");
+        Config::from_raw(raw, &origins)
+    }
+
+    fn from_raw(raw: RawConfig, o: &Origins) -> Result<Config, ConfigError> {
+        let err = |key: &str, problem: String, fix: &str| ConfigError {
+            location: o.of(key),
+            problem,
+            fix: fix.to_string(),
+        };
+
+        let listen: SocketAddr = raw.server.listen.trim().parse().map_err(|_| {
+            err(
+                "server.listen",
+                format!("{:?} is not an IP address and port", raw.server.listen),
+                "use a form like 127.0.0.1:5001 or 0.0.0.0:5001 (a host name is not accepted here)",
+            )
+        })?;
+        let (public_url, public_url_derived) = if raw.server.public_url.trim().is_empty() {
+            let host = if listen.ip().is_loopback() || listen.ip().is_unspecified() {
+                // `localhost`, not 127.0.0.1: go-containerregistry (crane) refuses a realm on a
+                // loopback IP address but accepts the name.
+                "localhost".to_string()
+            } else if listen.is_ipv6() {
+                format!("[{}]", listen.ip())
+            } else {
+                listen.ip().to_string()
+            };
+            (format!("http://{host}:{}", listen.port()), true)
+        } else {
+            let url = raw.server.public_url.trim().trim_end_matches('/').to_string();
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))
+                .ok_or_else(|| {
+                    err(
+                        "server.public_url",
+                        format!("{url:?} is not an http:// or https:// URL"),
+                        "set the URL the registry's clients reach portcullis at, e.g. https://auth.example.com",
+                    )
+                })?;
+            if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+                return Err(err(
+                    "server.public_url",
+                    format!("{url:?} has no host, or has a query or fragment"),
+                    "give scheme, host, optional port and optional path prefix only",
+                ));
+            }
+            (url, false)
+        };
+
+        let duration = |key: &str, value: &str| {
+            parse_duration(value).map_err(|problem| {
+                err(
+                    key,
+                    format!("{value:?} is not a duration: {problem}"),
+                    "write a number with a unit: 90s, 5m, 1h, 30d (units can be combined: 1h30m)",
+                )
+            })
+        };
+        let ttl = duration("token.ttl", &raw.token.ttl)?;
+        if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(24 * 3600) {
+            return Err(err(
+                "token.ttl",
+                format!("{} is out of range", raw.token.ttl),
+                "use between 60s and 24h: clients treat anything under 60 s as 60 s (token spec), and a bearer token cannot be revoked before it expires",
+            ));
+        }
+        let clock_skew = duration("token.clock_skew", &raw.token.clock_skew)?;
+        if clock_skew > Duration::from_secs(300) {
+            return Err(err(
+                "token.clock_skew",
+                format!("{} is more than 5m", raw.token.clock_skew),
+                "synchronise the clocks (NTP) instead; 10s is usual",
+            ));
+        }
+        let refresh_ttl = duration("token.refresh_ttl", &raw.token.refresh_ttl)?;
+        if refresh_ttl < ttl {
+            return Err(err(
+                "token.refresh_ttl",
+                format!("{} is shorter than token.ttl", raw.token.refresh_ttl),
+                "refresh tokens (docker's identity token) should outlive access tokens; 90d is usual",
+            ));
+        }
+        let algorithm = match raw.token.algorithm.to_ascii_uppercase().as_str() {
+            "ES256" => Algorithm::ES256,
+            "RS256" => Algorithm::RS256,
+            other => {
+                return Err(err(
+                    "token.algorithm",
+                    format!("{other:?} is not supported"),
+                    "use \"ES256\" (default; P-256 ECDSA) or \"RS256\"; both work with distribution 2.x and 3.x",
+                ))
+            }
+        };
+        let kid_format = match raw.token.kid_format.to_ascii_lowercase().as_str() {
+            "libtrust" => KidFormat::Libtrust,
+            "thumbprint" | "jwk-thumbprint" | "rfc7638" => KidFormat::Thumbprint,
+            other => {
+                return Err(err(
+                    "token.kid_format",
+                    format!("{other:?} is not a kid format"),
+                    "use \"libtrust\" for distribution 2.x or \"thumbprint\" (RFC 7638) for distribution 3.x",
+                ))
+            }
+        };
+        for (key, value) in [("token.service", &raw.token.service), ("token.issuer", &raw.token.issuer)] {
+            if value.trim().is_empty() || value.len() > 255 {
+                return Err(err(
+                    key,
+                    "must be a non-empty string of at most 255 bytes".into(),
+                    "it must equal the registry's auth.token setting of the same name (`portcullis registry-config` prints it)",
+                ));
+            }
+        }
+
+        let url = raw.store.url.trim().to_string();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(err(
+                "store.url",
+                format!("{url:?} is neither a sqlite: nor a postgres:// URL"),
+                "use sqlite://data/portcullis.db (embedded, default) or postgres://USER@HOST/DB (several replicas)",
+            ));
+        }
+
+        let non_empty_path = |key: &str, value: &str| {
+            if value.trim().is_empty() {
+                Err(err(key, "must not be empty".into(), "give a directory path"))
+            } else {
+                Ok(PathBuf::from(value.trim()))
+            }
+        };
+        let keys_dir = non_empty_path("keys.dir", &raw.keys.dir)?;
+        let policies_dir = non_empty_path("policies.dir", &raw.policies.dir)?;
+        if !policies_dir.is_dir() {
+            return Err(err(
+                "policies.dir",
+                format!("{} is not a readable directory", policies_dir.display()),
+                "create it with at least one *.toml policy (see policies/README.md), or point policies.dir at one; relative paths are relative to the working directory",
+            ));
+        }
+
+        let hash_concurrency = match raw.auth.hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n if (1..=1024).contains(&n) => n as usize,
+            n => {
+                return Err(err(
+                    "auth.hash_concurrency",
+                    format!("{n} is out of range"),
+                    "use 0 (one per core) or a number from 1 to 1024",
+                ))
+            }
+        };
+
+        let format = match raw.log.format.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(err(
+                    "log.format",
+                    format!("{other:?} is not a log format"),
+                    "use \"text\" or \"json\"",
+                ))
+            }
+        };
+
+        Ok(Config {
+            source: o.file.clone(),
+            server: ServerConfig {
+                listen,
+                public_url,
+                public_url_derived,
+            },
+            token: TokenConfig {
+                service: raw.token.service,
+                issuer: raw.token.issuer,
+                ttl,
+                algorithm,
+                kid_format,
+                clock_skew,
+                refresh_ttl,
+            },
+            store: StoreConfig { url },
+            keys: KeysConfig { dir: keys_dir },
+            policies: PoliciesConfig { dir: policies_dir },
+            auth: AuthConfig { hash_concurrency },
+            log: LogConfig {
+                format,
+                level: raw.log.level,
+            },
+        })
+    }
+}
+
+/// `PORTCULLIS_TOKEN__TTL` → `token.ttl`.
+fn env_key(var: &str) -> Option<String> {
+    let rest = var.strip_prefix(ENV_PREFIX)?;
+    let (section, field) = rest.split_once("__")?;
+    if section.is_empty() || field.is_empty() || field.contains("__") {
+        return None;
+    }
+    Some(format!("{}.{}", section.to_ascii_lowercase(), field.to_ascii_lowercase()))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// `90s`, `5m`, `1h30m`, `30d`. A bare number is refused: `300` could be seconds or minutes,
+/// and that confusion is a known support burden of other token servers.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("it is empty".into());
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 7 * 86400,
+            _ => return Err(format!("unknown unit {c:?}")),
+        };
+        let n: u64 = num.parse().map_err(|_| format!("a unit ({c}) without a number before it"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or("it is too large")?;
+        num.clear();
+    }
+    if !num.is_empty() {
+        return Err("a number without a unit".into());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Formats a duration the way the config takes it (`5m`, `1h30m`).
+pub fn format_duration(d: Duration) -> String {
+    let mut s = d.as_secs();
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, secs) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if s >= secs {
+            out.push_str(&format!("{}{unit}", s / secs));
+            s %= secs;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policies_dir() -> String {
+        format!("{}/policies", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portcullis.toml");
+        std::fs::write(&path, text).unwrap();
+        let mut vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if !vars.iter().any(|(k, _)| k == "PORTCULLIS_POLICIES__DIR") {
+            vars.push(("PORTCULLIS_POLICIES__DIR".into(), policies_dir()));
+        }
+        Config::load_from(Some(&path), vars).map_err(|mut e| {
+            e.location = e.location.replace(&path.display().to_string(), "portcullis.toml");
+            e
+        })
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_embedded_defaults() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:5001");
+        assert_eq!(c.server.realm(), "http://localhost:5001/token");
+        assert_eq!(c.token.service, "portcullis");
+        assert_eq!(c.token.ttl, Duration::from_secs(300));
+        assert_eq!(c.token.algorithm, Algorithm::ES256);
+        assert_eq!(c.token.kid_format, KidFormat::Libtrust);
+        assert_eq!(c.store.url, "sqlite://data/portcullis.db");
+        assert_eq!(c.keys.dir, PathBuf::from("keys"));
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_file_line_and_the_known_keys() {
+        let e = load("[token]\nservice = \"x\"\nttl_seconds = 300\n", &[]).unwrap_err();
+        assert_eq!(e.location, "portcullis.toml:3");
+        assert!(e.problem.contains("unknown field `ttl_seconds`"), "{e}");
+        assert!(e.problem.contains("`ttl`"), "lists the known keys: {e}");
+    }
+
+    #[test]
+    fn an_unknown_section_is_an_error() {
+        let e = load("[tokens]\nttl = \"5m\"\n", &[]).unwrap_err();
+        assert_eq!(e.location, "portcullis.toml:1");
+        assert!(e.problem.contains("unknown field `tokens`"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_key_and_the_fix() {
+        let e = load("[token]\nttl = \"300\"\n", &[]).unwrap_err();
+        assert!(e.location.contains("token.ttl"), "{e}");
+        assert!(e.problem.contains("without a unit"), "{e}");
+        assert!(e.fix.contains("5m"), "{e}");
+    }
+
+    #[test]
+    fn a_ttl_under_sixty_seconds_is_refused() {
+        let e = load("[token]\nttl = \"30s\"\n", &[]).unwrap_err();
+        assert!(e.problem.contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn environment_variables_override_the_file_and_are_named_in_errors() {
+        let c = load("[token]\nttl = \"5m\"\n", &[("PORTCULLIS_TOKEN__TTL", "10m")]).unwrap();
+        assert_eq!(c.token.ttl, Duration::from_secs(600));
+        let e = load("", &[("PORTCULLIS_TOKEN__TTL", "soon")]).unwrap_err();
+        assert!(e.location.starts_with("PORTCULLIS_TOKEN__TTL"), "{e}");
+        let e = load("", &[("PORTCULLIS_TOKEN__TTLS", "5m")]).unwrap_err();
+        assert_eq!(e.location, "PORTCULLIS_TOKEN__TTLS");
+        assert!(e.problem.contains("no configuration key `token.ttls`"), "{e}");
+        let e = load("", &[("PORTCULLIS_TOKEN_TTL", "5m")]).unwrap_err();
+        assert!(e.problem.contains("PORTCULLIS_SECTION__KEY"), "{e}");
+    }
+
+    #[test]
+    fn numeric_keys_from_the_environment_are_parsed_as_numbers() {
+        let c = load("", &[("PORTCULLIS_AUTH__HASH_CONCURRENCY", "3")]).unwrap();
+        assert_eq!(c.auth.hash_concurrency, 3);
+        let e = load("", &[("PORTCULLIS_AUTH__HASH_CONCURRENCY", "many")]).unwrap_err();
+        assert!(e.problem.contains("whole number"), "{e}");
+    }
+
+    #[test]
+    fn a_public_url_sets_the_realm_and_loses_its_trailing_slash() {
+        let c = load("[server]\npublic_url = \"https://auth.example.com/\"\n", &[]).unwrap();
+        assert_eq!(c.server.realm(), "https://auth.example.com/token");
+        let e = load("[server]\npublic_url = \"auth.example.com\"\n", &[]).unwrap_err();
+        assert!(e.problem.contains("not an http"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_policies_directory_is_an_error_naming_the_key() {
+        let e = load("", &[("PORTCULLIS_POLICIES__DIR", "/nonexistent/policies")]).unwrap_err();
+        assert!(e.location.contains("policies.dir"), "{e}");
+    }
+
+    #[test]
+    fn a_listen_address_must_be_an_ip_and_port() {
+        let e = load("[server]\nlisten = \"localhost:5001\"\n", &[]).unwrap_err();
+        assert!(e.location.contains("server.listen"), "{e}");
+    }
+
+    #[test]
+    fn durations_parse_and_format_round_trip() {
+        let cases = [("90s", 90), ("5m", 300), ("1h30m", 5400), ("30d", 2_592_000), ("2w", 1_209_600)];
+        for (text, secs) in cases {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        for bad in ["", "5", "m", "5x", "1.5h", "-5m"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+}

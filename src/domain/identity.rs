@@ -1,0 +1,96 @@
+use std::fmt;
+
+/// Who is asking for a token, once authentication has run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Requester {
+    /// No credentials were sent. (Wrong credentials never become anonymous: they are a 401.)
+    Anonymous,
+    Authenticated(Identity),
+}
+
+impl Requester {
+    /// The JWT `sub` claim: the principal's subject string, or `""` for anonymous (jwt.md).
+    pub fn subject(&self) -> String {
+        match self {
+            Requester::Anonymous => String::new(),
+            Requester::Authenticated(id) => id.subject(),
+        }
+    }
+
+    pub fn identity(&self) -> Option<&Identity> {
+        match self {
+            Requester::Anonymous => None,
+            Requester::Authenticated(id) => Some(id),
+        }
+    }
+}
+
+/// What kind of principal an identity is. Policies bind `user:NAME` and `robot:NAME`
+/// separately so that a robot can never pick up a human's personal namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PrincipalKind {
+    User,
+    Robot,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Robot => "robot",
+        }
+    }
+}
+
+/// Which authenticator vouched for an identity; recorded in audit events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthSource {
+    /// A local user's password (argon2id).
+    Password,
+    /// A refresh token (docker's `identitytoken`).
+    RefreshToken,
+}
+
+impl AuthSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthSource::Password => "password",
+            AuthSource::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+/// An authenticated principal: its name, kind and the groups it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub kind: PrincipalKind,
+    pub name: String,
+    pub groups: Vec<String>,
+    pub source: AuthSource,
+}
+
+impl Identity {
+    pub fn user(name: impl Into<String>, groups: Vec<String>, source: AuthSource) -> Identity {
+        Identity {
+            kind: PrincipalKind::User,
+            name: name.into(),
+            groups,
+            source,
+        }
+    }
+
+    /// The token subject. Users are their bare name (what `docker login -u` typed, and what
+    /// the registry logs); other principals carry their kind so they cannot be confused.
+    pub fn subject(&self) -> String {
+        match self.kind {
+            PrincipalKind::User => self.name.clone(),
+            PrincipalKind::Robot => format!("robot:{}", self.name),
+        }
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.name)
+    }
+}

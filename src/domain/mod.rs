@@ -1,0 +1,12 @@
+//! Types parsed once at the edge. A value of one of these types is valid by construction:
+//! code past the HTTP/CLI boundary never re-checks a scope string or a username.
+
+mod action;
+mod identity;
+mod scope;
+mod username;
+
+pub use action::Action;
+pub use identity::{AuthSource, Identity, PrincipalKind, Requester};
+pub use scope::{parse_scope_list, ResourceType, Scope, ScopeError, MAX_SCOPES};
+pub use username::{Username, UsernameError};

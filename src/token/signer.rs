@@ -1,0 +1,178 @@
+//! Signs registry tokens. The JOSE header never changes for a key, so it is encoded once;
+//! a token costs one JSON serialisation, two base64 encodings and one signature.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use data_encoding::{BASE64, BASE64URL_NOPAD};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::json;
+
+use super::claims::{AccessEntry, Claims};
+use super::signing_key::SigningKey;
+use crate::config::KidFormat;
+
+/// A freshly signed token and what the response and the audit log need of it.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub jti: String,
+    /// Unix seconds.
+    pub issued_at: i64,
+    pub expires_in: u64,
+}
+
+impl IssuedToken {
+    /// `issued_at` as RFC 3339, which Go clients decode into `time.Time`.
+    pub fn issued_at_rfc3339(&self) -> String {
+        super::signing_key::rfc3339(self.issued_at)
+    }
+}
+
+pub struct TokenSigner {
+    key: Arc<SigningKey>,
+    /// `base64url(header) + "."`.
+    header_prefix: String,
+    issuer: String,
+    ttl: Duration,
+    clock_skew: Duration,
+    rng: SystemRandom,
+}
+
+impl TokenSigner {
+    pub fn new(key: Arc<SigningKey>, kid_format: KidFormat, issuer: &str, ttl: Duration, clock_skew: Duration) -> TokenSigner {
+        // x5c first: both distribution 2.x and 3.x try it before `kid`, so a token verifies
+        // whichever kid format the registry expects as long as it trusts the bundle.
+        let header = json!({
+            "alg": key.algorithm.as_str(),
+            "typ": "JWT",
+            "kid": key.kid(kid_format),
+            "x5c": key.chain.iter().map(|c| BASE64.encode(c)).collect::<Vec<_>>(),
+        });
+        let header_prefix = format!("{}.", BASE64URL_NOPAD.encode(header.to_string().as_bytes()));
+        TokenSigner {
+            key,
+            header_prefix,
+            issuer: issuer.to_string(),
+            ttl,
+            clock_skew,
+            rng: SystemRandom::new(),
+        }
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    pub fn issue(&self, subject: &str, audience: &str, access: &[AccessEntry]) -> IssuedToken {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut id = [0u8; 16];
+        self.rng.fill(&mut id).expect("the system RNG works");
+        let jti = BASE64URL_NOPAD.encode(&id);
+        let claims = Claims {
+            iss: &self.issuer,
+            sub: subject,
+            aud: audience,
+            exp: now + self.ttl.as_secs() as i64,
+            nbf: now - self.clock_skew.as_secs() as i64,
+            iat: now,
+            jti: &jti,
+            access,
+        };
+        let payload = serde_json::to_vec(&claims).expect("claims serialise");
+        let mut token = String::with_capacity(self.header_prefix.len() + payload.len() * 2 + 100);
+        token.push_str(&self.header_prefix);
+        BASE64URL_NOPAD.encode_append(&payload, &mut token);
+        let signature = self.key.sign(token.as_bytes());
+        token.push('.');
+        BASE64URL_NOPAD.encode_append(&signature, &mut token);
+        IssuedToken {
+            token,
+            jti,
+            issued_at: now,
+            expires_in: self.ttl.as_secs(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Algorithm;
+    use crate::domain::Scope;
+    use crate::token::{KeyFiles, PublicJwk};
+
+    fn signer(dir: &std::path::Path, alg: Algorithm, kid: KidFormat) -> TokenSigner {
+        let key = SigningKey::load_or_generate(&KeyFiles::in_dir(dir), alg).unwrap();
+        TokenSigner::new(Arc::new(key), kid, "portcullis-test", Duration::from_secs(300), Duration::from_secs(10))
+    }
+
+    fn decoding_key(s: &TokenSigner) -> jsonwebtoken::DecodingKey {
+        match &s.key().jwk {
+            PublicJwk::P256 { x, y } => jsonwebtoken::DecodingKey::from_ec_components(
+                &BASE64URL_NOPAD.encode(x),
+                &BASE64URL_NOPAD.encode(y),
+            )
+            .unwrap(),
+            PublicJwk::Rsa { n, e } => jsonwebtoken::DecodingKey::from_rsa_raw_components(n, e),
+        }
+    }
+
+    #[test]
+    fn an_es256_token_verifies_and_carries_every_claim_the_registry_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = signer(dir.path(), Algorithm::ES256, KidFormat::Libtrust);
+        let access = [AccessEntry::from(&Scope::parse("repository(plugin):team/app:pull,push").unwrap())];
+        let t = s.issue("alice", "registry.example", &access);
+
+        let header = jsonwebtoken::decode_header(&t.token).unwrap();
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+        assert_eq!(header.kid.as_deref(), Some(s.key().libtrust_kid.as_str()));
+        assert_eq!(header.x5c.as_ref().map(Vec::len), Some(1));
+
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        v.set_audience(&["registry.example"]);
+        v.set_issuer(&["portcullis-test"]);
+        let claims = jsonwebtoken::decode::<serde_json::Value>(&t.token, &decoding_key(&s), &v).unwrap().claims;
+        assert_eq!(claims["sub"], "alice");
+        assert_eq!(claims["aud"], "registry.example", "aud is a string, not an array");
+        assert_eq!(claims["jti"], t.jti.as_str());
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
+        assert_eq!(claims["iat"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(), 10);
+        assert_eq!(
+            claims["access"],
+            json!([{"type": "repository", "class": "plugin", "name": "team/app", "actions": ["pull", "push"]}])
+        );
+    }
+
+    #[test]
+    fn a_login_token_has_an_empty_access_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = signer(dir.path(), Algorithm::ES256, KidFormat::Thumbprint);
+        let t = s.issue("", "svc", &[]);
+        let payload = t.token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&BASE64URL_NOPAD.decode(payload.as_bytes()).unwrap()).unwrap();
+        assert_eq!(claims["access"], json!([]));
+        assert_eq!(claims["sub"], "");
+        let header = jsonwebtoken::decode_header(&t.token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(s.key().thumbprint.as_str()));
+    }
+
+    #[test]
+    fn every_token_has_a_fresh_jti() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = signer(dir.path(), Algorithm::ES256, KidFormat::Libtrust);
+        let ids: std::collections::HashSet<String> = (0..100).map(|_| s.issue("a", "s", &[]).jti).collect();
+        assert_eq!(ids.len(), 100);
+    }
+
+    #[test]
+    fn an_rs256_token_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = signer(dir.path(), Algorithm::RS256, KidFormat::Libtrust);
+        let t = s.issue("bob", "svc", &[]);
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_audience(&["svc"]);
+        jsonwebtoken::decode::<serde_json::Value>(&t.token, &decoding_key(&s), &v).unwrap();
+    }
+}

@@ -1,0 +1,106 @@
+//! End-to-end test support: start and drive the REAL components portcullis works with.
+//!
+//! Include it from a test binary with `mod support;` (file `tests/NAME.rs`). Everything here
+//! is blocking std code (no async), usable from `#[test]` and `#[tokio::test]` alike; only
+//! `tempfile` and `serde_json` are used besides std. Components are found on PATH and are
+//! installed by `scripts/install-test-deps.sh`; a missing one makes the test **panic** with
+//! that hint (never a silent skip).
+//!
+//! Every process is started on loopback by the test itself, in its own process group, and
+//! killed (TERM, then KILL) and reaped when its guard is dropped, also when the test panics
+//! (then the last lines of its log are printed, so a failing test shows them). Every client
+//! command has a timeout ([`DEFAULT_CMD_TIMEOUT`], 120 s) and panics with its output when it
+//! is exceeded. Passwords go to clients on stdin only, never on a command line, and are never
+//! printed. All state (configs, storage, auth files) lives in temp dirs removed on drop:
+//! nothing touches `~/.docker`, `~/.config/containers`, `/var/lib/containers/storage`.
+//!
+//! # API
+//!
+//! Tools ([`tools`]):
+//! - `require_tool(name: &str) -> PathBuf`: PATH (+ `/usr/sbin`, `/sbin`; for `docker-registry`
+//!   also `dpkg -L docker-registry`), else panics
+//!   `"docker-registry is not installed: run scripts/install-test-deps.sh"`.
+//!
+//! Processes ([`process`]):
+//! - `free_port() -> u16`: a currently free TCP port on 127.0.0.1.
+//! - `ChildGuard::spawn(cmd: Command, name: &str) -> ChildGuard`: own process group,
+//!   stdout+stderr appended to a log file; `.pid()`, `.log() -> String`, `.log_path()`,
+//!   `.exit_status() -> Option<ExitStatus>` (None while running), `.stop()`,
+//!   `.wait_for_http(url, timeout, ok_statuses) -> HttpResponse` (panics with the log on
+//!   timeout or early exit), `.wait_for_port(addr, timeout)`.
+//! - `run_command(cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> CmdOutput`.
+//! - `CmdOutput { command: String, status: ExitStatus, stdout: String, stderr: String,
+//!   duration: Duration }` with `.success()`, `.code()`, `.assert_success(what) -> &Self`,
+//!   `.assert_failure(what) -> &Self`, `.json() -> serde_json::Value` (of stdout),
+//!   `.combined()`. Failed assertions print the full command line and both streams.
+//! - `wait_for_port(addr: &str, timeout: Duration)`, `wait_until(timeout, what, || bool)`.
+//!
+//! HTTP ([`http`], a tiny HTTP/1.1 client over `std::net::TcpStream`, plain http only):
+//! - `http_get(url: &str, headers: &[(&str, &str)]) -> io::Result<HttpResponse>`
+//! - `http_request(method, url, headers, body: Option<&[u8]>) -> io::Result<HttpResponse>`
+//! - `wait_for_http(url: &str, timeout: Duration) -> HttpResponse` (first complete response,
+//!   whatever its status), `wait_for_http_status(url, timeout, ok_statuses: &[u16])`.
+//! - `HttpResponse { status: u16, reason: String, headers: Vec<(String, String)>,
+//!   body: Vec<u8> }` with `.header(name) -> Option<&str>` (case-insensitive),
+//!   `.header_all(name)`, `.text()`, `.json()`.
+//! - `basic_auth(user, password) -> String` (the `Basic …` header value).
+//!
+//! Registry ([`registry`], Debian's docker-registry = distribution 2.8):
+//! - `Registry::start(auth_yaml: &str) -> Registry`: `auth_yaml` is the `auth:` block exactly
+//!   as a token server prints it (top-level `auth:` key). Writes a complete config.yml
+//!   (filesystem storage in a temp dir, delete enabled, `127.0.0.1:<free port>`, log level
+//!   info, random http secret), starts the registry and waits until `/v2/` answers 401/200.
+//! - `Registry::start_htpasswd(users: &[(&str, &str)])` (bcrypt via perl's crypt(3), which
+//!   is libxcrypt on Debian 12: no extra package), `Registry::start_no_auth()`.
+//! - `.host_port() -> String` ("127.0.0.1:PORT"), `.url()` ("http://127.0.0.1:PORT"),
+//!   `.port()`, `.log()`, `.config_path()`, `.storage_dir()`, `.pid()`,
+//!   `.docker_ref(name_and_tag) -> String` ("docker://127.0.0.1:PORT/NAME:TAG").
+//!
+//! Images ([`image`]):
+//! - `make_test_image(dir: &Path, tag: &str, content: &str) -> String` (manifest digest
+//!   `sha256:…`): deterministic one-layer OCI layout; `oci_ref(dir, tag)` -> `"oci:DIR:TAG"`.
+//!
+//! Clients (each with its own temp dir, `HOME` pointed into it, `with_timeout(Duration)`):
+//! - [`skopeo::Skopeo`]: `new()`, `with_authfile(path)`, `authfile()`, `login(host, user,
+//!   password)`, `logout(host)`, `copy(src, dst, creds: Option<(&str, &str)>)`,
+//!   `inspect(image_ref, creds)`, `list_tags(repo_ref, creds)`, `delete(image_ref, creds)`,
+//!   `run(args)`; all `-> CmdOutput`. Refs without a transport get `docker://`.
+//! - [`podman::Podman`]: `new()`, `with_authfile(path)`, `login(host, user, password)`,
+//!   `logout(host)`, `pull(image_ref)`, `push(image)`, `push_to(image, dest)`,
+//!   `tag(src, dst)`, `image_exists(name) -> bool`, `run(args)`.
+//! - [`docker_cli::DockerCli`]: `new()`, `login(host, user, password)`, `logout(host)`,
+//!   `config_dir()`, `config_path()`, `config_json() -> serde_json::Value`,
+//!   `auth_entry(host) -> Option<serde_json::Value>`, `run(args)`.
+//!
+//! Auth files ([`authfile`]): `write_auth_file(path, &[(host, AuthEntry)])` with
+//! `AuthEntry::Basic { user, password }` or `AuthEntry::IdentityToken { user, token }` (the
+//! latter keeps a non-empty `auth` field, which containers/image needs beside
+//! `identitytoken`); `decode_auth_field(&str) -> (user, password)`.
+#![allow(dead_code, unused_imports)]
+
+pub mod authfile;
+pub mod docker_cli;
+pub mod encoding;
+pub mod http;
+pub mod image;
+pub mod podman;
+pub mod process;
+pub mod registry;
+pub mod skopeo;
+pub mod tools;
+
+pub use authfile::{decode_auth_field, write_auth_file, AuthEntry};
+pub use docker_cli::DockerCli;
+pub use encoding::{base64_decode, base64_encode};
+pub use http::{
+    basic_auth, http_get, http_request, wait_for_http, wait_for_http_status, HttpResponse,
+};
+pub use image::{make_test_image, oci_ref};
+pub use podman::Podman;
+pub use process::{
+    free_port, run_command, wait_for_port, wait_until, ChildGuard, CmdOutput,
+    DEFAULT_CMD_TIMEOUT,
+};
+pub use registry::Registry;
+pub use skopeo::Skopeo;
+pub use tools::{find_tool, require_tool};
