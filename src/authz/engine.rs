@@ -172,11 +172,17 @@ impl RuleTable {
     }
 }
 
-/// Role name → actions, across all files, with where each custom role was defined.
+/// Role name → its definition, across all files.
 struct Roles {
-    by_name: HashMap<String, (Vec<Action>, Option<(Arc<str>, usize)>)>,
+    by_name: HashMap<String, RoleDefinition>,
     /// Names in the order to list them in an error: built-ins, then custom in load order.
     names: Vec<String>,
+}
+
+struct RoleDefinition {
+    actions: Vec<Action>,
+    /// `file:line` of a custom role, for the "already defined at" error; `None` if built in.
+    defined_at: Option<String>,
 }
 
 impl Roles {
@@ -186,28 +192,35 @@ impl Roles {
             names: Vec::new(),
         };
         for (name, actions) in BUILTIN_ROLES {
-            roles
-                .by_name
-                .insert((*name).to_owned(), (actions.to_vec(), None));
+            let builtin = RoleDefinition {
+                actions: actions.to_vec(),
+                defined_at: None,
+            };
+            roles.by_name.insert((*name).to_owned(), builtin);
             roles.names.push((*name).to_owned());
         }
         for file in files {
             for role in &file.roles {
-                if let Some((_, Some((other_file, other_line)))) = roles.by_name.get(&role.name) {
+                let here = format!("{}:{}", file.name, role.line);
+                if let Some(there) = roles
+                    .by_name
+                    .get(&role.name)
+                    .and_then(|r| r.defined_at.as_ref())
+                {
                     return Err(PolicyError::at(
                         &file.name,
                         role.line,
                         format!(
-                            "[roles]: role {:?} is already defined at {other_file}:{other_line}. Fix: rename one of them or delete one definition (roles are shared by all policy files)",
+                            "[roles]: role {:?} is already defined at {there}. Fix: rename one of them or delete one definition (roles are shared by all policy files)",
                             role.name
                         ),
                     ));
                 }
-                let actions = role.actions.iter().map(|w| w.action.clone()).collect();
-                roles.by_name.insert(
-                    role.name.clone(),
-                    (actions, Some((file.name.clone(), role.line))),
-                );
+                let custom = RoleDefinition {
+                    actions: role.actions.iter().map(|w| w.action.clone()).collect(),
+                    defined_at: Some(here),
+                };
+                roles.by_name.insert(role.name.clone(), custom);
                 roles.names.push(role.name.clone());
             }
         }
@@ -392,7 +405,7 @@ fn compile(file: &Arc<str>, entry: &EntryDef, roles: &Roles) -> Result<Rule, Pol
     let mut actions = ActionSet::default();
     match &entry.permission {
         Permission::Role { name, line } => {
-            let Some((list, _)) = roles.by_name.get(name) else {
+            let Some(role) = roles.by_name.get(name) else {
                 let fix = if Action::parse(name).is_some_and(|a| !matches!(a, Action::Other(_))) {
                     format!("{name:?} is an action, so write actions = [{name:?}] instead of role.")
                 } else {
@@ -407,7 +420,7 @@ fn compile(file: &Arc<str>, entry: &EntryDef, roles: &Roles) -> Result<Rule, Pol
                     ),
                 ));
             };
-            list.iter().for_each(|a| actions.add(a));
+            role.actions.iter().for_each(|a| actions.add(a));
         }
         Permission::Actions(words) => {
             for w in words {
@@ -858,11 +871,13 @@ repository:team/release/app:pull,push,delete
         );
     }
 
+    /// (files, file at fault, line, text the message must contain)
+    type ErrorCase<'a> = (&'a [(&'a str, &'a str)], &'a str, usize, &'a str);
+
     #[test]
     fn every_load_error_names_the_file_and_the_line() {
         let roles = ("10-roles.toml", "[roles]\nauditor = [\"pull\"]\n");
-        // (files, file at fault, line, text the message must contain)
-        let cases: &[(&[(&str, &str)], &str, usize, &str)] = &[
+        let cases: &[ErrorCase] = &[
             (
                 &[("p.toml", "[[grant]]\nto = [\"authenticated\"]\nrol = \"reader\"\nrepositories = [\"**\"]\n")],
                 "p.toml", 3, "unknown field `rol`",

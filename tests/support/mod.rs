@@ -66,7 +66,8 @@
 //!   `inspect(image_ref, creds)`, `list_tags(repo_ref, creds)`, `delete(image_ref, creds)`,
 //!   `run(args)`; all `-> CmdOutput`. Refs without a transport get `docker://`.
 //! - [`podman::Podman`]: `new()`, `with_authfile(path)`, `login(host, user, password)`,
-//!   `logout(host)`, `pull(image_ref)`, `push(image)`, `push_to(image, dest)`,
+//!   `logout(host)`, `pull(image_ref)`, `pull_oci(layout_dir, tag, name)` (a
+//!   `make_test_image` layout, offline), `push(image)`, `push_to(image, dest)`,
 //!   `tag(src, dst)`, `image_exists(name) -> bool`, `run(args)`.
 //! - [`docker_cli::DockerCli`]: `new()`, `login(host, user, password)`, `logout(host)`,
 //!   `config_dir()`, `config_path()`, `config_json() -> serde_json::Value`,

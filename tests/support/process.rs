@@ -228,14 +228,13 @@ impl ChildGuard {
     /// with the process log if it exits first or `timeout` passes.
     pub fn wait_for_http(&mut self, url: &str, timeout: Duration, ok: &[u16]) -> HttpResponse {
         let deadline = Instant::now() + timeout;
-        let mut last = String::from("no answer");
         loop {
             self.assert_running();
-            match http_get(url, &[]) {
+            let last = match http_get(url, &[]) {
                 Ok(r) if ok.is_empty() || ok.contains(&r.status) => return r,
-                Ok(r) => last = format!("status {}", r.status),
-                Err(e) => last = e.to_string(),
-            }
+                Ok(r) => format!("status {}", r.status),
+                Err(e) => e.to_string(),
+            };
             if Instant::now() >= deadline {
                 panic!(
                     "{} did not answer {url} with {ok:?} within {timeout:?} (last: {last}); \
@@ -389,11 +388,21 @@ impl CmdOutput {
 /// Runs `cmd` to completion: stdin gets `stdin` (then EOF) or /dev/null; stdout and stderr
 /// are captured through temp files (no pipe deadlock). The command runs in its own process
 /// group; after `timeout` the group is killed and this panics with what it printed so far.
-pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> CmdOutput {
-    let out_file = tempfile::tempfile().expect("cannot create a temp file for stdout");
-    let err_file = tempfile::tempfile().expect("cannot create a temp file for stderr");
-    let out_read = out_file.try_clone().expect("cannot clone a file handle");
-    let err_read = err_file.try_clone().expect("cannot clone a file handle");
+pub fn run_command(cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> CmdOutput {
+    try_run_command(cmd, stdin, timeout).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`run_command`], but returns the failure to start or the timeout as `Err`.
+pub fn try_run_command(
+    mut cmd: Command,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<CmdOutput, String> {
+    let tmp = |what| tempfile::tempfile().map_err(|e| format!("cannot create a temp file for {what}: {e}"));
+    let out_file = tmp("stdout")?;
+    let err_file = tmp("stderr")?;
+    let out_read = out_file.try_clone().map_err(|e| e.to_string())?;
+    let err_read = err_file.try_clone().map_err(|e| e.to_string())?;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -406,12 +415,12 @@ pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) ->
     let started = Instant::now();
     let mut child = cmd
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command}: {e}"));
+        .map_err(|e| format!("cannot run {command}: {e}"))?;
     if let Some(data) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin was piped");
-        // A client that exits without reading stdin gives EPIPE: its output tells why.
-        let _ = pipe.write_all(data);
-        drop(pipe);
+        if let Some(mut pipe) = child.stdin.take() {
+            // A client that exits without reading stdin gives EPIPE: its output tells why.
+            let _ = pipe.write_all(data);
+        }
     }
     let pgid = child.id();
     let deadline = started + timeout;
@@ -422,25 +431,25 @@ pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) ->
             Ok(None) => {
                 kill_group(pgid, SIGKILL);
                 let _ = child.wait();
-                panic!(
+                return Err(format!(
                     "command timed out after {timeout:?} and was killed: {command}\n\
                      --- stdout ---\n{}\n--- stderr ---\n{}",
                     read_all(out_read),
                     read_all(err_read)
-                );
+                ));
             }
-            Err(e) => panic!("waiting for {command}: {e}"),
+            Err(e) => return Err(format!("waiting for {command}: {e}")),
         }
     };
     // Helpers it left in its group (none expected) must not outlive the command.
     kill_group(pgid, SIGKILL);
-    CmdOutput {
+    Ok(CmdOutput {
         command,
         status,
         stdout: read_all(out_read),
         stderr: read_all(err_read),
         duration: started.elapsed(),
-    }
+    })
 }
 
 fn read_all(mut f: File) -> String {

@@ -1,0 +1,80 @@
+//! Local users: names and argon2id hashes in the store, managed by `portcullis user`.
+
+use secrecy::SecretString;
+
+use super::{AuthError, AuthOutcome, PasswordHasher, Rejection};
+use crate::domain::{AuthSource, Identity};
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct LocalUsers {
+    store: Store,
+    hasher: PasswordHasher,
+}
+
+impl LocalUsers {
+    pub fn new(store: Store, hasher: PasswordHasher) -> LocalUsers {
+        LocalUsers { store, hasher }
+    }
+
+    pub async fn authenticate(&self, username: &str, password: &SecretString) -> Result<AuthOutcome, AuthError> {
+        let user = self.store.user_get(username).await?;
+        // Always pay for one verification, so that timing does not reveal which names exist
+        // or are disabled.
+        let ok = self.hasher.verify(user.as_ref().map(|u| &u.password_hash), password).await?;
+        let Some(user) = user else {
+            return Ok(AuthOutcome::NoMatch);
+        };
+        if !ok {
+            return Ok(AuthOutcome::Rejected(Rejection::WrongPassword));
+        }
+        if user.disabled {
+            return Ok(AuthOutcome::Rejected(Rejection::Disabled));
+        }
+        let groups = self.store.user_groups(&user.name).await?;
+        Ok(AuthOutcome::Authenticated(Identity::user(user.name, groups, AuthSource::Password)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::password::hash_password;
+    use crate::store::memory_store;
+
+    async fn setup() -> LocalUsers {
+        let store = memory_store().await;
+        let hash = hash_password(&SecretString::from("alicepass")).unwrap();
+        store.user_create("alice", &hash).await.unwrap();
+        store.group_create("dev").await.unwrap();
+        store.group_add_member("dev", "alice").await.unwrap();
+        LocalUsers::new(store, PasswordHasher::new(2))
+    }
+
+    #[tokio::test]
+    async fn the_right_password_yields_the_user_with_their_groups() {
+        let l = setup().await;
+        let out = l.authenticate("alice", &SecretString::from("alicepass")).await.unwrap();
+        assert_eq!(out, AuthOutcome::Authenticated(Identity::user("alice", vec!["dev".into()], AuthSource::Password)));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_is_rejected_and_an_unknown_user_is_no_match() {
+        let l = setup().await;
+        assert_eq!(
+            l.authenticate("alice", &SecretString::from("nope")).await.unwrap(),
+            AuthOutcome::Rejected(Rejection::WrongPassword)
+        );
+        assert_eq!(l.authenticate("mallory", &SecretString::from("x")).await.unwrap(), AuthOutcome::NoMatch);
+    }
+
+    #[tokio::test]
+    async fn a_disabled_user_is_rejected_even_with_the_right_password() {
+        let l = setup().await;
+        l.store.user_set_disabled("alice", true).await.unwrap();
+        assert_eq!(
+            l.authenticate("alice", &SecretString::from("alicepass")).await.unwrap(),
+            AuthOutcome::Rejected(Rejection::Disabled)
+        );
+    }
+}

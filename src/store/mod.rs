@@ -1,0 +1,191 @@
+//! Persistent state: local users, groups, refresh tokens. SQLite is the embedded default;
+//! PostgreSQL lets several replicas share state. Both are reached through sqlx's `Any`
+//! driver with runtime queries written once (`$1` placeholders work in both), so there is
+//! no compile-time database and no per-backend copy of the code.
+
+mod groups;
+mod migrate;
+mod refresh_tokens;
+mod users;
+
+use std::fmt;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+
+pub use refresh_tokens::{NewRefreshToken, RefreshTokenRecord};
+pub use users::{PasswordHash, UserRecord};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Why a store operation failed. `Unavailable` is the service's failure (a 503 on the token
+/// path); the others describe the request (a CLI message, or a 4xx).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the {backend} database is unavailable: {source}")]
+    Unavailable {
+        backend: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// The URL without credentials, for messages.
+    display_url: String,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("url", &self.display_url).finish()
+    }
+}
+
+impl Store {
+    /// Connects and applies pending migrations. For SQLite the file and its directory are
+    /// created if missing.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let display_url = redact_url(url);
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        let url = match backend {
+            Backend::Sqlite => {
+                let memory = url.contains(":memory:") || url.contains("mode=memory");
+                if memory {
+                    // Every connection to `:memory:` is its own database.
+                    options = options.max_connections(1);
+                } else if let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(|p| p.to_path_buf())) {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(&parent).map_err(|e| StoreError::Unavailable {
+                            backend: "sqlite",
+                            source: sqlx::Error::Io(e),
+                        })?;
+                    }
+                }
+                if url.contains("mode=") || memory {
+                    url.to_string()
+                } else if url.contains('?') {
+                    format!("{url}&mode=rwc")
+                } else {
+                    format!("{url}?mode=rwc")
+                }
+            }
+            Backend::Postgres => {
+                options = options.max_connections(16);
+                url.to_string()
+            }
+        };
+        let pool = options.connect(&url).await.map_err(|source| StoreError::Unavailable {
+            backend: backend.as_str(),
+            source,
+        })?;
+        let store = Store {
+            pool,
+            backend,
+            display_url,
+        };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn display_url(&self) -> &str {
+        &self.display_url
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(|e| self.unavailable(e))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn unavailable(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Unavailable {
+            backend: self.backend.as_str(),
+            source,
+        }
+    }
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+pub(crate) async fn memory_store() -> Store {
+    Store::connect("sqlite::memory:").await.expect("in-memory SQLite")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_never_reach_messages() {
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(redact_url("sqlite://data/p.db"), "sqlite://data/p.db");
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_file_and_its_directory_are_created_and_migrated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/p.db", dir.path().display());
+        let s = Store::connect(&url).await.unwrap();
+        s.ping().await.unwrap();
+        s.close().await;
+        // A second connect finds the migrations applied.
+        let s = Store::connect(&url).await.unwrap();
+        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1]);
+    }
+}
