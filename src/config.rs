@@ -124,7 +124,9 @@ pub struct RawAuth {
 
 impl Default for RawAuth {
     fn default() -> Self {
-        RawAuth { hash_concurrency: 0 }
+        RawAuth {
+            hash_concurrency: 0,
+        }
     }
 }
 
@@ -251,7 +253,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "configuration error in {}: {}", self.location, self.problem)?;
+        write!(
+            f,
+            "configuration error in {}: {}",
+            self.location, self.problem
+        )?;
         if !self.fix.is_empty() {
             write!(f, "\n  fix: {}", self.fix)?;
         }
@@ -337,14 +343,18 @@ impl Config {
                 .ok_or_else(|| ConfigError {
                     location: var.clone(),
                     problem: format!("there is no configuration key `{key}`"),
-                    fix: "check the spelling against portcullis.example.toml, or unset the variable".into(),
+                    fix:
+                        "check the spelling against portcullis.example.toml, or unset the variable"
+                            .into(),
                 })?;
             *slot = match slot {
-                toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().map_err(|_| ConfigError {
-                    location: var.clone(),
-                    problem: format!("`{key}` must be a whole number, got {value:?}"),
-                    fix: "set it to a number such as 4".into(),
-                })?),
+                toml::Value::Integer(_) => {
+                    toml::Value::Integer(value.trim().parse().map_err(|_| ConfigError {
+                        location: var.clone(),
+                        problem: format!("`{key}` must be a whole number, got {value:?}"),
+                        fix: "set it to a number such as 4".into(),
+                    })?)
+                }
                 _ => toml::Value::String(value),
             };
             origins.env.insert(key, var);
@@ -379,7 +389,12 @@ impl Config {
             };
             (format!("http://{host}:{}", listen.port()), true)
         } else {
-            let url = raw.server.public_url.trim().trim_end_matches('/').to_string();
+            let url = raw
+                .server
+                .public_url
+                .trim()
+                .trim_end_matches('/')
+                .to_string();
             let rest = url
                 .strip_prefix("http://")
                 .or_else(|| url.strip_prefix("https://"))
@@ -455,7 +470,10 @@ impl Config {
                 ))
             }
         };
-        for (key, value) in [("token.service", &raw.token.service), ("token.issuer", &raw.token.issuer)] {
+        for (key, value) in [
+            ("token.service", &raw.token.service),
+            ("token.issuer", &raw.token.issuer),
+        ] {
             if value.trim().is_empty() || value.len() > 255 {
                 return Err(err(
                     key,
@@ -466,7 +484,10 @@ impl Config {
         }
 
         let url = raw.store.url.trim().to_string();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(err(
                 "store.url",
                 format!("{url:?} is neither a sqlite: nor a postgres:// URL"),
@@ -476,7 +497,11 @@ impl Config {
 
         let non_empty_path = |key: &str, value: &str| {
             if value.trim().is_empty() {
-                Err(err(key, "must not be empty".into(), "give a directory path"))
+                Err(err(
+                    key,
+                    "must not be empty".into(),
+                    "give a directory path",
+                ))
             } else {
                 Ok(PathBuf::from(value.trim()))
             }
@@ -550,11 +575,19 @@ fn env_key(var: &str) -> Option<String> {
     if section.is_empty() || field.is_empty() || field.contains("__") {
         return None;
     }
-    Some(format!("{}.{}", section.to_ascii_lowercase(), field.to_ascii_lowercase()))
+    Some(format!(
+        "{}.{}",
+        section.to_ascii_lowercase(),
+        field.to_ascii_lowercase()
+    ))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// `90s`, `5m`, `1h30m`, `30d`. A bare number is refused: `300` could be seconds or minutes,
@@ -579,7 +612,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             'w' => 7 * 86400,
             _ => return Err(format!("unknown unit {c:?}")),
         };
-        let n: u64 = num.parse().map_err(|_| format!("a unit ({c}) without a number before it"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("a unit ({c}) without a number before it"))?;
         total = n
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
@@ -620,12 +655,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("portcullis.toml");
         std::fs::write(&path, text).unwrap();
-        let mut vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut vars: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         if !vars.iter().any(|(k, _)| k == "PORTCULLIS_POLICIES__DIR") {
             vars.push(("PORTCULLIS_POLICIES__DIR".into(), policies_dir()));
         }
         Config::load_from(Some(&path), vars).map_err(|mut e| {
-            e.location = e.location.replace(&path.display().to_string(), "portcullis.toml");
+            e.location = e
+                .location
+                .replace(&path.display().to_string(), "portcullis.toml");
             e
         })
     }
@@ -674,13 +714,20 @@ mod tests {
 
     #[test]
     fn environment_variables_override_the_file_and_are_named_in_errors() {
-        let c = load("[token]\nttl = \"5m\"\n", &[("PORTCULLIS_TOKEN__TTL", "10m")]).unwrap();
+        let c = load(
+            "[token]\nttl = \"5m\"\n",
+            &[("PORTCULLIS_TOKEN__TTL", "10m")],
+        )
+        .unwrap();
         assert_eq!(c.token.ttl, Duration::from_secs(600));
         let e = load("", &[("PORTCULLIS_TOKEN__TTL", "soon")]).unwrap_err();
         assert!(e.location.starts_with("PORTCULLIS_TOKEN__TTL"), "{e}");
         let e = load("", &[("PORTCULLIS_TOKEN__TTLS", "5m")]).unwrap_err();
         assert_eq!(e.location, "PORTCULLIS_TOKEN__TTLS");
-        assert!(e.problem.contains("no configuration key `token.ttls`"), "{e}");
+        assert!(
+            e.problem.contains("no configuration key `token.ttls`"),
+            "{e}"
+        );
         let e = load("", &[("PORTCULLIS_TOKEN_TTL", "5m")]).unwrap_err();
         assert!(e.problem.contains("PORTCULLIS_SECTION__KEY"), "{e}");
     }
@@ -695,7 +742,11 @@ mod tests {
 
     #[test]
     fn a_public_url_sets_the_realm_and_loses_its_trailing_slash() {
-        let c = load("[server]\npublic_url = \"https://auth.example.com/\"\n", &[]).unwrap();
+        let c = load(
+            "[server]\npublic_url = \"https://auth.example.com/\"\n",
+            &[],
+        )
+        .unwrap();
         assert_eq!(c.server.realm(), "https://auth.example.com/token");
         let e = load("[server]\npublic_url = \"auth.example.com\"\n", &[]).unwrap_err();
         assert!(e.problem.contains("not an http"), "{e}");
@@ -715,9 +766,19 @@ mod tests {
 
     #[test]
     fn durations_parse_and_format_round_trip() {
-        let cases = [("90s", 90), ("5m", 300), ("1h30m", 5400), ("30d", 2_592_000), ("2w", 1_209_600)];
+        let cases = [
+            ("90s", 90),
+            ("5m", 300),
+            ("1h30m", 5400),
+            ("30d", 2_592_000),
+            ("2w", 1_209_600),
+        ];
         for (text, secs) in cases {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
         }
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         for bad in ["", "5", "m", "5x", "1.5h", "-5m"] {

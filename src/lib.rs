@@ -1,16 +1,35 @@
 //! portcullis: a token authorization service for container registries.
 //!
+//! A registry configured with `auth.token.realm` pointing here sends its clients to
+//! `/token`; portcullis authenticates them, decides each requested scope against the
+//! policies, and signs a short-lived JWT the registry verifies with our certificate bundle.
+//!
 //! # Layout
 //!
-//! The request flow is `http` → `authn` → `authz` → `token`, with `store` underneath:
+//! The request flow is `http` → `token_service` → (`authn`, `authz`, `token`), with `store`
+//! underneath. Only `http` and `startup` know about actix-web; `authz` and `token` are pure.
 //!
 //! - [`config`]: the TOML file and `PORTCULLIS_*` overrides, parsed into typed values.
 //! - [`domain`]: types parsed once at the edge (scopes, actions, identities, usernames).
+//! - [`authn`]: credentials → identity (local users, refresh tokens), with the
+//!   authenticated / no-match / rejected / error contract.
+//! - [`authz`]: policy files compiled into matchers; every decision carries its reason.
+//! - [`token`]: signing key, `kid` formats, claims and the signer.
+//! - [`token_service`]: one token request from credentials to signed grant, audited.
 //! - [`store`]: SQLite or PostgreSQL through sqlx `Any`; users, groups, refresh tokens.
-//! - [`token`]: signing key, `kid` formats, claims and the signer. Pure apart from key files.
+//! - [`http`]: routes, handlers, the registry error shape.
+//! - [`audit`]: one structured event per token request, never a secret.
+//! - [`cli`]: the `portcullis` subcommands.
 
+pub mod audit;
 pub mod authn;
+pub mod authz;
+pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod http;
+pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod token;
+pub mod token_service;

@@ -17,11 +17,18 @@ impl LocalUsers {
         LocalUsers { store, hasher }
     }
 
-    pub async fn authenticate(&self, username: &str, password: &SecretString) -> Result<AuthOutcome, AuthError> {
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<AuthOutcome, AuthError> {
         let user = self.store.user_get(username).await?;
         // Always pay for one verification, so that timing does not reveal which names exist
         // or are disabled.
-        let ok = self.hasher.verify(user.as_ref().map(|u| &u.password_hash), password).await?;
+        let ok = self
+            .hasher
+            .verify(user.as_ref().map(|u| &u.password_hash), password)
+            .await?;
         let Some(user) = user else {
             return Ok(AuthOutcome::NoMatch);
         };
@@ -32,7 +39,11 @@ impl LocalUsers {
             return Ok(AuthOutcome::Rejected(Rejection::Disabled));
         }
         let groups = self.store.user_groups(&user.name).await?;
-        Ok(AuthOutcome::Authenticated(Identity::user(user.name, groups, AuthSource::Password)))
+        Ok(AuthOutcome::Authenticated(Identity::user(
+            user.name,
+            groups,
+            AuthSource::Password,
+        )))
     }
 }
 
@@ -54,18 +65,35 @@ mod tests {
     #[tokio::test]
     async fn the_right_password_yields_the_user_with_their_groups() {
         let l = setup().await;
-        let out = l.authenticate("alice", &SecretString::from("alicepass")).await.unwrap();
-        assert_eq!(out, AuthOutcome::Authenticated(Identity::user("alice", vec!["dev".into()], AuthSource::Password)));
+        let out = l
+            .authenticate("alice", &SecretString::from("alicepass"))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            AuthOutcome::Authenticated(Identity::user(
+                "alice",
+                vec!["dev".into()],
+                AuthSource::Password
+            ))
+        );
     }
 
     #[tokio::test]
     async fn a_wrong_password_is_rejected_and_an_unknown_user_is_no_match() {
         let l = setup().await;
         assert_eq!(
-            l.authenticate("alice", &SecretString::from("nope")).await.unwrap(),
+            l.authenticate("alice", &SecretString::from("nope"))
+                .await
+                .unwrap(),
             AuthOutcome::Rejected(Rejection::WrongPassword)
         );
-        assert_eq!(l.authenticate("mallory", &SecretString::from("x")).await.unwrap(), AuthOutcome::NoMatch);
+        assert_eq!(
+            l.authenticate("mallory", &SecretString::from("x"))
+                .await
+                .unwrap(),
+            AuthOutcome::NoMatch
+        );
     }
 
     #[tokio::test]
@@ -73,7 +101,9 @@ mod tests {
         let l = setup().await;
         l.store.user_set_disabled("alice", true).await.unwrap();
         assert_eq!(
-            l.authenticate("alice", &SecretString::from("alicepass")).await.unwrap(),
+            l.authenticate("alice", &SecretString::from("alicepass"))
+                .await
+                .unwrap(),
             AuthOutcome::Rejected(Rejection::Disabled)
         );
     }

@@ -12,7 +12,7 @@ mod refresh_token;
 
 pub use local::LocalUsers;
 pub use outcome::{AuthError, AuthOutcome, Rejection};
-pub use password::PasswordHasher;
+pub use password::{hash_password, PasswordHasher};
 pub use refresh_token::{RefreshTokens, REFRESH_TOKEN_PREFIX};
 
 use crate::domain::Identity;

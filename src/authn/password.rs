@@ -25,7 +25,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> PasswordHasher {
-        let dummy = hash_password(&SecretString::from(random_string())).expect("hashing a random password");
+        let dummy =
+            hash_password(&SecretString::from(random_string())).expect("hashing a random password");
         PasswordHasher {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy: Arc::new(dummy),
@@ -34,7 +35,11 @@ impl PasswordHasher {
 
     /// Verifies `password` against `hash`, or against the dummy hash when there is no user
     /// (the result is then always false).
-    pub async fn verify(&self, hash: Option<&PasswordHash>, password: &SecretString) -> Result<bool, AuthError> {
+    pub async fn verify(
+        &self,
+        hash: Option<&PasswordHash>,
+        password: &SecretString,
+    ) -> Result<bool, AuthError> {
         let real = hash.is_some();
         let phc = hash.unwrap_or(&self.dummy).0.clone();
         let password = password.clone();
@@ -72,7 +77,9 @@ fn verify_password(phc: &str, password: &SecretString) -> bool {
 fn random_string() -> String {
     use ring::rand::SecureRandom;
     let mut b = [0u8; 24];
-    ring::rand::SystemRandom::new().fill(&mut b).expect("system RNG");
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("system RNG");
     data_encoding::BASE64URL_NOPAD.encode(&b)
 }
 
@@ -85,13 +92,22 @@ mod tests {
         let h = hash_password(&SecretString::from("correct horse")).unwrap();
         assert!(h.0.starts_with("$argon2id$"));
         let hasher = PasswordHasher::new(2);
-        assert!(hasher.verify(Some(&h), &SecretString::from("correct horse")).await.unwrap());
-        assert!(!hasher.verify(Some(&h), &SecretString::from("wrong")).await.unwrap());
+        assert!(hasher
+            .verify(Some(&h), &SecretString::from("correct horse"))
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(Some(&h), &SecretString::from("wrong"))
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
     async fn an_unknown_user_never_verifies_even_with_the_dummy_password() {
         let hasher = PasswordHasher::new(1);
-        assert!(!hasher.verify(None, &SecretString::from("anything")).await.unwrap());
+        assert!(!hasher
+            .verify(None, &SecretString::from("anything"))
+            .await
+            .unwrap());
     }
 }

@@ -31,12 +31,19 @@ impl RefreshTokens {
     }
 
     /// Creates and stores a refresh token for a user; returns the only copy of the secret.
-    pub async fn issue(&self, identity: &Identity, service: &str, client_id: &str) -> Result<SecretString, AuthError> {
+    pub async fn issue(
+        &self,
+        identity: &Identity,
+        service: &str,
+        client_id: &str,
+    ) -> Result<SecretString, AuthError> {
         let mut bytes = [0u8; 32];
-        ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| AuthError {
-            backend: "random number generator",
-            cause: "no entropy".into(),
-        })?;
+        ring::rand::SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| AuthError {
+                backend: "random number generator",
+                cause: "no entropy".into(),
+            })?;
         let token = format!("{REFRESH_TOKEN_PREFIX}{}", BASE64URL_NOPAD.encode(&bytes));
         let hash = token_hash(&token);
         self.store
@@ -52,7 +59,11 @@ impl RefreshTokens {
         Ok(SecretString::from(token))
     }
 
-    pub async fn authenticate(&self, token: &SecretString, service: &str) -> Result<AuthOutcome, AuthError> {
+    pub async fn authenticate(
+        &self,
+        token: &SecretString,
+        service: &str,
+    ) -> Result<AuthOutcome, AuthError> {
         let token = token.expose_secret();
         if !token.starts_with(REFRESH_TOKEN_PREFIX) || token.len() > 128 {
             return Ok(AuthOutcome::Rejected(Rejection::UnknownToken));
@@ -105,9 +116,16 @@ mod tests {
 
     async fn setup() -> (Store, RefreshTokens, Identity) {
         let store = memory_store().await;
-        store.user_create("alice", &PasswordHash("x".into())).await.unwrap();
+        store
+            .user_create("alice", &PasswordHash("x".into()))
+            .await
+            .unwrap();
         let rt = RefreshTokens::new(store.clone(), Duration::from_secs(3600));
-        (store, rt, Identity::user("alice", vec![], AuthSource::Password))
+        (
+            store,
+            rt,
+            Identity::user("alice", vec![], AuthSource::Password),
+        )
     }
 
     #[tokio::test]
@@ -115,11 +133,22 @@ mod tests {
         let (_, rt, alice) = setup().await;
         let t = rt.issue(&alice, "svc", "docker").await.unwrap();
         assert!(t.expose_secret().starts_with("pcr_"));
-        let AuthOutcome::Authenticated(id) = rt.authenticate(&t, "svc").await.unwrap() else { panic!("authenticated") };
-        assert_eq!((id.name.as_str(), id.source), ("alice", AuthSource::RefreshToken));
-        assert_eq!(rt.authenticate(&t, "other").await.unwrap(), AuthOutcome::Rejected(Rejection::WrongService));
+        let AuthOutcome::Authenticated(id) = rt.authenticate(&t, "svc").await.unwrap() else {
+            panic!("authenticated")
+        };
+        assert_eq!(
+            (id.name.as_str(), id.source),
+            ("alice", AuthSource::RefreshToken)
+        );
+        assert_eq!(
+            rt.authenticate(&t, "other").await.unwrap(),
+            AuthOutcome::Rejected(Rejection::WrongService)
+        );
         // Not rotated: the same token keeps working.
-        assert!(matches!(rt.authenticate(&t, "svc").await.unwrap(), AuthOutcome::Authenticated(_)));
+        assert!(matches!(
+            rt.authenticate(&t, "svc").await.unwrap(),
+            AuthOutcome::Authenticated(_)
+        ));
     }
 
     #[tokio::test]
@@ -127,20 +156,35 @@ mod tests {
         let (store, rt, alice) = setup().await;
         let t = rt.issue(&alice, "svc", "docker").await.unwrap();
         store.user_set_disabled("alice", true).await.unwrap();
-        assert_eq!(rt.authenticate(&t, "svc").await.unwrap(), AuthOutcome::Rejected(Rejection::Disabled));
+        assert_eq!(
+            rt.authenticate(&t, "svc").await.unwrap(),
+            AuthOutcome::Rejected(Rejection::Disabled)
+        );
         store.refresh_token_revoke_subject("alice").await.unwrap();
-        assert_eq!(rt.authenticate(&t, "svc").await.unwrap(), AuthOutcome::Rejected(Rejection::RevokedToken));
+        assert_eq!(
+            rt.authenticate(&t, "svc").await.unwrap(),
+            AuthOutcome::Rejected(Rejection::RevokedToken)
+        );
         let forged = SecretString::from(format!("{REFRESH_TOKEN_PREFIX}AAAA"));
-        assert_eq!(rt.authenticate(&forged, "svc").await.unwrap(), AuthOutcome::Rejected(Rejection::UnknownToken));
+        assert_eq!(
+            rt.authenticate(&forged, "svc").await.unwrap(),
+            AuthOutcome::Rejected(Rejection::UnknownToken)
+        );
     }
 
     #[tokio::test]
     async fn an_expired_refresh_token_is_rejected() {
         let (_, _, alice) = setup().await;
         let store = memory_store().await;
-        store.user_create("alice", &PasswordHash("x".into())).await.unwrap();
+        store
+            .user_create("alice", &PasswordHash("x".into()))
+            .await
+            .unwrap();
         let rt = RefreshTokens::new(store, Duration::ZERO);
         let t = rt.issue(&alice, "svc", "docker").await.unwrap();
-        assert_eq!(rt.authenticate(&t, "svc").await.unwrap(), AuthOutcome::Rejected(Rejection::ExpiredToken));
+        assert_eq!(
+            rt.authenticate(&t, "svc").await.unwrap(),
+            AuthOutcome::Rejected(Rejection::ExpiredToken)
+        );
     }
 }

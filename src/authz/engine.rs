@@ -34,60 +34,105 @@ pub struct PolicySet {
 #[derive(Debug, Default)]
 struct RuleTable {
     rules: Vec<Rule>,
-    index: SubjectIndex,
+    /// Kept apart from `rules`: only the deciding entry's origin is ever read.
+    origins: Vec<RuleRef>,
+    index: SubjectIndex<Head>,
 }
 
+/// The cold part of an entry: only read once its [`Head`] says it might apply.
 #[derive(Debug)]
 struct Rule {
-    actions: ActionSet,
+    /// Actions other than pull/push/delete/`*` (`Head::bits` says whether there are any).
+    other_actions: Box<[Box<str>]>,
     repositories: Box<[RepoPattern]>,
-    catalog: bool,
-    origin: RuleRef,
 }
 
-/// A role or action list, resolved. Built-in actions are flags so the common check is a
-/// load, not a string comparison.
-#[derive(Debug, Default)]
-struct ActionSet {
-    all: bool,
-    pull: bool,
-    push: bool,
-    delete: bool,
-    other: Vec<Box<str>>,
+/// What a bucket holds for each entry: its number, its actions as bits, and the literal
+/// start every repository it names must have. With 10,000 entries the rules themselves are
+/// a cache miss away each; the head, stored inline in the bucket, lets most entries that
+/// cannot apply be skipped without touching them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Head {
+    rule: u32,
+    bits: u8,
+    prefix_len: u8,
+    prefix: [u8; Head::PREFIX_MAX],
 }
 
-impl ActionSet {
-    fn add(&mut self, a: &Action) {
+impl Head {
+    const PULL: u8 = 1;
+    const PUSH: u8 = 2;
+    const DELETE: u8 = 4;
+    const ALL: u8 = 8;
+    const OTHER: u8 = 16;
+    const CATALOG: u8 = 32;
+    const PREFIX_MAX: usize = 8;
+
+    fn new(rule: u32, actions: &[Action], repositories: &[RepoPattern], catalog: bool) -> Head {
+        let mut bits = if catalog { Head::CATALOG } else { 0 };
+        for a in actions {
+            bits |= match a {
+                Action::Pull => Head::PULL,
+                Action::Push => Head::PUSH,
+                Action::Delete => Head::DELETE,
+                Action::All => Head::ALL,
+                Action::Other(_) => Head::OTHER,
+            };
+        }
+        // The longest start shared by every pattern's literal prefix (`team/` for
+        // `team/**`, nothing for `**` or `${user}/**`), cut to what fits inline.
+        let mut common: &[u8] = repositories
+            .first()
+            .map_or(b"", |p| p.literal_prefix().as_bytes());
+        for p in repositories.iter().skip(1) {
+            let other = p.literal_prefix().as_bytes();
+            let same = common.iter().zip(other).take_while(|(a, b)| a == b).count();
+            common = &common[..same];
+        }
+        let common = &common[..common.len().min(Head::PREFIX_MAX)];
+        let mut prefix = [0; Head::PREFIX_MAX];
+        prefix[..common.len()].copy_from_slice(common);
+        Head {
+            rule,
+            bits,
+            prefix_len: common.len() as u8,
+            prefix,
+        }
+    }
+
+    /// Could this entry decide action `a` on `target`, judged on actions alone?
+    ///
+    /// - A requested `*` means "everything the registry knows", which only a `*` grant can
+    ///   promise, while any deny refuses it: "everything" includes what the deny forbids.
+    /// - The catalog is all-or-nothing (the registry only ever asks for
+    ///   `registry:catalog:*`), so `catalog = true` covers every action there, whatever
+    ///   the entry's role.
+    fn covers(&self, rules: &[Rule], target: Target<'_>, a: &Action, effect: Effect) -> bool {
+        if let Target::Catalog = target {
+            return self.bits & Head::CATALOG != 0;
+        }
+        if self.bits & Head::ALL != 0 {
+            return true;
+        }
         match a {
-            Action::All => self.all = true,
-            Action::Pull => self.pull = true,
-            Action::Push => self.push = true,
-            Action::Delete => self.delete = true,
+            Action::Pull => self.bits & Head::PULL != 0,
+            Action::Push => self.bits & Head::PUSH != 0,
+            Action::Delete => self.bits & Head::DELETE != 0,
+            Action::All => effect == Effect::Deny,
             Action::Other(o) => {
-                if !self.other.contains(o) {
-                    self.other.push(o.clone());
-                }
+                self.bits & Head::OTHER != 0 && rules[self.rule as usize].other_actions.contains(o)
             }
         }
     }
 
-    /// Does a grant with this set allow `a`? A requested `*` means "everything the
-    /// registry knows", which only a `*` grant can promise.
-    fn grants(&self, a: &Action) -> bool {
-        self.all
-            || match a {
-                Action::Pull => self.pull,
-                Action::Push => self.push,
-                Action::Delete => self.delete,
-                Action::All => false,
-                Action::Other(o) => self.other.contains(o),
-            }
-    }
-
-    /// Does a deny with this set refuse `a`? A requested `*` is refused by any matching
-    /// deny: "everything" includes whatever the deny forbids.
-    fn denies(&self, a: &Action) -> bool {
-        *a == Action::All || self.grants(a)
+    /// A cheap necessary condition for [`Rule::matches`].
+    fn may_match(&self, target: Target<'_>) -> bool {
+        match target {
+            Target::Catalog => self.bits & Head::CATALOG != 0,
+            Target::Repository(name) => name
+                .as_bytes()
+                .starts_with(&self.prefix[..self.prefix_len as usize]),
+        }
     }
 }
 
@@ -113,30 +158,39 @@ impl<'a> Target<'a> {
 }
 
 impl Rule {
-    /// Could this rule decide action `a` on `target`, judged on actions alone? The catalog
-    /// is all-or-nothing (the registry only ever asks for `registry:catalog:*`), so
-    /// `catalog = true` covers every action there, whatever the entry's role.
-    fn covers(&self, target: Target<'_>, a: &Action, effect: Effect) -> bool {
-        match target {
-            Target::Catalog => self.catalog,
-            Target::Repository(_) => match effect {
-                Effect::Grant => self.actions.grants(a),
-                Effect::Deny => self.actions.denies(a),
-            },
-        }
-    }
-
+    /// Whether the entry names `target` (the catalog case is settled by its head).
     fn matches(&self, target: Target<'_>, user: Option<&str>) -> bool {
         match target {
-            Target::Catalog => self.catalog,
+            Target::Catalog => true,
             Target::Repository(name) => self.repositories.iter().any(|p| p.matches(name, user)),
         }
     }
 }
 
 impl RuleTable {
+    fn push(&mut self, entry: &EntryDef, actions: Vec<Action>, origin: RuleRef) -> Option<()> {
+        let i = u32::try_from(self.rules.len()).ok()?;
+        let head = Head::new(i, &actions, &entry.repositories, entry.catalog);
+        for s in &entry.subjects {
+            self.index.insert(s, head);
+        }
+        let other_actions = actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Other(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        self.rules.push(Rule {
+            other_actions,
+            repositories: entry.repositories.clone().into(),
+        });
+        self.origins.push(origin);
+        Some(())
+    }
+
     /// For each requested action, lowers `best[k]` to the first (lowest load-order) entry
-    /// that binds `who`, matches `target` and covers the action. Buckets are ascending,
+    /// that binds `who`, matches `target` and covers the action. Buckets are in load order,
     /// so a bucket is abandoned as soon as every slot already holds an earlier entry.
     fn first_matches(
         &self,
@@ -148,17 +202,18 @@ impl RuleTable {
         best: &mut [Option<u32>],
     ) {
         self.index.for_each_bucket(who, |bucket| {
-            for &i in bucket {
+            for head in bucket {
+                let i = head.rule;
                 if best.iter().all(|b| b.is_some_and(|b| b < i)) {
                     break;
                 }
-                let rule = &self.rules[i as usize];
                 let improves = |a: &Action, b: &Option<u32>| {
-                    b.is_none_or(|b| i < b) && rule.covers(target, a, effect)
+                    b.is_none_or(|b| i < b) && head.covers(&self.rules, target, a, effect)
                 };
                 // Pattern matching is the costly part: skip it when the result could not matter.
-                if !actions.iter().zip(best.iter()).any(|(a, b)| improves(a, b))
-                    || !rule.matches(target, user)
+                if !head.may_match(target)
+                    || !actions.iter().zip(best.iter()).any(|(a, b)| improves(a, b))
+                    || !self.rules[i as usize].matches(target, user)
                 {
                     continue;
                 }
@@ -314,22 +369,18 @@ impl PolicySet {
         };
         for file in &files {
             for entry in &file.entries {
-                let rule = compile(&file.name, entry, &roles)?;
+                let (actions, origin) = compile(&file.name, entry, &roles)?;
                 let table = match entry.effect {
                     Effect::Grant => &mut set.grants,
                     Effect::Deny => &mut set.denies,
                 };
-                let Ok(i) = u32::try_from(table.rules.len()) else {
+                if table.push(entry, actions, origin).is_none() {
                     return Err(PolicyError::at(
                         &file.name,
                         entry.line,
                         "too many entries (over 4 billion)",
                     ));
-                };
-                for s in &entry.subjects {
-                    table.index.insert(s, i);
                 }
-                table.rules.push(rule);
             }
         }
         Ok(set)
@@ -366,10 +417,10 @@ impl PolicySet {
         let mut verdicts = Vec::with_capacity(n);
         for (k, action) in actions.iter().enumerate() {
             let verdict = match (found[k], found[n + k]) {
-                (Some(d), _) => Verdict::Denied(self.denies.rules[d as usize].origin.clone()),
+                (Some(d), _) => Verdict::Denied(self.denies.origins[d as usize].clone()),
                 (None, Some(g)) => {
                     granted.push(action.clone());
-                    Verdict::Allowed(self.grants.rules[g as usize].origin.clone())
+                    Verdict::Allowed(self.grants.origins[g as usize].clone())
                 }
                 (None, None) => Verdict::NotGranted,
             };
@@ -399,11 +450,15 @@ impl PolicySet {
     }
 }
 
-/// Resolves an entry's role and builds its rule.
-fn compile(file: &Arc<str>, entry: &EntryDef, roles: &Roles) -> Result<Rule, PolicyError> {
+/// Resolves an entry's role (or checks its action list) into the actions it names, and
+/// states where the entry comes from.
+fn compile(
+    file: &Arc<str>,
+    entry: &EntryDef,
+    roles: &Roles,
+) -> Result<(Vec<Action>, RuleRef), PolicyError> {
     let ctx = entry.effect.entry();
-    let mut actions = ActionSet::default();
-    match &entry.permission {
+    let actions = match &entry.permission {
         Permission::Role { name, line } => {
             let Some(role) = roles.by_name.get(name) else {
                 let fix = if Action::parse(name).is_some_and(|a| !matches!(a, Action::Other(_))) {
@@ -420,9 +475,10 @@ fn compile(file: &Arc<str>, entry: &EntryDef, roles: &Roles) -> Result<Rule, Pol
                     ),
                 ));
             };
-            role.actions.iter().for_each(|a| actions.add(a));
+            role.actions.clone()
         }
         Permission::Actions(words) => {
+            let mut actions = Vec::with_capacity(words.len());
             for w in words {
                 if roles.by_name.contains_key(w.action.as_str()) {
                     return Err(PolicyError::at(
@@ -435,21 +491,18 @@ fn compile(file: &Arc<str>, entry: &EntryDef, roles: &Roles) -> Result<Rule, Pol
                         ),
                     ));
                 }
-                actions.add(&w.action);
+                actions.push(w.action.clone());
             }
+            actions
         }
-    }
-    Ok(Rule {
-        actions,
-        repositories: entry.repositories.clone().into(),
-        catalog: entry.catalog,
-        origin: RuleRef {
-            file: file.clone(),
-            line: entry.line,
-            text: entry.text().into(),
-            description: entry.description.as_deref().map(Into::into),
-        },
-    })
+    };
+    let origin = RuleRef {
+        file: file.clone(),
+        line: entry.line,
+        text: entry.text().into(),
+        description: entry.description.as_deref().map(Into::into),
+    };
+    Ok((actions, origin))
 }
 
 #[cfg(test)]

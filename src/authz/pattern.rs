@@ -106,6 +106,13 @@ impl RepoPattern {
         &self.source
     }
 
+    /// The text before the first wildcard or placeholder: every matching name starts with
+    /// it (segments before it match exactly, and a `**` after it eats whole segments only).
+    pub(crate) fn literal_prefix(&self) -> &str {
+        let end = self.source.find(['*', '$']).unwrap_or(self.source.len());
+        &self.source[..end]
+    }
+
     /// Does `name` (a parsed repository name) match? `user` is the requester's name only when
     /// the requester is a user identity: a robot must never inherit a personal namespace,
     /// and anonymous has no namespace, so for them `${user}` patterns match nothing.

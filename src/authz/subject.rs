@@ -104,22 +104,36 @@ impl fmt::Display for Subject {
     }
 }
 
-/// Entry numbers (load order) by the subject that binds them. Every bucket is ascending,
-/// because entries are inserted in load order; that is what lets the engine find "the
-/// first matching grant" by taking the smallest number seen across buckets.
-#[derive(Debug, Default)]
-pub(crate) struct SubjectIndex {
-    users: HashMap<Box<str>, Vec<u32>>,
-    robots: HashMap<Box<str>, Vec<u32>>,
-    groups: HashMap<Box<str>, Vec<u32>>,
-    authenticated: Vec<u32>,
-    anonymous: Vec<u32>,
-    everyone: Vec<u32>,
+/// Entries by the subject that binds them. Every bucket is in load order, because entries
+/// are inserted in load order; that is what lets the engine find "the first matching
+/// grant" by taking the smallest entry number seen across buckets. The engine chooses what
+/// a bucket holds (`T`): its entry number and whatever lets it skip the entry cheaply.
+#[derive(Debug)]
+pub(crate) struct SubjectIndex<T> {
+    users: HashMap<Box<str>, Vec<T>>,
+    robots: HashMap<Box<str>, Vec<T>>,
+    groups: HashMap<Box<str>, Vec<T>>,
+    authenticated: Vec<T>,
+    anonymous: Vec<T>,
+    everyone: Vec<T>,
 }
 
-impl SubjectIndex {
-    /// Adds entry `entry` under `subject`. Entries must be added in ascending order.
-    pub(crate) fn insert(&mut self, subject: &Subject, entry: u32) {
+impl<T> Default for SubjectIndex<T> {
+    fn default() -> Self {
+        SubjectIndex {
+            users: HashMap::new(),
+            robots: HashMap::new(),
+            groups: HashMap::new(),
+            authenticated: Vec::new(),
+            anonymous: Vec::new(),
+            everyone: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy + PartialEq> SubjectIndex<T> {
+    /// Adds `entry` under `subject`. Entries must be added in load order.
+    pub(crate) fn insert(&mut self, subject: &Subject, entry: T) {
         let bucket = match subject {
             Subject::User(n) => self.users.entry(n.clone()).or_default(),
             Subject::Robot(n) => self.robots.entry(n.clone()).or_default(),
@@ -128,7 +142,6 @@ impl SubjectIndex {
             Subject::Anonymous => &mut self.anonymous,
             Subject::Everyone => &mut self.everyone,
         };
-        debug_assert!(bucket.last().is_none_or(|&last| last <= entry));
         // `to = ["user:a", "user:a"]` lists one bucket twice; keep it once.
         if bucket.last() != Some(&entry) {
             bucket.push(entry);
@@ -138,7 +151,7 @@ impl SubjectIndex {
     /// Calls `visit` with every bucket that applies to `who`. An entry naming several of the
     /// requester's subjects is seen more than once; callers keep the minimum, so that is
     /// harmless and cheaper than de-duplicating.
-    pub(crate) fn for_each_bucket(&self, who: &Requester, mut visit: impl FnMut(&[u32])) {
+    pub(crate) fn for_each_bucket(&self, who: &Requester, mut visit: impl FnMut(&[T])) {
         visit(&self.everyone);
         let Some(id) = who.identity() else {
             visit(&self.anonymous);

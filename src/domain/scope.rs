@@ -51,13 +51,17 @@ pub struct Scope {
 pub enum ScopeError {
     #[error("scope {0:?} is not of the form type:name:actions")]
     Shape(String),
-    #[error("scope {0:?} has a bad resource type (expected e.g. `repository` or `repository(plugin)`)")]
+    #[error(
+        "scope {0:?} has a bad resource type (expected e.g. `repository` or `repository(plugin)`)"
+    )]
     Type(String),
     #[error("scope {0:?} has a bad repository name (lower-case components separated by '/', optionally after a host[:port])")]
     RepositoryName(String),
     #[error("scope {0:?} has an empty or over-long resource name")]
     Name(String),
-    #[error("scope {0:?} has a bad action (expected lower-case words such as pull, push, delete, or *)")]
+    #[error(
+        "scope {0:?} has a bad action (expected lower-case words such as pull, push, delete, or *)"
+    )]
     Action(String),
     #[error("too many scopes in one request (at most {MAX_SCOPES})")]
     TooMany,
@@ -160,7 +164,11 @@ where
 }
 
 fn parse_type(ty: &str) -> Option<ResourceType> {
-    let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
     let (name, class) = match ty.split_once('(') {
         Some((name, rest)) => (name, Some(rest.strip_suffix(')')?)),
         None => (ty, None),
@@ -233,7 +241,10 @@ fn is_hostname(h: &str) -> bool {
         }
     }
     if let Some(inner) = host.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
-        return !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        return !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
     }
     !host.is_empty()
         && host.split('.').all(|hc| {
@@ -274,29 +285,111 @@ mod tests {
     #[test]
     fn valid_scopes_split_type_at_first_colon_and_actions_at_last() {
         let cases: &[(&str, &str, Option<&str>, &str, &[&str])] = &[
-            ("repository:team/app:pull", "repository", None, "team/app", &["pull"]),
-            ("repository:team/app:pull,push", "repository", None, "team/app", &["pull", "push"]),
-            ("repository:team/app:push,pull", "repository", None, "team/app", &["push", "pull"]),
+            (
+                "repository:team/app:pull",
+                "repository",
+                None,
+                "team/app",
+                &["pull"],
+            ),
+            (
+                "repository:team/app:pull,push",
+                "repository",
+                None,
+                "team/app",
+                &["pull", "push"],
+            ),
+            (
+                "repository:team/app:push,pull",
+                "repository",
+                None,
+                "team/app",
+                &["push", "pull"],
+            ),
             ("repository:app:*", "repository", None, "app", &["*"]),
-            ("repository:a/b/c/d:delete", "repository", None, "a/b/c/d", &["delete"]),
-            ("repository:localhost:5000/app:pull", "repository", None, "localhost:5000/app", &["pull"]),
-            ("repository:registry.example.com/team/app:pull", "repository", None, "registry.example.com/team/app", &["pull"]),
-            ("repository:Registry.Example.com:443/x:pull", "repository", None, "Registry.Example.com:443/x", &["pull"]),
-            ("repository:[::1]:5000/app:pull", "repository", None, "[::1]:5000/app", &["pull"]),
-            ("repository(plugin):vieux/sshfs:pull", "repository", Some("plugin"), "vieux/sshfs", &["pull"]),
+            (
+                "repository:a/b/c/d:delete",
+                "repository",
+                None,
+                "a/b/c/d",
+                &["delete"],
+            ),
+            (
+                "repository:localhost:5000/app:pull",
+                "repository",
+                None,
+                "localhost:5000/app",
+                &["pull"],
+            ),
+            (
+                "repository:registry.example.com/team/app:pull",
+                "repository",
+                None,
+                "registry.example.com/team/app",
+                &["pull"],
+            ),
+            (
+                "repository:Registry.Example.com:443/x:pull",
+                "repository",
+                None,
+                "Registry.Example.com:443/x",
+                &["pull"],
+            ),
+            (
+                "repository:[::1]:5000/app:pull",
+                "repository",
+                None,
+                "[::1]:5000/app",
+                &["pull"],
+            ),
+            (
+                "repository(plugin):vieux/sshfs:pull",
+                "repository",
+                Some("plugin"),
+                "vieux/sshfs",
+                &["pull"],
+            ),
             ("registry:catalog:*", "registry", None, "catalog", &["*"]),
-            ("repository:a.b_c__d--e/f-g:pull", "repository", None, "a.b_c__d--e/f-g", &["pull"]),
-            ("repository:app:pull,pull,push", "repository", None, "app", &["pull", "push"]),
-            ("repository:app:pull,,push,", "repository", None, "app", &["pull", "push"]),
+            (
+                "repository:a.b_c__d--e/f-g:pull",
+                "repository",
+                None,
+                "a.b_c__d--e/f-g",
+                &["pull"],
+            ),
+            (
+                "repository:app:pull,pull,push",
+                "repository",
+                None,
+                "app",
+                &["pull", "push"],
+            ),
+            (
+                "repository:app:pull,,push,",
+                "repository",
+                None,
+                "app",
+                &["pull", "push"],
+            ),
             ("repository:app:tag", "repository", None, "app", &["tag"]),
-            ("custom:Anything.Goes:read", "custom", None, "Anything.Goes", &["read"]),
+            (
+                "custom:Anything.Goes:read",
+                "custom",
+                None,
+                "Anything.Goes",
+                &["read"],
+            ),
         ];
         for (input, ty, class, name, actions) in cases {
             let (t, c, n, a) = ok(input);
             assert_eq!(t, *ty, "type of {input:?}");
             assert_eq!(c.as_deref(), *class, "class of {input:?}");
             assert_eq!(n, *name, "name of {input:?}");
-            assert_eq!(a, actions.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "actions of {input:?}");
+            assert_eq!(
+                a,
+                actions.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "actions of {input:?}"
+            );
         }
     }
 
@@ -329,7 +422,11 @@ mod tests {
             ("repository:app:pu-ll", Action),
         ];
         for (input, want) in cases {
-            assert_eq!(Scope::parse(input), Err(want(input.to_string())), "input {input:?}");
+            assert_eq!(
+                Scope::parse(input),
+                Err(want(input.to_string())),
+                "input {input:?}"
+            );
         }
     }
 
@@ -351,19 +448,35 @@ mod tests {
         ])
         .unwrap();
         let shown: Vec<String> = got.iter().map(|s| s.to_string()).collect();
-        assert_eq!(shown, ["repository:a:pull,push", "repository:b:pull", "registry:catalog:*"]);
+        assert_eq!(
+            shown,
+            [
+                "repository:a:pull,push",
+                "repository:b:pull",
+                "registry:catalog:*"
+            ]
+        );
     }
 
     #[test]
     fn scope_lists_are_bounded() {
-        let many: Vec<String> = (0..=MAX_SCOPES).map(|i| format!("repository:r{i}:pull")).collect();
-        assert_eq!(parse_scope_list(many.iter().map(String::as_str)), Err(ScopeError::TooMany));
+        let many: Vec<String> = (0..=MAX_SCOPES)
+            .map(|i| format!("repository:r{i}:pull"))
+            .collect();
+        assert_eq!(
+            parse_scope_list(many.iter().map(String::as_str)),
+            Err(ScopeError::TooMany)
+        );
         assert!(parse_scope_list(many[..MAX_SCOPES].iter().map(String::as_str)).is_ok());
     }
 
     #[test]
     fn scopes_display_in_wire_form() {
-        for s in ["repository:a/b:pull,push", "repository(plugin):x:pull", "registry:catalog:*"] {
+        for s in [
+            "repository:a/b:pull,push",
+            "repository(plugin):x:pull",
+            "registry:catalog:*",
+        ] {
             assert_eq!(Scope::parse(s).unwrap().to_string(), s);
         }
     }

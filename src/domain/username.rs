@@ -29,10 +29,9 @@ impl Username {
         if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
             return Err(UsernameError::BadStart);
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
-        {
+        if let Some(c) = s.chars().find(|c| {
+            !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        }) {
             return Err(UsernameError::BadChar(c));
         }
         Ok(Username(s.to_owned()))
@@ -69,6 +68,9 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(Username::parse(input).map(|_| ()), *want, "input {input:?}");
         }
-        assert_eq!(Username::parse(&"a".repeat(65)), Err(UsernameError::TooLong));
+        assert_eq!(
+            Username::parse(&"a".repeat(65)),
+            Err(UsernameError::TooLong)
+        );
     }
 }

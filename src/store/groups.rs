@@ -9,7 +9,9 @@ impl Store {
             .await
         {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(StoreError::Conflict(format!("group {name:?}"))),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                Err(StoreError::Conflict(format!("group {name:?}")))
+            }
             Err(e) => Err(self.unavailable(e)),
         }
     }
@@ -45,12 +47,13 @@ impl Store {
 
     pub async fn group_members(&self, name: &str) -> Result<Vec<String>, StoreError> {
         self.group_must_exist(name).await?;
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT user_name FROM group_members WHERE group_name = $1 ORDER BY user_name")
-                .bind(name)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.unavailable(e))?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT user_name FROM group_members WHERE group_name = $1 ORDER BY user_name",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.unavailable(e))?;
         Ok(rows.into_iter().map(|(u,)| u).collect())
     }
 
@@ -81,7 +84,9 @@ impl Store {
             .map_err(|e| self.unavailable(e))?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::NotFound(format!("member {user:?} of group {group:?}")));
+            return Err(StoreError::NotFound(format!(
+                "member {user:?} of group {group:?}"
+            )));
         }
         Ok(())
     }
@@ -92,7 +97,9 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.unavailable(e))?;
-        found.map(|_| ()).ok_or_else(|| StoreError::NotFound(format!("group {name:?}")))
+        found
+            .map(|_| ())
+            .ok_or_else(|| StoreError::NotFound(format!("group {name:?}")))
     }
 }
 
@@ -103,15 +110,23 @@ mod tests {
     #[tokio::test]
     async fn group_membership_follows_users_and_groups() {
         let s = memory_store().await;
-        s.user_create("alice", &PasswordHash("x".into())).await.unwrap();
+        s.user_create("alice", &PasswordHash("x".into()))
+            .await
+            .unwrap();
         s.group_create("dev").await.unwrap();
         s.group_add_member("dev", "alice").await.unwrap();
         s.group_add_member("dev", "alice").await.unwrap();
         assert_eq!(s.group_members("dev").await.unwrap(), ["alice"]);
         assert_eq!(s.user_groups("alice").await.unwrap(), ["dev"]);
         assert_eq!(s.group_list().await.unwrap(), [("dev".to_string(), 1)]);
-        assert!(matches!(s.group_add_member("dev", "bob").await, Err(StoreError::NotFound(_))));
-        assert!(matches!(s.group_add_member("ops", "alice").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.group_add_member("dev", "bob").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.group_add_member("ops", "alice").await,
+            Err(StoreError::NotFound(_))
+        ));
         s.user_delete("alice").await.unwrap();
         assert!(s.group_members("dev").await.unwrap().is_empty());
         s.group_delete("dev").await.unwrap();

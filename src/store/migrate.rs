@@ -34,23 +34,30 @@ pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
             Backend::Postgres => m.postgres,
         };
         sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(e)?;
-        sqlx::query("INSERT INTO portcullis_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(now())
-            .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+        sqlx::query(
+            "INSERT INTO portcullis_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
         tx.commit().await.map_err(e)?;
-        tracing::info!(version = m.version, name = m.name, "applied database migration");
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied database migration"
+        );
     }
     Ok(())
 }
 
 pub(super) async fn applied(store: &Store) -> Result<Vec<i64>, StoreError> {
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT version FROM portcullis_migrations ORDER BY version")
-        .fetch_all(&store.pool)
-        .await
-        .map_err(|err| store.unavailable(err))?;
+    let rows: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM portcullis_migrations ORDER BY version")
+            .fetch_all(&store.pool)
+            .await
+            .map_err(|err| store.unavailable(err))?;
     Ok(rows.into_iter().map(|(v,)| v).collect())
 }

@@ -58,7 +58,9 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("url", &self.display_url).finish()
+        f.debug_struct("Store")
+            .field("url", &self.display_url)
+            .finish()
     }
 }
 
@@ -80,7 +82,9 @@ impl Store {
                 if memory {
                     // Every connection to `:memory:` is its own database.
                     options = options.max_connections(1);
-                } else if let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(|p| p.to_path_buf())) {
+                } else if let Some(parent) =
+                    sqlite_path(url).and_then(|p| p.parent().map(|p| p.to_path_buf()))
+                {
                     if !parent.as_os_str().is_empty() {
                         std::fs::create_dir_all(&parent).map_err(|e| StoreError::Unavailable {
                             backend: "sqlite",
@@ -101,10 +105,13 @@ impl Store {
                 url.to_string()
             }
         };
-        let pool = options.connect(&url).await.map_err(|source| StoreError::Unavailable {
-            backend: backend.as_str(),
-            source,
-        })?;
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|source| StoreError::Unavailable {
+                backend: backend.as_str(),
+                source,
+            })?;
         let store = Store {
             pool,
             backend,
@@ -124,7 +131,10 @@ impl Store {
 
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(|e| self.unavailable(e))?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.unavailable(e))?;
         Ok(())
     }
 
@@ -145,13 +155,15 @@ pub fn now() -> i64 {
 }
 
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty()).then(|| std::path::PathBuf::from(path))
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
         if let Some((userinfo, host)) = rest.split_once('@') {
             if let Some((user, _)) = userinfo.split_once(':') {
@@ -164,7 +176,9 @@ fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 pub(crate) async fn memory_store() -> Store {
-    Store::connect("sqlite::memory:").await.expect("in-memory SQLite")
+    Store::connect("sqlite::memory:")
+        .await
+        .expect("in-memory SQLite")
 }
 
 #[cfg(test)]
@@ -173,7 +187,10 @@ mod tests {
 
     #[test]
     fn database_passwords_never_reach_messages() {
-        assert_eq!(redact_url("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
         assert_eq!(redact_url("sqlite://data/p.db"), "sqlite://data/p.db");
     }
 

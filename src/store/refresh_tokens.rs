@@ -23,9 +23,20 @@ pub struct NewRefreshToken<'a> {
     pub expires_at: i64,
 }
 
-type Row = (String, String, String, String, i64, i64, Option<i64>, Option<i64>);
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 
-fn record((id, subject, service, client_id, created_at, expires_at, last_used_at, revoked_at): Row) -> RefreshTokenRecord {
+fn record(
+    (id, subject, service, client_id, created_at, expires_at, last_used_at, revoked_at): Row,
+) -> RefreshTokenRecord {
     RefreshTokenRecord {
         id,
         subject,
@@ -62,12 +73,19 @@ impl Store {
         Ok(())
     }
 
-    pub async fn refresh_token_find(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = $1"))
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+    pub async fn refresh_token_find(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let row: Option<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            refresh_columns!(),
+            " FROM refresh_tokens WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.unavailable(e))?;
         Ok(row.map(record))
     }
 
@@ -82,15 +100,30 @@ impl Store {
     }
 
     /// Refresh tokens, newest first; all of them, or one user's.
-    pub async fn refresh_token_list(&self, subject: Option<&str>) -> Result<Vec<RefreshTokenRecord>, StoreError> {
+    pub async fn refresh_token_list(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<Vec<RefreshTokenRecord>, StoreError> {
         let rows: Vec<Row> = match subject {
-            Some(s) => sqlx::query_as(concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE subject = $1 ORDER BY created_at DESC, id"))
-            .bind(s)
-            .fetch_all(&self.pool)
-            .await,
-            None => sqlx::query_as(concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens ORDER BY created_at DESC, id"))
+            Some(s) => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    refresh_columns!(),
+                    " FROM refresh_tokens WHERE subject = $1 ORDER BY created_at DESC, id"
+                ))
+                .bind(s)
                 .fetch_all(&self.pool)
-                .await,
+                .await
+            }
+            None => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    refresh_columns!(),
+                    " FROM refresh_tokens ORDER BY created_at DESC, id"
+                ))
+                .fetch_all(&self.pool)
+                .await
+            }
         }
         .map_err(|e| self.unavailable(e))?;
         Ok(rows.into_iter().map(record).collect())
@@ -98,25 +131,29 @@ impl Store {
 
     /// Revokes one token by its id; false when there is no such (unrevoked) token.
     pub async fn refresh_token_revoke(&self, id: &str) -> Result<bool, StoreError> {
-        let n = sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.unavailable(e))?
+        .rows_affected();
         Ok(n > 0)
     }
 
     /// Revokes every live token of a user; returns how many.
     pub async fn refresh_token_revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE subject = $2 AND revoked_at IS NULL")
-            .bind(now())
-            .bind(subject)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .rows_affected())
+        Ok(sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE subject = $2 AND revoked_at IS NULL",
+        )
+        .bind(now())
+        .bind(subject)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.unavailable(e))?
+        .rows_affected())
     }
 }
 
@@ -127,7 +164,9 @@ mod tests {
     #[tokio::test]
     async fn refresh_tokens_are_found_by_hash_and_revoked_by_id_or_by_user() {
         let s = memory_store().await;
-        s.user_create("alice", &PasswordHash("x".into())).await.unwrap();
+        s.user_create("alice", &PasswordHash("x".into()))
+            .await
+            .unwrap();
         for (hash, id) in [("h1", "id1"), ("h2", "id2")] {
             s.refresh_token_insert(&NewRefreshToken {
                 token_hash: hash,
@@ -141,18 +180,31 @@ mod tests {
             .unwrap();
         }
         let r = s.refresh_token_find("h1").await.unwrap().unwrap();
-        assert_eq!((r.id.as_str(), r.subject.as_str(), r.revoked_at), ("id1", "alice", None));
+        assert_eq!(
+            (r.id.as_str(), r.subject.as_str(), r.revoked_at),
+            ("id1", "alice", None)
+        );
         assert!(s.refresh_token_find("nope").await.unwrap().is_none());
         assert!(s.refresh_token_revoke("id1").await.unwrap());
-        assert!(!s.refresh_token_revoke("id1").await.unwrap(), "already revoked");
+        assert!(
+            !s.refresh_token_revoke("id1").await.unwrap(),
+            "already revoked"
+        );
         assert_eq!(s.refresh_token_revoke_subject("alice").await.unwrap(), 1);
-        assert!(s.refresh_token_list(Some("alice")).await.unwrap().iter().all(|t| t.revoked_at.is_some()));
+        assert!(s
+            .refresh_token_list(Some("alice"))
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.revoked_at.is_some()));
     }
 
     #[tokio::test]
     async fn a_password_change_revokes_the_users_refresh_tokens() {
         let s = memory_store().await;
-        s.user_create("bob", &PasswordHash("x".into())).await.unwrap();
+        s.user_create("bob", &PasswordHash("x".into()))
+            .await
+            .unwrap();
         s.refresh_token_insert(&NewRefreshToken {
             token_hash: "h",
             id: "i",
@@ -163,7 +215,15 @@ mod tests {
         })
         .await
         .unwrap();
-        s.user_set_password("bob", &PasswordHash("y".into())).await.unwrap();
-        assert!(s.refresh_token_find("h").await.unwrap().unwrap().revoked_at.is_some());
+        s.user_set_password("bob", &PasswordHash("y".into()))
+            .await
+            .unwrap();
+        assert!(s
+            .refresh_token_find("h")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some());
     }
 }

@@ -52,50 +52,68 @@ impl Store {
         .await;
         match res {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(StoreError::Conflict(format!("user {name:?}"))),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                Err(StoreError::Conflict(format!("user {name:?}")))
+            }
             Err(e) => Err(self.unavailable(e)),
         }
     }
 
     pub async fn user_get(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.unavailable(e))?;
         Ok(row.map(record))
     }
 
     pub async fn user_list(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users ORDER BY name"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let rows: Vec<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.unavailable(e))?;
         Ok(rows.into_iter().map(record).collect())
     }
 
     /// Sets a new password and revokes the user's refresh tokens: a password change is how
     /// a user signs every machine out.
-    pub async fn user_set_password(&self, name: &str, hash: &PasswordHash) -> Result<(), StoreError> {
+    pub async fn user_set_password(
+        &self,
+        name: &str,
+        hash: &PasswordHash,
+    ) -> Result<(), StoreError> {
         let t = now();
         let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
-        let n = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE name = $3")
-            .bind(&hash.0)
-            .bind(t)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE name = $3",
+        )
+        .bind(&hash.0)
+        .bind(t)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.unavailable(e))?
+        .rows_affected();
         if n == 0 {
             return Err(StoreError::NotFound(format!("user {name:?}")));
         }
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE subject = $2 AND revoked_at IS NULL")
-            .bind(t)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE subject = $2 AND revoked_at IS NULL",
+        )
+        .bind(t)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.unavailable(e))?;
         tx.commit().await.map_err(|e| self.unavailable(e))
     }
 
@@ -120,7 +138,11 @@ impl Store {
             "DELETE FROM refresh_tokens WHERE subject = $1",
             "DELETE FROM group_members WHERE user_name = $1",
         ] {
-            sqlx::query(sql).bind(name).execute(&mut *tx).await.map_err(|e| self.unavailable(e))?;
+            sqlx::query(sql)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.unavailable(e))?;
         }
         let n = sqlx::query("DELETE FROM users WHERE name = $1")
             .bind(name)
@@ -135,12 +157,13 @@ impl Store {
     }
 
     pub async fn user_groups(&self, name: &str) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT group_name FROM group_members WHERE user_name = $1 ORDER BY group_name")
-                .bind(name)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.unavailable(e))?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT group_name FROM group_members WHERE user_name = $1 ORDER BY group_name",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.unavailable(e))?;
         Ok(rows.into_iter().map(|(g,)| g).collect())
     }
 }
@@ -158,14 +181,20 @@ mod tests {
     async fn users_are_created_listed_disabled_and_removed() {
         let s = memory_store().await;
         s.user_create("alice", &h("x")).await.unwrap();
-        assert!(matches!(s.user_create("alice", &h("y")).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            s.user_create("alice", &h("y")).await,
+            Err(StoreError::Conflict(_))
+        ));
         s.user_set_disabled("alice", true).await.unwrap();
         let u = s.user_get("alice").await.unwrap().unwrap();
         assert!(u.disabled);
         assert_eq!(s.user_list().await.unwrap().len(), 1);
         s.user_delete("alice").await.unwrap();
         assert!(s.user_get("alice").await.unwrap().is_none());
-        assert!(matches!(s.user_delete("alice").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.user_delete("alice").await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[tokio::test]

@@ -82,9 +82,15 @@ fn parse_time(tag: u8, s: &[u8]) -> Option<i64> {
         _ => return None,
     };
     let num = |r: std::ops::Range<usize>| rest.get(r)?.parse::<u8>().ok();
-    let date = time::Date::from_calendar_date(year, time::Month::try_from(num(0..2)?).ok()?, num(2..4)?).ok()?;
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(num(0..2)?).ok()?, num(2..4)?)
+            .ok()?;
     let t = time::Time::from_hms(num(4..6)?, num(6..8)?, num(8..10)?).ok()?;
-    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp())
+    Some(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 /// DER length octets.
@@ -92,7 +98,12 @@ fn len_bytes(len: usize) -> Vec<u8> {
     if len < 0x80 {
         return vec![len as u8];
     }
-    let bytes: Vec<u8> = len.to_be_bytes().iter().copied().skip_while(|&b| b == 0).collect();
+    let bytes: Vec<u8> = len
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .skip_while(|&b| b == 0)
+        .collect();
     let mut out = vec![0x80 | bytes.len() as u8];
     out.extend(bytes);
     out
@@ -109,8 +120,8 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 /// AlgorithmIdentifier (id-ecPublicKey, prime256v1) and the uncompressed point.
 pub fn p256_spki(point: &[u8]) -> Vec<u8> {
     const ALG: &[u8] = &[
-        0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
-        0x03, 0x01, 0x07,
+        0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
+        0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
     ];
     let mut bits = vec![0u8];
     bits.extend_from_slice(point);

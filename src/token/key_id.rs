@@ -91,14 +91,20 @@ mod tests {
     /// The example key of the token spec's jwt.md.
     fn spec_key() -> PublicJwk {
         PublicJwk::P256 {
-            x: BASE64URL_NOPAD.decode(b"m7zUpx3b-zmVE5cymSs64POG9QcyEpJaYCD82-549_Q").unwrap(),
-            y: BASE64URL_NOPAD.decode(b"dU3biz8sZ_8GPB-odm8Wxz3lNDr1xcAQQPQaOcr1fmc").unwrap(),
+            x: BASE64URL_NOPAD
+                .decode(b"m7zUpx3b-zmVE5cymSs64POG9QcyEpJaYCD82-549_Q")
+                .unwrap(),
+            y: BASE64URL_NOPAD
+                .decode(b"dU3biz8sZ_8GPB-odm8Wxz3lNDr1xcAQQPQaOcr1fmc")
+                .unwrap(),
         }
     }
 
     #[test]
     fn the_spec_example_key_has_the_spec_libtrust_kid() {
-        let PublicJwk::P256 { x, y } = spec_key() else { unreachable!() };
+        let PublicJwk::P256 { x, y } = spec_key() else {
+            unreachable!()
+        };
         let point = [&[4u8][..], &x, &y].concat();
         assert_eq!(
             libtrust_key_id(&p256_spki(&point)),
@@ -108,7 +114,10 @@ mod tests {
 
     #[test]
     fn the_spec_example_key_has_the_rfc7638_thumbprint() {
-        assert_eq!(jwk_thumbprint(&spec_key()), "8qjioA3ZA7ti2JIE7c-U8smBFuZolQZvhSHDPU3hhB8");
+        assert_eq!(
+            jwk_thumbprint(&spec_key()),
+            "8qjioA3ZA7ti2JIE7c-U8smBFuZolQZvhSHDPU3hhB8"
+        );
     }
 
     #[test]
@@ -118,7 +127,10 @@ mod tests {
             n: BASE64URL_NOPAD.decode(n.as_bytes()).unwrap(),
             e: BASE64URL_NOPAD.decode(b"AQAB").unwrap(),
         };
-        assert_eq!(jwk_thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            jwk_thumbprint(&jwk),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]

@@ -63,10 +63,20 @@ mod tests {
     #[test]
     fn pem_blocks_round_trip_and_ignore_surrounding_text() {
         let der: Vec<u8> = (0..=255u8).collect();
-        let text = format!("Bag Attributes\n{}junk\n{}", encode_pem("CERTIFICATE", &der), encode_pem("PRIVATE KEY", &[1, 2, 3]));
+        let text = format!(
+            "Bag Attributes\n{}junk\n{}",
+            encode_pem("CERTIFICATE", &der),
+            encode_pem("PRIVATE KEY", &[1, 2, 3])
+        );
         let blocks = decode_pem(&text).unwrap();
         assert_eq!(blocks.len(), 2);
-        assert_eq!(blocks[0], PemBlock { label: "CERTIFICATE".into(), der });
+        assert_eq!(
+            blocks[0],
+            PemBlock {
+                label: "CERTIFICATE".into(),
+                der
+            }
+        );
         assert_eq!(blocks[1].label, "PRIVATE KEY");
     }
 

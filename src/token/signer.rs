@@ -40,7 +40,13 @@ pub struct TokenSigner {
 }
 
 impl TokenSigner {
-    pub fn new(key: Arc<SigningKey>, kid_format: KidFormat, issuer: &str, ttl: Duration, clock_skew: Duration) -> TokenSigner {
+    pub fn new(
+        key: Arc<SigningKey>,
+        kid_format: KidFormat,
+        issuer: &str,
+        ttl: Duration,
+        clock_skew: Duration,
+    ) -> TokenSigner {
         // x5c first: both distribution 2.x and 3.x try it before `kid`, so a token verifies
         // whichever kid format the registry expects as long as it trusts the bundle.
         let header = json!({
@@ -104,7 +110,13 @@ mod tests {
 
     fn signer(dir: &std::path::Path, alg: Algorithm, kid: KidFormat) -> TokenSigner {
         let key = SigningKey::load_or_generate(&KeyFiles::in_dir(dir), alg).unwrap();
-        TokenSigner::new(Arc::new(key), kid, "portcullis-test", Duration::from_secs(300), Duration::from_secs(10))
+        TokenSigner::new(
+            Arc::new(key),
+            kid,
+            "portcullis-test",
+            Duration::from_secs(300),
+            Duration::from_secs(10),
+        )
     }
 
     fn decoding_key(s: &TokenSigner) -> jsonwebtoken::DecodingKey {
@@ -122,7 +134,9 @@ mod tests {
     fn an_es256_token_verifies_and_carries_every_claim_the_registry_checks() {
         let dir = tempfile::tempdir().unwrap();
         let s = signer(dir.path(), Algorithm::ES256, KidFormat::Libtrust);
-        let access = [AccessEntry::from(&Scope::parse("repository(plugin):team/app:pull,push").unwrap())];
+        let access = [AccessEntry::from(
+            &Scope::parse("repository(plugin):team/app:pull,push").unwrap(),
+        )];
         let t = s.issue("alice", "registry.example", &access);
 
         let header = jsonwebtoken::decode_header(&t.token).unwrap();
@@ -133,12 +147,23 @@ mod tests {
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
         v.set_audience(&["registry.example"]);
         v.set_issuer(&["portcullis-test"]);
-        let claims = jsonwebtoken::decode::<serde_json::Value>(&t.token, &decoding_key(&s), &v).unwrap().claims;
+        let claims = jsonwebtoken::decode::<serde_json::Value>(&t.token, &decoding_key(&s), &v)
+            .unwrap()
+            .claims;
         assert_eq!(claims["sub"], "alice");
-        assert_eq!(claims["aud"], "registry.example", "aud is a string, not an array");
+        assert_eq!(
+            claims["aud"], "registry.example",
+            "aud is a string, not an array"
+        );
         assert_eq!(claims["jti"], t.jti.as_str());
-        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
-        assert_eq!(claims["iat"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(), 10);
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            300
+        );
+        assert_eq!(
+            claims["iat"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(),
+            10
+        );
         assert_eq!(
             claims["access"],
             json!([{"type": "repository", "class": "plugin", "name": "team/app", "actions": ["pull", "push"]}])
@@ -151,7 +176,8 @@ mod tests {
         let s = signer(dir.path(), Algorithm::ES256, KidFormat::Thumbprint);
         let t = s.issue("", "svc", &[]);
         let payload = t.token.split('.').nth(1).unwrap();
-        let claims: serde_json::Value = serde_json::from_slice(&BASE64URL_NOPAD.decode(payload.as_bytes()).unwrap()).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&BASE64URL_NOPAD.decode(payload.as_bytes()).unwrap()).unwrap();
         assert_eq!(claims["access"], json!([]));
         assert_eq!(claims["sub"], "");
         let header = jsonwebtoken::decode_header(&t.token).unwrap();
@@ -162,7 +188,8 @@ mod tests {
     fn every_token_has_a_fresh_jti() {
         let dir = tempfile::tempdir().unwrap();
         let s = signer(dir.path(), Algorithm::ES256, KidFormat::Libtrust);
-        let ids: std::collections::HashSet<String> = (0..100).map(|_| s.issue("a", "s", &[]).jti).collect();
+        let ids: std::collections::HashSet<String> =
+            (0..100).map(|_| s.issue("a", "s", &[]).jti).collect();
         assert_eq!(ids.len(), 100);
     }
 

@@ -50,7 +50,11 @@ impl KeyFiles {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("{path}: {problem}\n  fix: {fix}")]
-    File { path: PathBuf, problem: String, fix: String },
+    File {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -107,7 +111,10 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// Loads the key and certificate, generating whichever is missing (the key only when the
     /// certificate is missing too), and writes `bundle.pem`.
-    pub fn load_or_generate(files: &KeyFiles, algorithm: Algorithm) -> Result<SigningKey, KeyError> {
+    pub fn load_or_generate(
+        files: &KeyFiles,
+        algorithm: Algorithm,
+    ) -> Result<SigningKey, KeyError> {
         fs::create_dir_all(&files.dir).map_err(io_err(&files.dir))?;
         let mut generated = false;
         if !files.key.exists() {
@@ -119,13 +126,21 @@ impl SigningKey {
                 ));
             }
             let pkcs8 = generate_pkcs8(algorithm)?;
-            write_new(&files.key, encode_pem("PRIVATE KEY", &pkcs8).as_bytes(), 0o600)?;
+            write_new(
+                &files.key,
+                encode_pem("PRIVATE KEY", &pkcs8).as_bytes(),
+                0o600,
+            )?;
             generated = true;
         }
         let (material, pkcs8) = read_key(&files.key, algorithm)?;
         if !files.cert.exists() {
             let pem = self_signed_cert(&pkcs8).map_err(|e| {
-                file_err(&files.cert, format!("cannot create a certificate: {e}"), "report this as a bug")
+                file_err(
+                    &files.cert,
+                    format!("cannot create a certificate: {e}"),
+                    "report this as a bug",
+                )
             })?;
             write_new(&files.cert, pem.as_bytes(), 0o644)?;
         }
@@ -150,27 +165,54 @@ impl SigningKey {
         SigningKey::assemble(files, algorithm, material)
     }
 
-    fn assemble(files: &KeyFiles, algorithm: Algorithm, material: Material) -> Result<SigningKey, KeyError> {
+    fn assemble(
+        files: &KeyFiles,
+        algorithm: Algorithm,
+        material: Material,
+    ) -> Result<SigningKey, KeyError> {
         let (jwk, spki) = match &material {
             Material::Ec(k) => {
                 let point = k.public_key().as_ref();
-                (PublicJwk::from_p256_point(point).expect("ring gives an uncompressed P-256 point"), der::p256_spki(point))
+                (
+                    PublicJwk::from_p256_point(point)
+                        .expect("ring gives an uncompressed P-256 point"),
+                    der::p256_spki(point),
+                )
             }
             Material::Rsa(k) => {
                 let c = signature::RsaPublicKeyComponents::<Vec<u8>>::from(k.public());
-                (PublicJwk::Rsa { n: c.n, e: c.e }, der::rsa_spki(k.public().as_ref()))
+                (
+                    PublicJwk::Rsa { n: c.n, e: c.e },
+                    der::rsa_spki(k.public().as_ref()),
+                )
             }
         };
         let text = fs::read_to_string(&files.cert).map_err(io_err(&files.cert))?;
         let blocks = decode_pem(&text).map_err(|e| {
-            file_err(&files.cert, e, "the file must hold PEM certificates, leaf first")
+            file_err(
+                &files.cert,
+                e,
+                "the file must hold PEM certificates, leaf first",
+            )
         })?;
-        let chain: Vec<Vec<u8>> = blocks.into_iter().filter(|b| b.label == "CERTIFICATE").map(|b| b.der).collect();
+        let chain: Vec<Vec<u8>> = blocks
+            .into_iter()
+            .filter(|b| b.label == "CERTIFICATE")
+            .map(|b| b.der)
+            .collect();
         let leaf = chain.first().ok_or_else(|| {
-            file_err(&files.cert, "holds no CERTIFICATE block", "put the signing certificate (leaf first) here, or remove the file to generate one")
+            file_err(
+                &files.cert,
+                "holds no CERTIFICATE block",
+                "put the signing certificate (leaf first) here, or remove the file to generate one",
+            )
         })?;
         let info = der::cert_info(leaf).ok_or_else(|| {
-            file_err(&files.cert, "the first certificate cannot be parsed", "check that it is an X.509 certificate in PEM form")
+            file_err(
+                &files.cert,
+                "the first certificate cannot be parsed",
+                "check that it is an X.509 certificate in PEM form",
+            )
         })?;
         if info.spki != spki.as_slice() {
             return Err(file_err(
@@ -229,7 +271,10 @@ impl SigningKey {
     /// The registry's `rootcertbundle`: the whole chain, so the registry trusts the leaf
     /// whether it verifies by `kid` (needs the leaf's key) or by `x5c` (needs the root).
     pub fn bundle_pem(&self) -> String {
-        self.chain.iter().map(|c| encode_pem("CERTIFICATE", c)).collect()
+        self.chain
+            .iter()
+            .map(|c| encode_pem("CERTIFICATE", c))
+            .collect()
     }
 
     pub fn write_bundle(&self, files: &KeyFiles) -> Result<(), KeyError> {
@@ -240,8 +285,12 @@ impl SigningKey {
     /// libtrust kid, so that tokens verify whichever `token.kid_format` is configured.
     pub fn jwks_json(&self) -> String {
         let alg = self.algorithm.as_str();
-        let keys = vec![self.jwk.to_json(&self.thumbprint, alg), self.jwk.to_json(&self.libtrust_kid, alg)];
-        let mut s = serde_json::to_string_pretty(&serde_json::json!({ "keys": keys })).expect("JSON");
+        let keys = vec![
+            self.jwk.to_json(&self.thumbprint, alg),
+            self.jwk.to_json(&self.libtrust_kid, alg),
+        ];
+        let mut s =
+            serde_json::to_string_pretty(&serde_json::json!({ "keys": keys })).expect("JSON");
         s.push('\n');
         s
     }
@@ -254,7 +303,10 @@ impl SigningKey {
 pub(crate) fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| unix.to_string())
 }
 
@@ -263,11 +315,17 @@ fn generate_pkcs8(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {
         Algorithm::ES256 => {
             let rng = SystemRandom::new();
             loop {
-                let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                    .expect("P-256 key generation fails only when the system RNG does");
-                let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref(), &rng)
-                    .expect("ring parses the key it generated");
-                let jwk = PublicJwk::from_p256_point(kp.public_key().as_ref()).expect("P-256 point");
+                let doc =
+                    EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                        .expect("P-256 key generation fails only when the system RNG does");
+                let kp = EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    doc.as_ref(),
+                    &rng,
+                )
+                .expect("ring parses the key it generated");
+                let jwk =
+                    PublicJwk::from_p256_point(kp.public_key().as_ref()).expect("P-256 point");
                 // Skip keys whose thumbprint distribution 3.1 computes wrongly (see PublicJwk).
                 if !jwk.has_leading_zero_coordinate() {
                     return Ok(doc.as_ref().to_vec());
@@ -276,11 +334,20 @@ fn generate_pkcs8(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {
         }
         Algorithm::RS256 => {
             use rsa::pkcs8::EncodePrivateKey;
-            let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048)
-                .map_err(|e| file_err(Path::new("(rsa)"), format!("RSA key generation failed: {e}"), "retry"))?;
-            let doc = key
-                .to_pkcs8_der()
-                .map_err(|e| file_err(Path::new("(rsa)"), format!("RSA key encoding failed: {e}"), "retry"))?;
+            let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| {
+                file_err(
+                    Path::new("(rsa)"),
+                    format!("RSA key generation failed: {e}"),
+                    "retry",
+                )
+            })?;
+            let doc = key.to_pkcs8_der().map_err(|e| {
+                file_err(
+                    Path::new("(rsa)"),
+                    format!("RSA key encoding failed: {e}"),
+                    "retry",
+                )
+            })?;
             Ok(doc.as_bytes().to_vec())
         }
     }
@@ -288,7 +355,8 @@ fn generate_pkcs8(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {
 
 fn read_key(path: &Path, algorithm: Algorithm) -> Result<(Material, Vec<u8>), KeyError> {
     let text = fs::read_to_string(path).map_err(io_err(path))?;
-    let blocks = decode_pem(&text).map_err(|e| file_err(path, e, "the file must hold one PEM private key"))?;
+    let blocks = decode_pem(&text)
+        .map_err(|e| file_err(path, e, "the file must hold one PEM private key"))?;
     let block = blocks.into_iter().find(|b| b.label.ends_with("PRIVATE KEY")).ok_or_else(|| {
         file_err(path, "holds no PRIVATE KEY block", "put a PKCS#8 PEM private key here, or remove the file (and the certificate) to generate one")
     })?;
@@ -336,8 +404,12 @@ fn read_key(path: &Path, algorithm: Algorithm) -> Result<(Material, Vec<u8>), Ke
 fn self_signed_cert(pkcs8: &[u8]) -> Result<String, rcgen::Error> {
     let key_pair = rcgen::KeyPair::try_from(pkcs8)?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, "portcullis token signing key");
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "portcullis");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "portcullis token signing key");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "portcullis");
     let now = time::OffsetDateTime::now_utc();
     // Back-dated an hour for registries whose clock is behind; ten years, because the
     // registry needs a *valid* certificate on the x5c path and a self-signed signing cert
@@ -382,9 +454,14 @@ mod tests {
         assert!(key.generated);
         let mode = fs::metadata(&files.key).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(fs::read_to_string(&files.bundle).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(fs::read_to_string(&files.bundle)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----"));
         assert_eq!(key.libtrust_kid.len(), 59);
-        assert!(!format!("{key:?}").contains("PRIVATE"), "Debug redacts the key");
+        assert!(
+            !format!("{key:?}").contains("PRIVATE"),
+            "Debug redacts the key"
+        );
     }
 
     #[test]
@@ -407,7 +484,9 @@ mod tests {
         SigningKey::load_or_generate(&fa, Algorithm::ES256).unwrap();
         SigningKey::load_or_generate(&fb, Algorithm::ES256).unwrap();
         fs::copy(&fb.cert, &fa.cert).unwrap();
-        let e = SigningKey::load(&fa, Algorithm::ES256).unwrap_err().to_string();
+        let e = SigningKey::load(&fa, Algorithm::ES256)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is not the public key of"), "{e}");
         assert!(e.contains("fix:"), "{e}");
     }
@@ -417,8 +496,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = KeyFiles::in_dir(dir.path());
         SigningKey::load_or_generate(&files, Algorithm::ES256).unwrap();
-        let e = SigningKey::load(&files, Algorithm::RS256).unwrap_err().to_string();
-        assert!(e.contains("holds a P-256 key but token.algorithm is RS256"), "{e}");
+        let e = SigningKey::load(&files, Algorithm::RS256)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("holds a P-256 key but token.algorithm is RS256"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -426,7 +510,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = KeyFiles::in_dir(dir.path());
         fs::write(&files.cert, "x").unwrap();
-        let e = SigningKey::load_or_generate(&files, Algorithm::ES256).unwrap_err().to_string();
+        let e = SigningKey::load_or_generate(&files, Algorithm::ES256)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("its private key"), "{e}");
         assert!(!files.key.exists());
     }
@@ -437,17 +523,31 @@ mod tests {
         let files = KeyFiles::in_dir(dir.path());
         let key = SigningKey::load_or_generate(&files, Algorithm::RS256).unwrap();
         assert_eq!(key.sign(b"x").len(), 256);
-        let PublicJwk::Rsa { n, e } = &key.jwk else { panic!("RSA jwk") };
+        let PublicJwk::Rsa { n, e } = &key.jwk else {
+            panic!("RSA jwk")
+        };
         let public = signature::RsaPublicKeyComponents { n, e };
-        public.verify(&signature::RSA_PKCS1_2048_8192_SHA256, b"x", &key.sign(b"x")).unwrap();
+        public
+            .verify(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                b"x",
+                &key.sign(b"x"),
+            )
+            .unwrap();
     }
 
     #[test]
     fn the_jwks_lists_the_key_under_both_kids() {
         let dir = tempfile::tempdir().unwrap();
-        let key = SigningKey::load_or_generate(&KeyFiles::in_dir(dir.path()), Algorithm::ES256).unwrap();
+        let key =
+            SigningKey::load_or_generate(&KeyFiles::in_dir(dir.path()), Algorithm::ES256).unwrap();
         let v: serde_json::Value = serde_json::from_str(&key.jwks_json()).unwrap();
-        let kids: Vec<&str> = v["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        let kids: Vec<&str> = v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
         assert_eq!(kids, [key.thumbprint.as_str(), key.libtrust_kid.as_str()]);
     }
 }

@@ -79,7 +79,10 @@ impl DockerCli {
         let mut cmd = Command::new(&self.bin);
         isolate_client_env(&mut cmd, self.dir.path());
         cmd.env("DOCKER_CONFIG", self.config_dir())
-            .env("PATH", self.bin.parent().unwrap_or(Path::new("/nonexistent")))
+            .env(
+                "PATH",
+                self.bin.parent().unwrap_or(Path::new("/nonexistent")),
+            )
             .env("DOCKER_CLI_HINTS", "false");
         cmd
     }

@@ -10,6 +10,8 @@ use super::encoding::base64_encode;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Per-request timeout of readiness probes (`wait_for_http*`).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A complete HTTP response (the body de-chunked).
 #[derive(Debug, Clone)]
@@ -58,7 +60,10 @@ impl HttpResponse {
 
 /// The value of an `Authorization` header for HTTP Basic auth.
 pub fn basic_auth(user: &str, password: &str) -> String {
-    format!("Basic {}", base64_encode(format!("{user}:{password}").as_bytes()))
+    format!(
+        "Basic {}",
+        base64_encode(format!("{user}:{password}").as_bytes())
+    )
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -105,10 +110,21 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> io::Result<HttpResponse> {
+    http_request_timeout(method, url, headers, body, IO_TIMEOUT)
+}
+
+/// [`http_request`] with `timeout` for connecting and for each read/write (default 30 s).
+pub fn http_request_timeout(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> io::Result<HttpResponse> {
     let (host, addr, path) = parse_url(url)?;
-    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout.min(CONNECT_TIMEOUT))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -212,7 +228,7 @@ pub fn wait_for_http(url: &str, timeout: Duration) -> HttpResponse {
 pub fn wait_for_http_status(url: &str, timeout: Duration, ok_statuses: &[u16]) -> HttpResponse {
     let deadline = Instant::now() + timeout;
     loop {
-        let last = match http_get(url, &[]) {
+        let last = match http_request_timeout("GET", url, &[], None, PROBE_TIMEOUT) {
             Ok(r) if ok_statuses.is_empty() || ok_statuses.contains(&r.status) => return r,
             Ok(r) => format!("status {} {}", r.status, r.text()),
             Err(e) => e.to_string(),

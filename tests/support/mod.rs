@@ -12,7 +12,11 @@
 //! command has a timeout ([`DEFAULT_CMD_TIMEOUT`], 120 s) and panics with its output when it
 //! is exceeded. Passwords go to clients on stdin only, never on a command line, and are never
 //! printed. All state (configs, storage, auth files) lives in temp dirs removed on drop:
-//! nothing touches `~/.docker`, `~/.config/containers`, `/var/lib/containers/storage`.
+//! nothing touches `~/.docker`, `~/.config/containers`, `/var/lib/containers/storage`,
+//! `/run/libpod`. skopeo and podman also get a private containers-image blob-info cache
+//! (a bind mount over /var/lib/containers/cache in a private mount namespace, when
+//! `unshare --mount` works, i.e. as root), so what one test pushed does not change the
+//! requests (known blobs, cross-repo mount attempts) clients make in another.
 //!
 //! # API
 //!
@@ -34,10 +38,13 @@
 //!   `.assert_failure(what) -> &Self`, `.json() -> serde_json::Value` (of stdout),
 //!   `.combined()`. Failed assertions print the full command line and both streams.
 //! - `wait_for_port(addr: &str, timeout: Duration)`, `wait_until(timeout, what, || bool)`.
+//! - `client_command(bin, dir) -> Command`: how the clients below are started (isolated env,
+//!   private blob-info cache); `try_run_command` returns a timeout as `Err`.
 //!
 //! HTTP ([`http`], a tiny HTTP/1.1 client over `std::net::TcpStream`, plain http only):
 //! - `http_get(url: &str, headers: &[(&str, &str)]) -> io::Result<HttpResponse>`
 //! - `http_request(method, url, headers, body: Option<&[u8]>) -> io::Result<HttpResponse>`
+//!   (30 s timeouts; `http_request_timeout(…, timeout)` to choose)
 //! - `wait_for_http(url: &str, timeout: Duration) -> HttpResponse` (first complete response,
 //!   whatever its status), `wait_for_http_status(url, timeout, ok_statuses: &[u16])`.
 //! - `HttpResponse { status: u16, reason: String, headers: Vec<(String, String)>,
@@ -94,13 +101,13 @@ pub use authfile::{decode_auth_field, write_auth_file, AuthEntry};
 pub use docker_cli::DockerCli;
 pub use encoding::{base64_decode, base64_encode};
 pub use http::{
-    basic_auth, http_get, http_request, wait_for_http, wait_for_http_status, HttpResponse,
+    basic_auth, http_get, http_request, http_request_timeout, wait_for_http, wait_for_http_status,
+    HttpResponse,
 };
 pub use image::{make_test_image, oci_ref};
 pub use podman::Podman;
 pub use process::{
-    free_port, run_command, wait_for_port, wait_until, ChildGuard, CmdOutput,
-    DEFAULT_CMD_TIMEOUT,
+    free_port, run_command, wait_for_port, wait_until, ChildGuard, CmdOutput, DEFAULT_CMD_TIMEOUT,
 };
 pub use registry::Registry;
 pub use skopeo::Skopeo;

@@ -2,8 +2,8 @@
 
 use std::cell::Cell;
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,7 +11,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::process::{
-    isolate_client_env, run_command, try_run_command, write_private_file, CmdOutput, DEFAULT_CMD_TIMEOUT,
+    client_command, run_command, try_run_command, write_private_file, CmdOutput,
+    DEFAULT_CMD_TIMEOUT,
 };
 use super::skopeo::{image_ref, POLICY_JSON, REGISTRIES_CONF};
 use super::tools::require_tool;
@@ -30,6 +31,9 @@ static OCI_LINKS: AtomicUsize = AtomicUsize::new(0);
 /// untouched, `--tmpdir` keeps /run/libpod untouched, vfs needs no kernel overlay or
 /// fuse-overlayfs, cgroupfs and the file event log need no systemd/journald.
 /// Registry commands also pass `--tls-verify=false`, `--authfile` and `--signature-policy`.
+/// The global flags must be the same on every call (podman records them in its database
+/// and refuses a mismatch), which is why they are all fixed here. The containers-image
+/// blob-info cache is private too (see `client_command`).
 pub struct Podman {
     bin: PathBuf,
     authfile: PathBuf,
@@ -93,8 +97,7 @@ impl Podman {
 
     fn command(&self) -> Command {
         let d = self.dir.path();
-        let mut cmd = Command::new(&self.bin);
-        isolate_client_env(&mut cmd, d);
+        let mut cmd = client_command(&self.bin, d);
         cmd.env("CONTAINERS_REGISTRIES_CONF", d.join("registries.conf"))
             .env("CONTAINERS_STORAGE_CONF", d.join("storage.conf"))
             .env("REGISTRY_AUTH_FILE", &self.authfile)
@@ -145,7 +148,9 @@ impl Podman {
     /// `podman logout HOST`.
     pub fn logout(&self, host: &str) -> CmdOutput {
         let mut cmd = self.command();
-        cmd.args(["logout", "--authfile"]).arg(&self.authfile).arg(host);
+        cmd.args(["logout", "--authfile"])
+            .arg(&self.authfile)
+            .arg(host);
         run_command(cmd, None, self.timeout)
     }
 

@@ -8,12 +8,13 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::http::{http_get, HttpResponse};
+use super::http::{http_request_timeout, HttpResponse, PROBE_TIMEOUT};
 
 /// Timeout for one client command (skopeo, podman, docker ...): a hung client fails the test
 /// instead of hanging CI.
@@ -28,7 +29,7 @@ const LOG_TAIL_ON_PANIC: usize = 60;
 const SIGTERM: i32 = 15;
 const SIGKILL: i32 = 9;
 
-extern "C" {
+unsafe extern "C" {
     // libc's kill(2); std links libc already, so no extra dependency is needed.
     fn kill(pid: i32, sig: i32) -> i32;
 }
@@ -45,6 +46,29 @@ fn kill_group(pgid: u32, sig: i32) {
     unsafe {
         kill(-pgid, sig);
     }
+}
+
+/// Whether a process of group `pgid` other than a zombie still exists (from /proc).
+fn group_has_live_members(pgid: u32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            return false;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may contain spaces, so split after ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let pgrp = fields.nth(1).and_then(|s| s.parse::<u32>().ok());
+        pgrp == Some(pgid) && state != "Z" && state != "X"
+    })
 }
 
 /// A currently free TCP port on 127.0.0.1 (bound to port 0, then released). Another process
@@ -87,13 +111,24 @@ pub fn wait_for_port(addr: &str, timeout: Duration) {
     });
 }
 
-/// Renders a command line for messages: program and arguments, shell-quoted when needed.
-/// (Passwords never appear in it: they go through stdin.)
+/// Renders a command line for messages: the env vars set on `cmd`, program and arguments,
+/// shell-quoted when needed. Values of env vars whose name contains PASS, SECRET, TOKEN or
+/// PRIVATE are redacted; the clients here pass passwords on stdin, never in argv.
 pub fn command_line(cmd: &Command) -> String {
     let mut s = String::new();
     for (k, v) in cmd.get_envs() {
         if let Some(v) = v {
-            let _ = write!(s, "{}={} ", k.to_string_lossy(), quote(v));
+            let k = k.to_string_lossy();
+            let upper = k.to_ascii_uppercase();
+            let secret = ["PASS", "SECRET", "TOKEN", "PRIVATE"]
+                .iter()
+                .any(|w| upper.contains(w));
+            let v = if secret {
+                "<redacted>".into()
+            } else {
+                quote(v)
+            };
+            let _ = write!(s, "{k}={v} ");
         }
     }
     s.push_str(&quote(cmd.get_program()));
@@ -230,7 +265,7 @@ impl ChildGuard {
         let deadline = Instant::now() + timeout;
         loop {
             self.assert_running();
-            let last = match http_get(url, &[]) {
+            let last = match http_request_timeout("GET", url, &[], None, PROBE_TIMEOUT) {
                 Ok(r) if ok.is_empty() || ok.contains(&r.status) => return r,
                 Ok(r) => format!("status {}", r.status),
                 Err(e) => e.to_string(),
@@ -269,31 +304,31 @@ impl ChildGuard {
         }
     }
 
-    /// Stops the process group (TERM, up to 5 s, then KILL) and returns the exit status.
+    /// Stops the process group: SIGTERM to every member, up to 5 s for the leader and the
+    /// rest of the group to exit, then SIGKILL to whatever is left; reaps the leader and
+    /// returns its exit status. Idempotent.
     pub fn stop(&mut self) -> Option<ExitStatus> {
-        if let Some(st) = self.exited {
-            return Some(st);
-        }
         let pgid = self.child.id();
-        kill_group(pgid, SIGTERM);
-        let deadline = Instant::now() + TERM_GRACE;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) => {
-                    self.exited = Some(st);
-                    break;
-                }
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-                Ok(None) => {
-                    kill_group(pgid, SIGKILL);
-                    self.exited = self.child.wait().ok();
-                    break;
-                }
-                Err(_) => break,
-            }
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait().ok().flatten();
         }
-        // Leftover members of the group (helpers the leader started) go too.
+        if self.exited.is_none() || group_has_live_members(pgid) {
+            kill_group(pgid, SIGTERM);
+        }
+        let deadline = Instant::now() + TERM_GRACE;
+        while Instant::now() < deadline {
+            if self.exited.is_none() {
+                self.exited = self.child.try_wait().ok().flatten();
+            }
+            if self.exited.is_some() && !group_has_live_members(pgid) {
+                return self.exited;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
         kill_group(pgid, SIGKILL);
+        if self.exited.is_none() {
+            self.exited = self.child.wait().ok();
+        }
         self.exited
     }
 }
@@ -398,7 +433,9 @@ pub fn try_run_command(
     stdin: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<CmdOutput, String> {
-    let tmp = |what| tempfile::tempfile().map_err(|e| format!("cannot create a temp file for {what}: {e}"));
+    let tmp = |what| {
+        tempfile::tempfile().map_err(|e| format!("cannot create a temp file for {what}: {e}"))
+    };
     let out_file = tmp("stdout")?;
     let err_file = tmp("stderr")?;
     let out_read = out_file.try_clone().map_err(|e| e.to_string())?;
@@ -513,4 +550,68 @@ pub fn isolate_client_env(cmd: &mut Command, dir: &Path) {
         cmd.env_remove(k);
     }
     cmd.env("HOME", &home).env("TMPDIR", &tmp);
+}
+
+/// Where containers-image keeps its blob-info cache when running as root, whatever
+/// `--root`/`--authfile` say (podman 4.3 and skopeo 1.9 both use it).
+const SYSTEM_BLOB_INFO_CACHE: &str = "/var/lib/containers/cache";
+
+/// Whether clients can get a private blob-info cache: a private mount namespace
+/// (`unshare --mount`, needs root) with a bind mount over /var/lib/containers/cache.
+/// Probed once per test binary; without it clients share the system cache (a note is
+/// printed), which only changes request patterns (known blobs, cross-repo mount attempts).
+pub fn private_blob_cache_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let probe = || -> Result<(), String> {
+            let unshare = super::tools::find_tool("unshare").ok_or("no unshare")?;
+            fs::create_dir_all(SYSTEM_BLOB_INFO_CACHE).map_err(|e| e.to_string())?;
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let mut cmd = Command::new(unshare);
+            cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+                .arg(format!(
+                    "mount --bind \"$0\" {SYSTEM_BLOB_INFO_CACHE} && touch {SYSTEM_BLOB_INFO_CACHE}/probe"
+                ))
+                .arg(dir.path());
+            let out = try_run_command(cmd, None, Duration::from_secs(20))?;
+            if out.success() && dir.path().join("probe").exists() {
+                Ok(())
+            } else {
+                Err(out.describe())
+            }
+        };
+        match probe() {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!(
+                    "note: clients share {SYSTEM_BLOB_INFO_CACHE} (no private mount namespace: {e})"
+                );
+                false
+            }
+        }
+    })
+}
+
+/// A `Command` running `bin` as an isolated client of `dir` (see [`isolate_client_env`]),
+/// inside a private mount namespace where `dir/blob-info-cache` is bind-mounted over
+/// /var/lib/containers/cache when [`private_blob_cache_available`]. Add the client's
+/// arguments with `.arg(…)` as usual: they reach `bin` unchanged.
+pub fn client_command(bin: &Path, dir: &Path) -> Command {
+    let mut cmd = if private_blob_cache_available() {
+        let cache = dir.join("blob-info-cache");
+        fs::create_dir_all(&cache)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", cache.display()));
+        let mut c = Command::new(super::tools::require_tool("unshare"));
+        c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(format!(
+                "mount --bind \"$0\" {SYSTEM_BLOB_INFO_CACHE} && exec \"$@\""
+            ))
+            .arg(&cache)
+            .arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    isolate_client_env(&mut cmd, dir);
+    cmd
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::authfile::{write_auth_file, AuthEntry};
-use super::process::{isolate_client_env, run_command, CmdOutput, DEFAULT_CMD_TIMEOUT};
+use super::process::{client_command, run_command, CmdOutput, DEFAULT_CMD_TIMEOUT};
 use super::tools::require_tool;
 
 /// registries.conf marking loopback registries insecure (plain http). skopeo 1.9.3 ignores
@@ -33,9 +33,11 @@ pub(crate) const POLICY_JSON: &str = r#"{"default":[{"type":"insecureAcceptAnyth
 
 static CREDS_FILES: AtomicUsize = AtomicUsize::new(0);
 
-/// skopeo with its own temp dir (auth file, registries.conf, policy, HOME, TMPDIR):
-/// every command runs as `skopeo --registries-conf F --policy F --tmpdir D SUBCOMMAND
-/// --tls-verify=false --authfile F …` with a timeout (120 s by default).
+/// skopeo with its own temp dir (auth file, registries.conf, policy, HOME, TMPDIR,
+/// blob-info cache: see `client_command`): every command runs as `skopeo --registries-conf
+/// F --policy F --tmpdir D SUBCOMMAND --tls-verify=false --authfile F …` with a timeout
+/// (120 s by default). `--tls-verify=false` is what makes plain http work; the
+/// registries.conf is there so that nothing from /etc/containers applies.
 pub struct Skopeo {
     bin: PathBuf,
     authfile: PathBuf,
@@ -87,8 +89,7 @@ impl Skopeo {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.bin);
-        isolate_client_env(&mut cmd, self.dir.path());
+        let mut cmd = client_command(&self.bin, self.dir.path());
         cmd.arg("--registries-conf")
             .arg(&self.registries_conf)
             .arg("--policy")
@@ -124,7 +125,9 @@ impl Skopeo {
     /// `skopeo logout HOST` from the auth file.
     pub fn logout(&self, host: &str) -> CmdOutput {
         let mut cmd = self.command();
-        cmd.args(["logout", "--authfile"]).arg(&self.authfile).arg(host);
+        cmd.args(["logout", "--authfile"])
+            .arg(&self.authfile)
+            .arg(host);
         run_command(cmd, None, self.timeout)
     }
 

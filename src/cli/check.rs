@@ -1,0 +1,93 @@
+//! `portcullis check`: everything `serve` would refuse to start with, and the warnings it
+//! would log, without starting. Exit status 1 when anything is wrong.
+
+use crate::authz::PolicySet;
+use crate::config::{Config, KidFormat};
+use crate::store::Store;
+use crate::token::{KeyFiles, SigningKey};
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let mut problems = 0;
+    let source = config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "embedded defaults".into());
+    println!("ok       config     {source}");
+    println!("         realm      {}", config.server.realm());
+    println!(
+        "         service    {}   issuer {}",
+        config.token.service, config.token.issuer
+    );
+    if config.server.public_url_derived && config.server.listen.ip().is_unspecified() {
+        println!("warning  config     server.public_url is unset while listening on all interfaces: the realm names localhost; set server.public_url");
+    }
+
+    let files = KeyFiles::in_dir(&config.keys.dir);
+    if !files.key.exists() && !files.cert.exists() {
+        println!(
+            "ok       keys       none yet in {}: `portcullis serve` or `registry-config` will generate them",
+            files.dir.display()
+        );
+    } else {
+        match SigningKey::load(&files, config.token.algorithm) {
+            Ok(key) => {
+                println!(
+                    "ok       keys       {} {} (kid {})",
+                    key.algorithm.as_str(),
+                    files.key.display(),
+                    key.kid(config.token.kid_format)
+                );
+                let days_left = (key.not_after - crate::store::now()) / 86400;
+                if days_left < 30 {
+                    println!("warning  keys       the signing certificate expires in {days_left} days: remove signing-cert.pem to renew it, then update the registry's bundle");
+                }
+                if config.token.kid_format == KidFormat::Thumbprint
+                    && key.jwk.has_leading_zero_coordinate()
+                {
+                    println!("warning  keys       this key's coordinates start with a zero byte: distribution 3.1 computes its thumbprint differently; tokens still verify through x5c");
+                }
+                let bundle = std::fs::read_to_string(&files.bundle).unwrap_or_default();
+                if bundle != key.bundle_pem() {
+                    println!("warning  keys       {} does not hold the current certificate: run `portcullis registry-config` to rewrite it", files.bundle.display());
+                }
+            }
+            Err(e) => {
+                problems += 1;
+                println!("error    keys       {e}");
+            }
+        }
+    }
+
+    match PolicySet::load_dir(&config.policies.dir) {
+        Ok(p) => println!(
+            "ok       policies   {} ({})",
+            config.policies.dir.display(),
+            p.summary()
+        ),
+        Err(e) => {
+            problems += 1;
+            println!("error    policies   {e}");
+        }
+    }
+
+    match Store::connect(&config.store.url).await {
+        Ok(store) => {
+            store.ping().await?;
+            println!(
+                "ok       database   {} ({})",
+                store.display_url(),
+                store.backend().as_str()
+            );
+        }
+        Err(e) => {
+            problems += 1;
+            println!("error    database   {e}");
+        }
+    }
+
+    if problems > 0 {
+        anyhow::bail!("{problems} problem(s) found");
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The `portcullis` command line. Every subcommand reads the same configuration (file,
+//! then `PORTCULLIS_*` variables) and works on the same database as the server, so an
+//! admin can manage users while it runs.
+
+mod check;
+mod explain;
+mod group;
+mod password_input;
+mod refresh_token;
+mod registry_config;
+mod serve;
+mod user;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::store::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Token authorization service for container registries (Docker token spec)",
+    long_about = "Token authorization service for container registries (Docker token spec).\n\n\
+        A registry configured with `auth.token` pointing at portcullis sends clients (docker, podman, \
+        skopeo, containerd, crane, helm, oras) to its /token endpoint; portcullis authenticates them, \
+        decides each requested scope from the policies in policies/, and signs a short-lived JWT.\n\n\
+        Start with `portcullis serve`, then paste the output of `portcullis registry-config` into the \
+        registry's config.yml.",
+    after_help = "Configuration: --config FILE or PORTCULLIS_CONFIG; every key can be overridden with \
+        PORTCULLIS_SECTION__KEY (e.g. PORTCULLIS_TOKEN__TTL=10m). See portcullis.example.toml."
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without one, embedded defaults apply.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "PORTCULLIS_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the token server (GET/POST /token, /healthz, /readyz).
+    ///
+    /// On first start it generates an ES256 (or RS256) signing key and a self-signed
+    /// certificate in keys.dir, creates the SQLite database, and logs the realm, service,
+    /// issuer and the certificate bundle the registry must trust. SIGTERM lets in-flight
+    /// requests finish.
+    Serve,
+    /// Validate configuration, keys, policies and the database; exit non-zero on any problem.
+    Check,
+    /// Print the registry's `auth.token` configuration and write the bundle it names.
+    RegistryConfig(registry_config::Args),
+    /// Manage local users (passwords are read from stdin or a prompt, never from arguments).
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage local groups, which policies bind as `group:NAME`.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
+    /// Show what a user would be granted for some scopes, and which policy decided it.
+    Explain(explain::Args),
+    /// List or revoke refresh tokens (what `docker login` stores as its identity token).
+    #[command(subcommand)]
+    RefreshToken(refresh_token::RefreshTokenCommand),
+}
+
+/// Runs the command; the error is printed by `main`.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve::run(config).await,
+        Command::Check => check::run(config).await,
+        Command::RegistryConfig(args) => registry_config::run(config, args),
+        Command::User(cmd) => user::run(&connect(&config).await?, cmd).await,
+        Command::Group(cmd) => group::run(&connect(&config).await?, cmd).await,
+        Command::Explain(args) => explain::run(config, args).await,
+        Command::RefreshToken(cmd) => refresh_token::run(&connect(&config).await?, cmd).await,
+    }
+}
+
+async fn connect(config: &Config) -> anyhow::Result<Store> {
+    Ok(Store::connect(&config.store.url).await?)
+}
+
+/// Unix seconds as a short UTC date-time for tables.
+fn date(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| {
+            d.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}

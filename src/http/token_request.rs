@@ -1,0 +1,547 @@
+//! `/token` requests, parsed once from the wire: `GET` (query + Basic) and `POST` (OAuth2
+//! form). Pure functions over strings, so every error path is table-tested without a server.
+//!
+//! Parameters are read as a list of pairs, not into a struct: `scope` repeats (containers/image
+//! sends one form field per scope, crane one query parameter per scope), and serde_urlencoded
+//! cannot collect repeated keys. Unknown parameters are ignored, as the spec asks (regclient
+//! stopped sending `offline_token` after a server refused it).
+
+use std::borrow::Cow;
+
+use data_encoding::BASE64;
+use secrecy::SecretString;
+
+use crate::domain::{parse_scope_list, Scope};
+
+/// Longest username and password accepted (longer is refused before any hashing).
+const MAX_USERNAME: usize = 256;
+const MAX_PASSWORD: usize = 4096;
+/// Longest query string / form body accepted.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub enum Credentials {
+    Anonymous,
+    Password {
+        username: String,
+        password: SecretString,
+    },
+    RefreshToken(SecretString),
+}
+
+/// Which endpoint shape the response must take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// `GET`: `token` + `access_token`; refresh token when `offline_token=true`.
+    Get,
+    /// `POST` OAuth2: also `scope`; refresh token when `access_type=offline`.
+    Post,
+}
+
+#[derive(Debug)]
+pub struct TokenRequest {
+    pub flavor: Flavor,
+    pub credentials: Credentials,
+    /// `None` when absent or empty (go-containerregistry sends `service=` when the challenge
+    /// had none).
+    pub service: Option<String>,
+    pub scopes: Vec<Scope>,
+    /// `offline_token=true` (GET) or `access_type=offline` (POST).
+    pub offline: bool,
+    pub client_id: Option<String>,
+}
+
+/// A request we refuse before authenticating: status, registry error code, message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RequestError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl RequestError {
+    fn bad(code: &'static str, message: impl Into<String>) -> RequestError {
+        RequestError {
+            status: 400,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn unauthorized(message: impl Into<String>) -> RequestError {
+        RequestError {
+            status: 401,
+            code: "UNAUTHORIZED",
+            message: message.into(),
+        }
+    }
+}
+
+struct Params<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> Params<'a> {
+    fn parse(input: &'a [u8]) -> Params<'a> {
+        Params(form_urlencoded::parse(input).collect())
+    }
+
+    /// The single value of `key`; repeating it with different values is an error.
+    fn one(&self, key: &str) -> Result<Option<&str>, RequestError> {
+        let mut found: Option<&str> = None;
+        for (k, v) in &self.0 {
+            if k == key {
+                match found {
+                    Some(prev) if prev != v => {
+                        return Err(RequestError::bad(
+                            "BAD_TOKEN_OPTION",
+                            format!("parameter {key:?} is given twice with different values"),
+                        ))
+                    }
+                    _ => found = Some(v),
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn non_empty(&self, key: &str) -> Result<Option<String>, RequestError> {
+        Ok(self.one(key)?.filter(|v| !v.is_empty()).map(str::to_owned))
+    }
+
+    fn scopes(&self) -> Result<Vec<Scope>, RequestError> {
+        parse_scope_list(
+            self.0
+                .iter()
+                .filter(|(k, _)| k == "scope")
+                .map(|(_, v)| v.as_ref()),
+        )
+        .map_err(|e| RequestError::bad("INVALID_SCOPE", e.to_string()))
+    }
+}
+
+/// `GET /token?service=…&scope=…&offline_token=…&client_id=…&account=…` with optional Basic.
+pub fn parse_get(query: &str, authorization: Option<&[u8]>) -> Result<TokenRequest, RequestError> {
+    if query.len() > MAX_REQUEST_BYTES {
+        return Err(RequestError::bad(
+            "SIZE_INVALID",
+            "the query string is too long",
+        ));
+    }
+    let p = Params::parse(query.as_bytes());
+    let offline = match p.one("offline_token")? {
+        None | Some("") => false,
+        Some(v) => parse_go_bool(v).ok_or_else(|| {
+            RequestError::bad(
+                "BAD_TOKEN_OPTION",
+                format!("offline_token must be true or false, not {v:?}"),
+            )
+        })?,
+    };
+    let credentials = match authorization {
+        None => Credentials::Anonymous,
+        Some(h) => parse_basic(h)?,
+    };
+    // `account` is a hint docker and containers/image send; it must not contradict the
+    // Basic user, or the request is confused about who it is for.
+    if let (Some(account), Credentials::Password { username, .. }) =
+        (p.non_empty("account")?, &credentials)
+    {
+        if &account != username {
+            return Err(RequestError::bad(
+                "BAD_TOKEN_OPTION",
+                "the account parameter does not match the user of the Authorization header",
+            ));
+        }
+    }
+    Ok(TokenRequest {
+        flavor: Flavor::Get,
+        credentials,
+        service: p.non_empty("service")?,
+        scopes: p.scopes()?,
+        offline,
+        client_id: p.non_empty("client_id")?,
+    })
+}
+
+/// `POST /token`, `application/x-www-form-urlencoded` (any charset parameter), grant types
+/// `password` and `refresh_token`.
+pub fn parse_post(content_type: Option<&str>, body: &[u8]) -> Result<TokenRequest, RequestError> {
+    let mime = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(RequestError::bad(
+            "UNSUPPORTED_VALUE",
+            "POST /token takes an application/x-www-form-urlencoded body (OAuth2 password or refresh_token grant)",
+        ));
+    }
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(RequestError::bad(
+            "SIZE_INVALID",
+            "the request body is too large",
+        ));
+    }
+    let p = Params::parse(body);
+    let required = |key: &str| {
+        p.non_empty(key)?.ok_or_else(|| {
+            RequestError::bad(
+                "MISSING_REQUIRED_FIELD",
+                format!("the form field {key:?} is required"),
+            )
+        })
+    };
+    let credentials = match p.one("grant_type")? {
+        None | Some("") => {
+            return Err(RequestError::bad(
+                "MISSING_REQUIRED_FIELD",
+                "the form field \"grant_type\" is required (password or refresh_token)",
+            ))
+        }
+        Some("password") => {
+            let username = required("username")?;
+            let password = required("password")?;
+            check_lengths(&username, &password)?;
+            Credentials::Password {
+                username,
+                password: SecretString::from(password),
+            }
+        }
+        Some("refresh_token") => {
+            let token = required("refresh_token")?;
+            if token.len() > MAX_PASSWORD {
+                return Err(RequestError::unauthorized("invalid refresh token"));
+            }
+            Credentials::RefreshToken(SecretString::from(token))
+        }
+        Some(other) => {
+            return Err(RequestError::bad(
+                "UNSUPPORTED_VALUE",
+                format!(
+                    "grant_type {:?} is not supported (use password or refresh_token)",
+                    truncate(other)
+                ),
+            ))
+        }
+    };
+    let offline = match p.one("access_type")? {
+        None | Some("") | Some("online") => false,
+        Some("offline") => true,
+        Some(v) => {
+            return Err(RequestError::bad(
+                "BAD_TOKEN_OPTION",
+                format!(
+                    "access_type must be online or offline, not {:?}",
+                    truncate(v)
+                ),
+            ))
+        }
+    };
+    Ok(TokenRequest {
+        flavor: Flavor::Post,
+        credentials,
+        service: p.non_empty("service")?,
+        scopes: p.scopes()?,
+        offline,
+        client_id: p.non_empty("client_id")?,
+    })
+}
+
+/// `Basic base64(user:password)`. An empty user with a secret is an identity token, as
+/// containerd sends it on its GET fallback.
+fn parse_basic(header: &[u8]) -> Result<Credentials, RequestError> {
+    let malformed =
+        |why: &str| RequestError::unauthorized(format!("malformed Authorization header: {why}"));
+    let header = std::str::from_utf8(header)
+        .map_err(|_| malformed("not text"))?
+        .trim();
+    let (scheme, value) = header
+        .split_once(' ')
+        .ok_or_else(|| malformed("expected `Basic <credentials>`"))?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed("only the Basic scheme is accepted here"));
+    }
+    let value = value.trim();
+    if value.len() > 2 * (MAX_USERNAME + MAX_PASSWORD) {
+        return Err(malformed("credentials too long"));
+    }
+    let decoded = BASE64
+        .decode(value.as_bytes())
+        .or_else(|_| data_encoding::BASE64_NOPAD.decode(value.as_bytes()))
+        .map_err(|_| malformed("credentials are not base64"))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed("credentials are not UTF-8"))?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| malformed("no ':' between user and password"))?;
+    check_lengths(username, password)?;
+    match (username.is_empty(), password.is_empty()) {
+        (_, true) => Err(RequestError::unauthorized("invalid username or password")),
+        (true, false) => Ok(Credentials::RefreshToken(SecretString::from(
+            password.to_owned(),
+        ))),
+        (false, false) => Ok(Credentials::Password {
+            username: username.to_owned(),
+            password: SecretString::from(password.to_owned()),
+        }),
+    }
+}
+
+fn check_lengths(username: &str, password: &str) -> Result<(), RequestError> {
+    if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+        return Err(RequestError::unauthorized("invalid username or password"));
+    }
+    Ok(())
+}
+
+/// Go's `strconv.ParseBool`, which the reference token server uses for `offline_token`.
+fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn basic(user: &str, pass: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            BASE64.encode(format!("{user}:{pass}").as_bytes())
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_docker_login_request_parses() {
+        let r = parse_get(
+            "account=alice&client_id=docker&offline_token=true&service=registry.local",
+            Some(&basic("alice", "pw")),
+        )
+        .unwrap();
+        assert_eq!(r.service.as_deref(), Some("registry.local"));
+        assert!(r.offline);
+        assert!(r.scopes.is_empty());
+        assert_eq!(r.client_id.as_deref(), Some("docker"));
+        let Credentials::Password { username, password } = r.credentials else {
+            panic!()
+        };
+        assert_eq!(
+            (username.as_str(), password.expose_secret()),
+            ("alice", "pw")
+        );
+    }
+
+    #[test]
+    fn repeated_and_plus_separated_scopes_are_all_read() {
+        let r = parse_get(
+            "scope=repository:a:pull&scope=repository:b:pull+repository:c:push&scope=repository%3Aa%3Apush",
+            None,
+        )
+        .unwrap();
+        let got: Vec<String> = r.scopes.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "repository:a:pull,push",
+                "repository:b:pull",
+                "repository:c:push"
+            ]
+        );
+        assert!(matches!(r.credentials, Credentials::Anonymous));
+    }
+
+    #[test]
+    fn an_empty_service_counts_as_absent() {
+        assert_eq!(parse_get("service=", None).unwrap().service, None);
+    }
+
+    #[test]
+    fn an_empty_basic_user_carries_an_identity_token() {
+        let r = parse_get("", Some(&basic("", "pcr_abc"))).unwrap();
+        let Credentials::RefreshToken(t) = r.credentials else {
+            panic!()
+        };
+        assert_eq!(t.expose_secret(), "pcr_abc");
+    }
+
+    #[test]
+    fn get_error_paths_are_4xx_with_a_reason() {
+        let long = format!("scope={}", "a".repeat(MAX_REQUEST_BYTES));
+        let cases: Vec<(&str, Option<Vec<u8>>, u16, &str)> = vec![
+            ("offline_token=maybe", None, 400, "BAD_TOKEN_OPTION"),
+            ("scope=repository:App:pull", None, 400, "INVALID_SCOPE"),
+            ("scope=nonsense", None, 400, "INVALID_SCOPE"),
+            ("service=a&service=b", None, 400, "BAD_TOKEN_OPTION"),
+            (
+                "account=bob",
+                Some(basic("alice", "pw")),
+                400,
+                "BAD_TOKEN_OPTION",
+            ),
+            (long.as_str(), None, 400, "SIZE_INVALID"),
+            (
+                "",
+                Some(b"Basic !!!notbase64".to_vec()),
+                401,
+                "UNAUTHORIZED",
+            ),
+            ("", Some(b"Basic".to_vec()), 401, "UNAUTHORIZED"),
+            (
+                "",
+                Some(format!("Basic {}", BASE64.encode(b"nocolon")).into_bytes()),
+                401,
+                "UNAUTHORIZED",
+            ),
+            ("", Some(b"Bearer abc".to_vec()), 401, "UNAUTHORIZED"),
+            ("", Some(basic("alice", "")), 401, "UNAUTHORIZED"),
+            (
+                "",
+                Some(basic(&"u".repeat(MAX_USERNAME + 1), "pw")),
+                401,
+                "UNAUTHORIZED",
+            ),
+            ("", Some(vec![0xff, 0xfe]), 401, "UNAUTHORIZED"),
+        ];
+        for (query, auth, status, code) in cases {
+            let e =
+                parse_get(query, auth.as_deref()).expect_err(&format!("{:.60} should fail", query));
+            assert_eq!(
+                (e.status, e.code),
+                (status, code),
+                "{:.60}: {}",
+                query,
+                e.message
+            );
+            assert!(!e.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_account_hint_may_match_or_be_absent() {
+        assert!(parse_get("account=alice", Some(&basic("alice", "pw"))).is_ok());
+        assert!(
+            parse_get("account=alice", None).is_ok(),
+            "ignored for anonymous requests"
+        );
+    }
+
+    #[test]
+    fn go_bools_are_accepted_for_offline_token() {
+        for (v, want) in [
+            ("1", true),
+            ("t", true),
+            ("True", true),
+            ("0", false),
+            ("FALSE", false),
+        ] {
+            assert_eq!(
+                parse_get(&format!("offline_token={v}"), None)
+                    .unwrap()
+                    .offline,
+                want,
+                "{v}"
+            );
+        }
+    }
+
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+    #[test]
+    fn post_password_and_refresh_grants_parse_with_any_charset() {
+        let r = parse_post(
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            b"grant_type=password&username=alice&password=p%26w&service=s&client_id=containerd-client&access_type=offline&scope=repository:a:pull+repository:b:push",
+        )
+        .unwrap();
+        assert_eq!(r.flavor, Flavor::Post);
+        assert!(r.offline);
+        assert_eq!(r.scopes.len(), 2);
+        let Credentials::Password { password, .. } = r.credentials else {
+            panic!()
+        };
+        assert_eq!(password.expose_secret(), "p&w");
+
+        let r = parse_post(FORM, b"grant_type=refresh_token&refresh_token=pcr_x&scope=repository:a:pull&scope=repository:b:pull").unwrap();
+        assert!(matches!(r.credentials, Credentials::RefreshToken(_)));
+        assert_eq!(
+            r.scopes.len(),
+            2,
+            "containers/image repeats the scope field"
+        );
+    }
+
+    #[test]
+    fn post_error_paths_are_4xx_with_a_reason() {
+        let big = vec![b'a'; MAX_REQUEST_BYTES + 1];
+        let cases: Vec<(Option<&str>, &[u8], u16, &str)> = vec![
+            (Some("application/json"), b"{}", 400, "UNSUPPORTED_VALUE"),
+            (None, b"grant_type=password", 400, "UNSUPPORTED_VALUE"),
+            (FORM, b"", 400, "MISSING_REQUIRED_FIELD"),
+            (
+                FORM,
+                b"grant_type=password&username=a",
+                400,
+                "MISSING_REQUIRED_FIELD",
+            ),
+            (
+                FORM,
+                b"grant_type=password&password=a",
+                400,
+                "MISSING_REQUIRED_FIELD",
+            ),
+            (
+                FORM,
+                b"grant_type=refresh_token",
+                400,
+                "MISSING_REQUIRED_FIELD",
+            ),
+            (
+                FORM,
+                b"grant_type=authorization_code&code=x",
+                400,
+                "UNSUPPORTED_VALUE",
+            ),
+            (
+                FORM,
+                b"grant_type=client_credentials",
+                400,
+                "UNSUPPORTED_VALUE",
+            ),
+            (
+                FORM,
+                b"grant_type=password&username=a&password=b&access_type=forever",
+                400,
+                "BAD_TOKEN_OPTION",
+            ),
+            (
+                FORM,
+                b"grant_type=password&username=a&password=b&scope=bad",
+                400,
+                "INVALID_SCOPE",
+            ),
+            (FORM, &big, 400, "SIZE_INVALID"),
+        ];
+        for (ct, body, status, code) in cases {
+            let e = parse_post(ct, body).expect_err(&format!(
+                "{:.60} should fail",
+                String::from_utf8_lossy(body)
+            ));
+            assert_eq!(
+                (e.status, e.code),
+                (status, code),
+                "{:.60}: {}",
+                String::from_utf8_lossy(body),
+                e.message
+            );
+        }
+    }
+}

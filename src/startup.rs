@@ -1,0 +1,104 @@
+//! Building the application from a [`Config`]: keys, policies, store, then the listener.
+//! Binding is separate from running so that tests (and the start-up log) know the real port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+
+use crate::authn::{LocalUsers, PasswordHasher, RefreshTokens};
+use crate::authz::PolicySet;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::store::Store;
+use crate::token::{KeyFiles, SigningKey, TokenSigner};
+use crate::token_service::TokenService;
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let files = KeyFiles::in_dir(&config.keys.dir);
+        let key = Arc::new(SigningKey::load_or_generate(
+            &files,
+            config.token.algorithm,
+        )?);
+        let policies = Arc::new(PolicySet::load_dir(&config.policies.dir)?);
+        let store = Store::connect(&config.store.url).await.with_context(|| {
+            format!(
+                "store.url = {}",
+                crate::store::redact_url(&config.store.url)
+            )
+        })?;
+
+        let hasher = PasswordHasher::new(config.auth.hash_concurrency);
+        let signer = TokenSigner::new(
+            key.clone(),
+            config.token.kid_format,
+            &config.token.issuer,
+            config.token.ttl,
+            config.token.clock_skew,
+        );
+        let tokens = TokenService::new(
+            config.token.service.clone(),
+            signer,
+            policies.clone(),
+            LocalUsers::new(store.clone(), hasher),
+            RefreshTokens::new(store.clone(), config.token.refresh_ttl),
+        );
+        let state = Arc::new(AppState {
+            tokens,
+            store: store.clone(),
+        });
+
+        let listener = TcpListener::bind(config.server.listen).with_context(|| {
+            format!("cannot listen on {} (server.listen)", config.server.listen)
+        })?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || App::new().configure(http::routes(state.clone())))
+            .listen(listener)?
+            .shutdown_timeout(30)
+            .run();
+
+        let bundle = std::fs::canonicalize(&files.bundle).unwrap_or(files.bundle.clone());
+        if key.generated {
+            tracing::info!(key = %files.key.display(), "generated a new {} signing key and self-signed certificate", key.algorithm.as_str());
+        }
+        tracing::info!(listen = %config.server.listen, port, "portcullis is listening");
+        tracing::info!(
+            realm = %config.server.realm(),
+            service = %config.token.service,
+            issuer = %config.token.issuer,
+            "registry auth.token settings (print them with `portcullis registry-config`)"
+        );
+        tracing::info!(
+            rootcertbundle = %bundle.display(),
+            kid = key.kid(config.token.kid_format),
+            libtrust_kid = %key.libtrust_kid,
+            thumbprint = %key.thumbprint,
+            "the registry must trust this certificate bundle"
+        );
+        tracing::info!(policies = %config.policies.dir.display(), summary = %policies.summary(), "policies loaded");
+        tracing::info!(store = store.display_url(), "database ready");
+        if config.server.public_url_derived && config.server.listen.ip().is_unspecified() {
+            tracing::warn!(
+                realm = %config.server.realm(),
+                "server.public_url is not set and portcullis listens on all interfaces: the realm names localhost, which remote registries' clients cannot reach; set server.public_url"
+            );
+        }
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until SIGINT/SIGTERM; in-flight requests finish (up to 30 s) before it returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,211 @@
+//! The token flow, independent of HTTP: authenticate the credentials, decide every
+//! requested scope against the policies, sign the grant, audit the decision.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::audit::{self, Outcome, TokenEvent};
+use crate::authn::{AuthError, AuthOutcome, LocalUsers, RefreshTokens, Rejection};
+use crate::authz::PolicySet;
+use crate::domain::{PrincipalKind, Requester, Scope};
+use crate::http::token_request::{Credentials, TokenRequest};
+use crate::token::{AccessEntry, IssuedToken, TokenSigner};
+
+/// A successful answer: the signed token, what it grants, and a refresh token when asked.
+pub struct Grant {
+    pub token: IssuedToken,
+    pub granted: Vec<Scope>,
+    pub refresh_token: Option<SecretString>,
+}
+
+/// Why no token was issued.
+#[derive(Debug)]
+pub enum Refusal {
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
+    /// Credentials were sent and are not valid. Never answered with an anonymous token:
+    /// `docker login` would then "succeed" with a wrong password.
+    Unauthorized {
+        message: &'static str,
+    },
+    Unavailable(AuthError),
+}
+
+pub struct TokenService {
+    pub service: String,
+    signer: TokenSigner,
+    policies: Arc<PolicySet>,
+    local: LocalUsers,
+    refresh: RefreshTokens,
+}
+
+impl TokenService {
+    pub fn new(
+        service: String,
+        signer: TokenSigner,
+        policies: Arc<PolicySet>,
+        local: LocalUsers,
+        refresh: RefreshTokens,
+    ) -> TokenService {
+        TokenService {
+            service,
+            signer,
+            policies,
+            local,
+            refresh,
+        }
+    }
+
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    pub async fn handle(&self, req: TokenRequest, client_ip: &str) -> Result<Grant, Refusal> {
+        let requested = join(&req.scopes);
+        let mut event = TokenEvent {
+            outcome: Outcome::Invalid,
+            subject: "",
+            auth: "anonymous",
+            client_ip,
+            client_id: req.client_id.as_deref().unwrap_or(""),
+            service: req.service.as_deref().unwrap_or(&self.service),
+            requested: &requested,
+            granted: "",
+            reason: "",
+            jti: "",
+        };
+        let claimed = match &req.credentials {
+            Credentials::Password { username, .. } => username.as_str(),
+            _ => "",
+        };
+        event.subject = claimed;
+        event.auth = match &req.credentials {
+            Credentials::Anonymous => "anonymous",
+            Credentials::Password { .. } => "password",
+            Credentials::RefreshToken(_) => "refresh_token",
+        };
+
+        // A service the registry names differently from us is a misconfiguration that
+        // otherwise fails silently: the registry would reject every token's `aud`.
+        if let Some(asked) = &req.service {
+            if asked != &self.service {
+                let message = format!(
+                    "this token server issues tokens for service {:?}, not {asked:?}: make the registry's auth.token.service and portcullis's token.service equal",
+                    self.service
+                );
+                event.reason = &message;
+                audit::token(&event);
+                return Err(Refusal::BadRequest {
+                    code: "UNSUPPORTED_VALUE",
+                    message,
+                });
+            }
+        }
+
+        let outcome = match &req.credentials {
+            Credentials::Anonymous => None,
+            Credentials::Password { username, password } => {
+                Some(self.local.authenticate(username, password).await)
+            }
+            Credentials::RefreshToken(token) => {
+                Some(self.refresh.authenticate(token, &self.service).await)
+            }
+        };
+        let requester = match outcome {
+            None => Requester::Anonymous,
+            Some(Ok(AuthOutcome::Authenticated(identity))) => Requester::Authenticated(identity),
+            Some(Ok(refused)) => {
+                let rejection = match refused {
+                    AuthOutcome::Rejected(r) => r,
+                    _ => Rejection::UnknownUser,
+                };
+                event.outcome = Outcome::Rejected;
+                event.reason = rejection.as_str();
+                audit::token(&event);
+                let message = match req.credentials {
+                    Credentials::RefreshToken(_) => {
+                        "invalid, expired or revoked refresh token: log in again"
+                    }
+                    _ => "invalid username or password",
+                };
+                return Err(Refusal::Unauthorized { message });
+            }
+            Some(Err(e)) => {
+                tracing::error!(backend = e.backend, error = %e.cause, "token request failed: an authentication backend is unavailable");
+                event.outcome = Outcome::Failed;
+                let reason = e.to_string();
+                event.reason = &reason;
+                audit::token(&event);
+                return Err(Refusal::Unavailable(e));
+            }
+        };
+
+        let decisions: Vec<_> = req
+            .scopes
+            .iter()
+            .map(|s| self.policies.decide(&requester, s))
+            .collect();
+        let granted: Vec<Scope> = decisions.iter().filter_map(|d| d.granted_scope()).collect();
+        let access: Vec<AccessEntry> = granted.iter().map(AccessEntry::from).collect();
+        let subject = requester.subject();
+        let token = self.signer.issue(&subject, &self.service, &access);
+
+        let refresh_token = match (&requester, &req.credentials, req.offline) {
+            (Requester::Authenticated(id), Credentials::Password { .. }, true)
+                if id.kind == PrincipalKind::User =>
+            {
+                let client_id = req.client_id.as_deref().unwrap_or("");
+                match self.refresh.issue(id, &self.service, client_id).await {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        tracing::error!(backend = e.backend, error = %e.cause, "could not store a refresh token");
+                        event.outcome = Outcome::Failed;
+                        event.subject = &subject;
+                        let reason = e.to_string();
+                        event.reason = &reason;
+                        audit::token(&event);
+                        return Err(Refusal::Unavailable(e));
+                    }
+                }
+            }
+            // The OAuth2 spec: a refresh grant returns the same refresh token, never a new one.
+            (Requester::Authenticated(_), Credentials::RefreshToken(t), true) => {
+                Some(SecretString::from(t.expose_secret().to_owned()))
+            }
+            _ => None,
+        };
+
+        let granted_text = join(&granted);
+        let reason = decisions
+            .iter()
+            .map(|d| d.reason())
+            .collect::<Vec<_>>()
+            .join("; ");
+        event.outcome = Outcome::Issued;
+        event.subject = &subject;
+        event.granted = &granted_text;
+        event.reason = if req.scopes.is_empty() {
+            "login (no scope requested)"
+        } else {
+            &reason
+        };
+        event.jti = &token.jti;
+        audit::token(&event);
+        Ok(Grant {
+            token,
+            granted,
+            refresh_token,
+        })
+    }
+}
+
+fn join(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
