@@ -10,9 +10,11 @@
 #   started: the tests start docker-registry/slapd themselves on loopback, and `docker login`
 #   works without a Docker engine.
 #   slapd is preseeded with slapd/no_configuration=true (no prompt, no system DIT), and
-#   package services are kept from starting by a policy-rc.d that exits 101 (only while
-#   installing, and only if this script created it). `apt-get update` runs only when
-#   something is missing. Prints the versions at the end.
+#   package services are kept from starting by a policy-rc.d that exits 101 while
+#   installing (an existing policy-rc.d is set aside and restored afterwards).
+#   `apt-get update` runs only when something is missing. Prints the versions at the end.
+#   The tests also use tar, gzip, sha256sum, perl (bcrypt for htpasswd through crypt(3)) and
+#   unshare: all from Debian's essential packages.
 #   --check  install nothing: list what is missing and exit 1 if anything is.
 # Exit status: 0 when everything is installed, non-zero (with a message) otherwise.
 set -euo pipefail
@@ -57,7 +59,8 @@ if ((${#missing[@]})); then
   SUDO=()
   if [[ $(id -u) -ne 0 ]]; then
     command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
-    SUDO=(sudo)
+    # sudo resets the environment: pass the frontend through it
+    SUDO=(sudo env DEBIAN_FRONTEND=noninteractive)
   fi
   echo "$prog: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

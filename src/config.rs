@@ -115,19 +115,11 @@ impl Default for RawPolicies {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAuth {
     /// Concurrent argon2 verifications; 0 = one per core.
     pub hash_concurrency: i64,
-}
-
-impl Default for RawAuth {
-    fn default() -> Self {
-        RawAuth {
-            hash_concurrency: 0,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]

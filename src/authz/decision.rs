@@ -138,9 +138,12 @@ impl Decision {
 ///                                               "release freeze until the 3.0 launch"
 ///   delete no grant  (no grant matches; access is denied by default)
 /// ```
+///
+/// Every line, the last included, ends with `\n`, so explanations of several scopes can be
+/// printed one after another with `print!`.
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.requested)?;
+        writeln!(f, "{}", self.requested)?;
         let action_w = self
             .verdicts
             .iter()
@@ -157,19 +160,19 @@ impl fmt::Display for Decision {
         for v in &self.verdicts {
             write!(
                 f,
-                "\n  {:<action_w$} {:<9} ",
+                "  {:<action_w$} {:<9} ",
                 v.action.as_str(),
                 v.verdict.label()
             )?;
             match v.verdict.rule() {
                 Some(r) => {
-                    write!(f, "{:<loc_w$}  {}", r.location(), r.text)?;
+                    writeln!(f, "{:<loc_w$}  {}", r.location(), r.text)?;
                     if let Some(d) = &r.description {
                         let indent = 2 + action_w + 1 + 9 + 1 + loc_w + 2;
-                        write!(f, "\n{:indent$}{:?}", "", d)?;
+                        writeln!(f, "{:indent$}{:?}", "", d)?;
                     }
                 }
-                None => f.write_str(self.not_granted_note(&v.action))?,
+                None => writeln!(f, "{}", self.not_granted_note(&v.action))?,
             }
         }
         Ok(())
@@ -229,7 +232,8 @@ repository:team/app:pull,push,delete
   pull   allowed   policies/10-team.toml:5    grant writer to group:developers on team/**
   push   denied    policies/90-freeze.toml:3  deny push to authenticated on team/**
                                               \"release freeze\"
-  delete no grant  (no grant matches; access is denied by default)";
+  delete no grant  (no grant matches; access is denied by default)
+";
         assert_eq!(sample().to_string(), want);
     }
 
@@ -281,7 +285,7 @@ repository:team/app:pull,push,delete
         };
         assert_eq!(
             d.to_string(),
-            "repository:x:*\n  * no grant  (no matching grant includes `*`, which only admin or actions = [\"*\"] give; denied by default)"
+            "repository:x:*\n  * no grant  (no matching grant includes `*`, which only admin or actions = [\"*\"] give; denied by default)\n"
         );
     }
 
@@ -296,7 +300,7 @@ repository:team/app:pull,push,delete
             }],
         };
         assert!(d.to_string().ends_with(
-            "read no grant  (policies grant only repository scopes and registry:catalog; denied)"
+            "read no grant  (policies grant only repository scopes and registry:catalog; denied)\n"
         ));
     }
 }

@@ -1,6 +1,6 @@
 //! The compiled policy set and the decision procedure.
 //!
-//! Loading does all the work that can be done once: roles are resolved to action sets,
+//! Loading does all the work that can be done once: roles are resolved to actions,
 //! patterns are compiled, and entries are indexed by the subjects they bind. A decision
 //! then only visits the entries that name the requester (its user or robot name, its
 //! groups, and the `authenticated`/`anonymous`/`everyone` buckets), so its cost follows
@@ -29,8 +29,8 @@ pub struct PolicySet {
 }
 
 /// The grant (or deny) entries in load order, and their subject index. Grants and denies
-/// are kept apart because they are asked different questions: "is there any?" versus
-/// "which is first?".
+/// are kept apart because a deny wins whatever its position: each table is asked for its
+/// own first match, and the deny table's answer settles an action before grants are read.
 #[derive(Debug, Default)]
 struct RuleTable {
     rules: Vec<Rule>,
@@ -829,6 +829,50 @@ repositories = ["${user}/**", "sandbox/${user}-*"]
     }
 
     #[test]
+    fn an_entry_with_several_patterns_matches_through_any_of_them() {
+        // Shared literal starts ("team/"), none ("" for `other`), and one longer than the
+        // part kept inline for quick rejection ("registry.example.com/").
+        let policy = r#"
+[[grant]]
+to = ["everyone"]
+role = "reader"
+repositories = ["team/a*", "team/b/**"]
+
+[[grant]]
+to = ["everyone"]
+role = "writer"
+repositories = ["team/**", "other"]
+
+[[grant]]
+to = ["everyone"]
+role = "maintainer"
+repositories = ["registry.example.com/team/*", "registry.example.com/ops/**"]
+"#;
+        let set = load(&[("p.toml", policy)]);
+        let who = Requester::Anonymous;
+        let cases = [
+            ("repository:team/app:pull", "pull=allowed@p.toml:2"),
+            ("repository:team/b/c:pull", "pull=allowed@p.toml:2"),
+            ("repository:team/c:pull", "pull=allowed@p.toml:7"),
+            ("repository:other:push", "push=allowed@p.toml:7"),
+            ("repository:others:push", "push=no"),
+            (
+                "repository:registry.example.com/team/x:delete",
+                "delete=allowed@p.toml:12",
+            ),
+            (
+                "repository:registry.example.com/ops/a/b:delete",
+                "delete=allowed@p.toml:12",
+            ),
+            ("repository:registry.example.com/dev/x:delete", "delete=no"),
+            ("repository:registry.example.org/team/x:delete", "delete=no"),
+        ];
+        for (scope, want) in cases {
+            assert_eq!(verdicts(&set, &who, scope), [want], "{scope}");
+        }
+    }
+
+    #[test]
     fn each_subject_reaches_exactly_its_requesters() {
         let mut policy = String::new();
         let subjects = [
@@ -912,7 +956,8 @@ repository:team/release/app:pull,push,delete
   pull   allowed   policies/10-team.toml:2    grant writer to group:developers on team/**
   push   denied    policies/90-freeze.toml:2  deny push to authenticated on team/release/**
                                               \"release freeze\"
-  delete no grant  (no grant matches; access is denied by default)";
+  delete no grant  (no grant matches; access is denied by default)
+";
         assert_eq!(d.to_string(), want);
         assert_eq!(
             d.reason(),

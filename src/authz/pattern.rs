@@ -399,6 +399,14 @@ mod tests {
                 want,
                 "pattern {pattern:?} against {name:?} as {user:?}"
             );
+            // The engine skips entries whose literal prefix the name lacks; that must never
+            // skip a match.
+            if want {
+                assert!(
+                    name.starts_with(p.literal_prefix()),
+                    "prefix of {pattern:?} vs {name:?}"
+                );
+            }
         }
     }
 
@@ -500,6 +508,26 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         let g = RepoPattern::parse("*a*a*a*a*b").unwrap();
         assert!(!g.matches(&"a".repeat(250), None));
+    }
+
+    #[test]
+    fn the_literal_prefix_stops_at_the_first_wildcard_or_placeholder() {
+        let cases = [
+            ("team/app", "team/app"),
+            ("team/**", "team/"),
+            ("team/app-*", "team/app-"),
+            ("a/**/b", "a/"),
+            ("**", ""),
+            ("home/${user}/*", "home/"),
+            ("localhost:5000/*", "localhost:5000/"),
+        ];
+        for (pattern, prefix) in cases {
+            assert_eq!(
+                RepoPattern::parse(pattern).unwrap().literal_prefix(),
+                prefix,
+                "{pattern}"
+            );
+        }
     }
 
     #[test]

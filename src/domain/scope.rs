@@ -284,7 +284,8 @@ mod tests {
 
     #[test]
     fn valid_scopes_split_type_at_first_colon_and_actions_at_last() {
-        let cases: &[(&str, &str, Option<&str>, &str, &[&str])] = &[
+        type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, &'a [&'a str]);
+        let cases: &[Case] = &[
             (
                 "repository:team/app:pull",
                 "repository",
@@ -396,7 +397,8 @@ mod tests {
     #[test]
     fn malformed_scopes_are_refused_with_the_reason() {
         use ScopeError::*;
-        let cases: &[(&str, fn(String) -> ScopeError)] = &[
+        type Case<'a> = (&'a str, fn(String) -> ScopeError);
+        let cases: &[Case] = &[
             ("repository", Shape),
             ("repository:app", Shape),
             (":app:pull", Type),

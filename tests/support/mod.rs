@@ -6,6 +6,12 @@
 //! installed by `scripts/install-test-deps.sh`; a missing one makes the test **panic** with
 //! that hint (never a silent skip).
 //!
+//! **Caveat:** when the token server runs *in-process* on the test's runtime, a blocking
+//! client call (skopeo asking that server for a token) starves a current-thread runtime
+//! until the command timeout: use `#[tokio::test(flavor = "multi_thread")]`,
+//! `tokio::task::spawn_blocking`, or run the `portcullis` binary
+//! (`env!("CARGO_BIN_EXE_portcullis")`) under a [`ChildGuard`].
+//!
 //! Every process is started on loopback by the test itself, in its own process group, and
 //! killed (TERM, then KILL) and reaped when its guard is dropped, also when the test panics
 //! (then the last lines of its log are printed, so a failing test shows them). Every client
@@ -80,6 +86,22 @@
 //!   `config_dir()`, `config_path()`, `config_json() -> serde_json::Value`,
 //!   `auth_entry(host) -> Option<serde_json::Value>`, `run(args)`.
 //!
+//! Client flags and why (observed with skopeo 1.9.3, podman 4.3.1, docker CLI 28.2 / 20.10):
+//! - skopeo: `--registries-conf` (it ignores `CONTAINERS_REGISTRIES_CONF`), `--policy` (own
+//!   accept-anything policy), `--tmpdir`, `--tls-verify=false` (or `--src-/--dest-…`) for
+//!   plain http, `--authfile` always (per-call credentials are written to a private temp
+//!   auth file rather than `--creds user:pass` in argv).
+//! - podman (as root): `--root/--runroot/--tmpdir/--network-config-dir/--volumepath` into the
+//!   temp dir, `--storage-driver vfs`, `--cgroup-manager cgroupfs --events-backend file`,
+//!   identical on every call (podman stores them and refuses a mismatch); per registry call
+//!   `--tls-verify=false --authfile F --signature-policy F`. `--authfile` must exist for
+//!   pull/push (an empty one is created). `pull oci:/abs/path:tag` names the image after the
+//!   path and fails on upper-case temp paths: use `pull_oci`.
+//! - docker: only `DOCKER_CONFIG` and a PATH without credential helpers; http to
+//!   127.0.0.1 needs nothing (127.0.0.0/8 is insecure by default; it tries https, then http).
+//! - all: `HOME`/`TMPDIR` in the temp dir and leaking env vars removed (containers-image
+//!   also reads `$HOME/.docker/config.json` and `$XDG_CONFIG_HOME/containers/auth.json`).
+//!
 //! Auth files ([`authfile`]): `write_auth_file(path, &[(host, AuthEntry)])` with
 //! `AuthEntry::Basic { user, password }` or `AuthEntry::IdentityToken { user, token }` (the
 //! latter keeps a non-empty `auth` field, which containers/image needs beside
@@ -107,7 +129,8 @@ pub use http::{
 pub use image::{make_test_image, oci_ref};
 pub use podman::Podman;
 pub use process::{
-    free_port, run_command, wait_for_port, wait_until, ChildGuard, CmdOutput, DEFAULT_CMD_TIMEOUT,
+    client_command, free_port, run_command, try_run_command, wait_for_port, wait_until, ChildGuard,
+    CmdOutput, DEFAULT_CMD_TIMEOUT,
 };
 pub use registry::Registry;
 pub use skopeo::Skopeo;

@@ -1,11 +1,10 @@
 //! podman (4.3 on Debian 12), with its own storage, registries.conf and auth file.
 
-use std::cell::Cell;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tempfile::TempDir;
@@ -38,7 +37,7 @@ pub struct Podman {
     bin: PathBuf,
     authfile: PathBuf,
     timeout: Duration,
-    ran_containers: Cell<bool>,
+    ran_containers: AtomicBool,
     dir: TempDir,
 }
 
@@ -70,7 +69,7 @@ impl Podman {
             bin,
             authfile: d.join("auth.json"),
             timeout: DEFAULT_CMD_TIMEOUT,
-            ran_containers: Cell::new(false),
+            ran_containers: AtomicBool::new(false),
             dir,
         }
     }
@@ -129,7 +128,7 @@ impl Podman {
             .iter()
             .any(|a| matches!(*a, "run" | "create" | "start"))
         {
-            self.ran_containers.set(true);
+            self.ran_containers.store(true, Ordering::Relaxed);
         }
         let mut cmd = self.command();
         cmd.args(args);
@@ -251,7 +250,7 @@ impl Default for Podman {
 
 impl Drop for Podman {
     fn drop(&mut self) {
-        if self.ran_containers.get() {
+        if self.ran_containers.load(Ordering::Relaxed) {
             let mut cmd = self.command();
             cmd.args(["rm", "--all", "--force", "--time", "0"]);
             let _ = try_run_command(cmd, None, Duration::from_secs(60));
