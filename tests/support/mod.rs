@@ -114,6 +114,7 @@ pub mod encoding;
 pub mod http;
 pub mod image;
 pub mod podman;
+pub mod portcullis;
 pub mod process;
 pub mod registry;
 pub mod skopeo;
@@ -128,6 +129,7 @@ pub use http::{
 };
 pub use image::{make_test_image, oci_ref};
 pub use podman::Podman;
+pub use portcullis::Portcullis;
 pub use process::{
     client_command, free_port, run_command, try_run_command, wait_for_port, wait_until, ChildGuard,
     CmdOutput, DEFAULT_CMD_TIMEOUT,

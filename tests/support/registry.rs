@@ -44,9 +44,14 @@ impl Registry {
     /// are logged at info), a random http secret. Waits until `/v2/` answers 401 or 200;
     /// panics with the registry log if it exits or does not answer within 20 s.
     pub fn start(auth_yaml: &str) -> Registry {
+        // Leading blank and `#` comment lines are fine: they are pasted verbatim too.
+        let first_key = auth_yaml
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .unwrap_or("");
         let trimmed = auth_yaml.trim_start_matches(['\n', '\r']);
         assert!(
-            trimmed.starts_with("auth:"),
+            first_key.starts_with("auth:"),
             "Registry::start wants the whole `auth:` block (top-level key `auth:`), got:\n{auth_yaml}"
         );
         Self::start_with_auth_section(trimmed, None)

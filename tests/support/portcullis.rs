@@ -1,0 +1,136 @@
+//! The `portcullis` binary under test, started like an operator would: `portcullis serve`
+//! with a config of environment variables, in a temp dir of its own, on a free port.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::process::{free_port, run_command, ChildGuard, CmdOutput};
+
+pub struct Portcullis {
+    child: ChildGuard,
+    dir: tempfile::TempDir,
+    port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl Portcullis {
+    /// Starts `portcullis serve` with `policies_dir` and the given extra `PORTCULLIS_*`
+    /// settings, and waits until `/healthz` answers.
+    pub fn start(policies_dir: &Path, extra_env: &[(&str, &str)]) -> Portcullis {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "PORTCULLIS_SERVER__LISTEN".into(),
+                format!("127.0.0.1:{port}"),
+            ),
+            (
+                "PORTCULLIS_KEYS__DIR".into(),
+                dir.path().join("keys").display().to_string(),
+            ),
+            (
+                "PORTCULLIS_POLICIES__DIR".into(),
+                policies_dir.display().to_string(),
+            ),
+            (
+                "PORTCULLIS_STORE__URL".into(),
+                format!("sqlite://{}/portcullis.db", dir.path().display()),
+            ),
+            ("PORTCULLIS_LOG__LEVEL".into(), "info".into()),
+        ];
+        for (k, v) in extra_env {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1");
+        clean_env(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        let mut child = ChildGuard::spawn(cmd, "portcullis");
+        child.wait_for_http(
+            &format!("http://127.0.0.1:{port}/healthz"),
+            Duration::from_secs(30),
+            &[200],
+        );
+        Portcullis {
+            child,
+            dir,
+            port,
+            env,
+        }
+    }
+
+    /// The project's shipped test policies (`tests/fixtures/policies`).
+    pub fn fixture_policies() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policies")
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Everything the server logged (audit events included).
+    pub fn log(&self) -> String {
+        self.child.log()
+    }
+
+    pub fn child_mut(&mut self) -> &mut ChildGuard {
+        &mut self.child
+    }
+
+    /// Runs `portcullis ARGS` against the same configuration and database.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CmdOutput {
+        let mut cmd = Command::new(binary());
+        cmd.args(args).current_dir(self.dir.path());
+        clean_env(&mut cmd);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        run_command(cmd, stdin.map(str::as_bytes), Duration::from_secs(60))
+    }
+
+    /// `portcullis user add NAME --group G...`, creating the groups first; password on stdin.
+    pub fn add_user(&self, name: &str, password: &str, groups: &[&str]) {
+        for g in groups {
+            let out = self.cli(&["group", "add", g], None);
+            if !out.success() && !out.stderr.contains("already exists") {
+                out.assert_success("portcullis group add");
+            }
+        }
+        let mut args = vec!["user", "add", name];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        self.cli(&args, Some(&format!("{password}\n")))
+            .assert_success("portcullis user add");
+    }
+
+    /// `portcullis registry-config` output: the registry's `auth:` block.
+    pub fn registry_config(&self) -> String {
+        let out = self.cli(&["registry-config"], None);
+        out.assert_success("portcullis registry-config");
+        out.stdout.clone()
+    }
+}
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_portcullis")
+}
+
+/// The test's own `PORTCULLIS_*` or `RUST_LOG` must not leak into the child.
+fn clean_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PORTCULLIS_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+}
