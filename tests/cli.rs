@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use support::{run_command, CmdOutput, Portcullis};
 
-fn portcullis(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> CmdOutput {
+fn portcullis(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> CmdOutput {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     cmd.args(args).current_dir(dir);
     for (k, _) in std::env::vars() {
@@ -36,20 +41,37 @@ fn workdir() -> tempfile::TempDir {
 #[test]
 fn an_unknown_config_key_stops_startup_naming_the_file_line_and_fix() {
     let dir = workdir();
-    std::fs::write(dir.path().join("p.toml"), "[token]\nservice = \"x\"\nttl_seconds = 300\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[token]\nservice = \"x\"\nttl_seconds = 300\n",
+    )
+    .unwrap();
     let out = portcullis(dir.path(), &["serve", "--config", "p.toml"], &[], None);
     out.assert_failure("serve with a typo in the config");
     assert!(out.stderr.contains("p.toml:3"), "{}", out.stderr);
-    assert!(out.stderr.contains("unknown field `ttl_seconds`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown field `ttl_seconds`"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("fix:"), "{}", out.stderr);
 }
 
 #[test]
 fn a_bad_environment_override_names_the_variable() {
     let dir = workdir();
-    let out = portcullis(dir.path(), &["check"], &[("PORTCULLIS_TOKEN__TTL", "5 minutes")], None);
+    let out = portcullis(
+        dir.path(),
+        &["check"],
+        &[("PORTCULLIS_TOKEN__TTL", "5 minutes")],
+        None,
+    );
     out.assert_failure("check with a bad duration");
-    assert!(out.stderr.contains("PORTCULLIS_TOKEN__TTL"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("PORTCULLIS_TOKEN__TTL"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("token.ttl"), "{}", out.stderr);
 }
 
@@ -73,10 +95,23 @@ fn check_reports_a_broken_policy_with_its_file_and_line() {
     .unwrap();
     let out = portcullis(dir.path(), &["check"], &[], None);
     out.assert_failure("check with a broken policy");
-    assert!(out.stdout.contains("policies/50-team.toml:2"), "{}", out.stdout);
-    let serve = portcullis(dir.path(), &["serve"], &[("PORTCULLIS_SERVER__LISTEN", "127.0.0.1:0")], None);
+    assert!(
+        out.stdout.contains("policies/50-team.toml:2"),
+        "{}",
+        out.stdout
+    );
+    let serve = portcullis(
+        dir.path(),
+        &["serve"],
+        &[("PORTCULLIS_SERVER__LISTEN", "127.0.0.1:0")],
+        None,
+    );
     serve.assert_failure("serve refuses to start with a broken policy");
-    assert!(serve.stderr.contains("policies/50-team.toml:2"), "{}", serve.stderr);
+    assert!(
+        serve.stderr.contains("policies/50-team.toml:2"),
+        "{}",
+        serve.stderr
+    );
 }
 
 #[test]
@@ -84,26 +119,48 @@ fn users_and_groups_are_managed_from_the_command_line() {
     let dir = workdir();
     let run = |args: &[&str], stdin: Option<&str>| portcullis(dir.path(), args, &[], stdin);
     run(&["group", "add", "developers"], None).assert_success("group add");
-    run(&["user", "add", "alice", "--group", "developers"], Some("alice-password\n")).assert_success("user add");
+    run(
+        &["user", "add", "alice", "--group", "developers"],
+        Some("alice-password\n"),
+    )
+    .assert_success("user add");
     let list = run(&["user", "list"], None);
     list.assert_success("user list");
-    assert!(list.stdout.contains("alice") && list.stdout.contains("active") && list.stdout.contains("developers"), "{}", list.stdout);
-    assert_eq!(run(&["group", "members", "developers"], None).stdout.trim(), "alice");
+    assert!(
+        list.stdout.contains("alice")
+            && list.stdout.contains("active")
+            && list.stdout.contains("developers"),
+        "{}",
+        list.stdout
+    );
+    assert_eq!(
+        run(&["group", "members", "developers"], None).stdout.trim(),
+        "alice"
+    );
 
     let short = run(&["user", "add", "bob"], Some("short\n"));
     short.assert_failure("a short password");
-    assert!(short.stderr.contains("at least 8 characters"), "{}", short.stderr);
+    assert!(
+        short.stderr.contains("at least 8 characters"),
+        "{}",
+        short.stderr
+    );
     let upper = run(&["user", "add", "Bob"], Some("long-enough-pw\n"));
     upper.assert_failure("an upper-case name");
     assert!(upper.stderr.contains("lower-case"), "{}", upper.stderr);
-    run(&["user", "add", "carol", "--password", "x"], None).assert_failure("a password on the command line is not accepted");
+    run(&["user", "add", "carol", "--password", "x"], None)
+        .assert_failure("a password on the command line is not accepted");
     run(&["user", "add", "alice"], Some("another-password\n")).assert_failure("a duplicate user");
 
     run(&["user", "disable", "alice"], None).assert_success("disable");
     assert!(run(&["user", "list"], None).stdout.contains("disabled"));
     run(&["user", "enable", "alice"], None).assert_success("enable");
     run(&["user", "passwd", "alice"], Some("a-new-password\n")).assert_success("passwd");
-    run(&["group", "members", "developers", "--remove", "alice"], None).assert_success("remove member");
+    run(
+        &["group", "members", "developers", "--remove", "alice"],
+        None,
+    )
+    .assert_success("remove member");
     run(&["user", "remove", "alice"], None).assert_success("remove");
     assert!(!run(&["user", "list"], None).stdout.contains("alice"));
     run(&["user", "remove", "alice"], None).assert_failure("removing a missing user");
@@ -112,20 +169,47 @@ fn users_and_groups_are_managed_from_the_command_line() {
 #[test]
 fn explain_names_the_rule_behind_each_action() {
     let dir = workdir();
-    portcullis(dir.path(), &["user", "add", "alice"], &[], Some("alice-password\n")).assert_success("user add");
+    portcullis(
+        dir.path(),
+        &["user", "add", "alice"],
+        &[],
+        Some("alice-password\n"),
+    )
+    .assert_success("user add");
     let out = portcullis(
         dir.path(),
-        &["explain", "--user", "alice", "--scope", "repository:alice/app:pull,push", "--scope", "repository:team/app:push"],
+        &[
+            "explain",
+            "--user",
+            "alice",
+            "--scope",
+            "repository:alice/app:pull,push",
+            "--scope",
+            "repository:team/app:push",
+        ],
         &[],
         None,
     );
     out.assert_success("explain");
-    assert!(out.stdout.contains("policies/default.toml:"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("policies/default.toml:"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("allowed"), "{}", out.stdout);
     assert!(out.stdout.contains("no grant"), "{}", out.stdout);
-    let anon = portcullis(dir.path(), &["explain", "--anonymous", "--scope", "repository:x:pull"], &[], None);
+    let anon = portcullis(
+        dir.path(),
+        &["explain", "--anonymous", "--scope", "repository:x:pull"],
+        &[],
+        None,
+    );
     anon.assert_success("explain --anonymous");
-    assert!(anon.stdout.contains("subject: anonymous"), "{}", anon.stdout);
+    assert!(
+        anon.stdout.contains("subject: anonymous"),
+        "{}",
+        anon.stdout
+    );
 }
 
 #[test]
@@ -158,23 +242,54 @@ fn every_command_has_complete_help() {
         args.push("--help");
         let out = portcullis(dir.path(), &args, &[], None);
         out.assert_success("--help");
-        assert!(out.stdout.contains("Usage: portcullis"), "{c:?}: {}", out.stdout);
-        assert!(out.stdout.contains("--config <FILE>"), "{c:?} documents --config: {}", out.stdout);
+        assert!(
+            out.stdout.contains("Usage: portcullis"),
+            "{c:?}: {}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("--config <FILE>"),
+            "{c:?} documents --config: {}",
+            out.stdout
+        );
     }
 }
 
 #[test]
 fn registry_config_prints_env_form_and_writes_a_jwks_for_distribution_3() {
     let dir = workdir();
-    let out = portcullis(dir.path(), &["registry-config", "--jwks", "--format", "env"], &[], None);
+    let out = portcullis(
+        dir.path(),
+        &["registry-config", "--jwks", "--format", "env"],
+        &[],
+        None,
+    );
     out.assert_success("registry-config --jwks --format env");
-    assert!(out.stdout.contains("REGISTRY_AUTH_TOKEN_REALM=http://localhost:5001/token"), "{}", out.stdout);
-    assert!(out.stdout.contains("REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE="), "{}", out.stdout);
-    assert!(out.stderr.contains("wrote "), "names the files it wrote: {}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("REGISTRY_AUTH_TOKEN_REALM=http://localhost:5001/token"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE="),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("wrote "),
+        "names the files it wrote: {}",
+        out.stderr
+    );
     let jwks: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("keys/jwks.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("keys/jwks.json")).unwrap())
+            .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-    let mode = std::fs::metadata(dir.path().join("keys/signing-key.pem")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(dir.path().join("keys/signing-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "the private key is readable by its owner only");
 }
 
@@ -182,7 +297,10 @@ fn registry_config_prints_env_form_and_writes_a_jwks_for_distribution_3() {
 fn sigterm_stops_the_server_cleanly() {
     let mut p = Portcullis::start(&Portcullis::fixture_policies(), &[]);
     let pid = p.child_mut().pid();
-    let kill = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let mut status = None;
     for _ in 0..200 {
