@@ -23,10 +23,9 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let files = KeyFiles::in_dir(&config.keys.dir);
-        let key = Arc::new(SigningKey::load_or_generate(
-            &files,
-            config.token.algorithm,
-        )?);
+        let key = SigningKey::load_or_generate(&files, config.token.algorithm)
+            .with_context(|| format!("keys.dir = {}", config.keys.dir.display()))?;
+        let key = Arc::new(key);
         let policies = Arc::new(PolicySet::load_dir(&config.policies.dir)?);
         let store = Store::connect(&config.store.url).await.with_context(|| {
             format!(

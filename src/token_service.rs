@@ -181,7 +181,7 @@ impl TokenService {
         let granted_text = join(&granted);
         let reason = decisions
             .iter()
-            .map(|d| d.reason())
+            .map(|d| format!("{} ({})", d.requested, d.reason()))
             .collect::<Vec<_>>()
             .join("; ");
         event.outcome = Outcome::Issued;

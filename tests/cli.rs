@@ -198,6 +198,13 @@ fn explain_names_the_rule_behind_each_action() {
     );
     assert!(out.stdout.contains("allowed"), "{}", out.stdout);
     assert!(out.stdout.contains("no grant"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("push   is granted to others by policies/default.toml:")
+            && out.stdout.contains("group:admins"),
+        "says who does have it: {}",
+        out.stdout
+    );
     let anon = portcullis(
         dir.path(),
         &["explain", "--anonymous", "--scope", "repository:x:pull"],

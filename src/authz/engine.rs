@@ -36,6 +36,9 @@ struct RuleTable {
     rules: Vec<Rule>,
     /// Kept apart from `rules`: only the deciding entry's origin is ever read.
     origins: Vec<RuleRef>,
+    /// Every entry's head in load order, for questions asked regardless of the subject
+    /// (`explain`'s "who does have this"); decisions go through `index`.
+    heads: Vec<Head>,
     index: SubjectIndex<Head>,
 }
 
@@ -186,6 +189,7 @@ impl RuleTable {
             repositories: entry.repositories.clone().into(),
         });
         self.origins.push(origin);
+        self.heads.push(head);
         Some(())
     }
 
@@ -436,6 +440,26 @@ impl PolicySet {
         }
     }
 
+    /// The grants that would allow `action` on `scope`'s resource to *someone*, whoever
+    /// they bind: what `explain` shows a refused user, so they know whom to ask or which
+    /// group to join. Entries that only match through `${user}` are left out (they name
+    /// each user's own namespace). Not used on the token path.
+    pub fn grants_allowing(&self, scope: &Scope, action: &Action) -> Vec<RuleRef> {
+        let Some(target) = Target::of(scope) else {
+            return Vec::new();
+        };
+        let t = &self.grants;
+        (0..t.rules.len())
+            .filter(|&i| {
+                let head = &t.heads[i];
+                head.may_match(target)
+                    && head.covers(&t.rules, target, action, Effect::Grant)
+                    && t.rules[i].matches(target, None)
+            })
+            .map(|i| t.origins[i].clone())
+            .collect()
+    }
+
     /// e.g. "3 files, 5 roles, 7 grants, 1 deny" (roles include the four built-in ones).
     pub fn summary(&self) -> String {
         let count =
@@ -581,6 +605,22 @@ actions = ["push"]
 repositories = ["team/release/**"]
 description = "release freeze"
 "#;
+
+    #[test]
+    fn grants_allowing_lists_who_else_holds_an_action() {
+        let set = load(&[(
+            "p.toml",
+            "[[grant]]\nto = [\"group:developers\"]\nrole = \"writer\"\nrepositories = [\"team/**\"]\n\n\
+             [[grant]]\nto = [\"authenticated\"]\nrole = \"admin\"\nrepositories = [\"${user}/**\"]\n\n\
+             [[grant]]\nto = [\"user:ops\"]\nrole = \"reader\"\nrepositories = [\"team/**\"]\n",
+        )]);
+        let scope = Scope::parse("repository:team/app:push").unwrap();
+        let found = set.grants_allowing(&scope, &Action::Push);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].location(), "p.toml:1");
+        assert_eq!(set.grants_allowing(&scope, &Action::Pull).len(), 2);
+        assert!(set.grants_allowing(&scope, &Action::Delete).is_empty());
+    }
 
     #[test]
     fn deny_wins_over_a_broader_grant() {

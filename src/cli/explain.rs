@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 
-use crate::authz::PolicySet;
+use crate::authz::{PolicySet, Verdict};
 use crate::config::Config;
 use crate::domain::{parse_scope_list, AuthSource, Identity, Requester};
 use crate::store::Store;
@@ -75,7 +75,22 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     }
     for scope in &scopes {
         println!();
-        print!("{}", policies.decide(&requester, scope));
+        let decision = policies.decide(&requester, scope);
+        print!("{decision}");
+        // For what was not granted, say who does have it: the refused user then knows whom
+        // to ask, or which group to join.
+        for v in &decision.verdicts {
+            if matches!(v.verdict, Verdict::NotGranted) {
+                for rule in policies.grants_allowing(scope, &v.action) {
+                    println!(
+                        "  {:<6} is granted to others by {} ({})",
+                        v.action.as_str(),
+                        rule.location(),
+                        rule.text
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -131,8 +131,10 @@ impl Store {
 
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        // Reads a real table: `SELECT 1` succeeds on a SQLite connection whose file is
+        // corrupt or gone.
+        sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
             .await
             .map_err(|e| self.unavailable(e))?;
         Ok(())
