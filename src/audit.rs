@@ -29,6 +29,7 @@ impl Outcome {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct TokenEvent<'a> {
     pub outcome: Outcome,
     /// The authenticated subject, or the name a refused request claimed, or "" (anonymous).

@@ -115,11 +115,25 @@ impl Default for RawPolicies {
     }
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAuth {
     /// Concurrent argon2 verifications; 0 = one per core.
     pub hash_concurrency: i64,
+    /// How long a verified credential is remembered; "0s" turns remembering off.
+    pub cache_ttl: String,
+    /// How many verified credentials are remembered at most.
+    pub cache_max_entries: i64,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        RawAuth {
+            hash_concurrency: 0,
+            cache_ttl: "60s".into(),
+            cache_max_entries: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -220,6 +234,8 @@ pub struct PoliciesConfig {
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
     pub hash_concurrency: usize,
+    pub cache_ttl: Duration,
+    pub cache_max_entries: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -520,6 +536,24 @@ impl Config {
             }
         };
 
+        let cache_ttl = duration("auth.cache_ttl", &raw.auth.cache_ttl)?;
+        if cache_ttl > Duration::from_secs(3600) {
+            return Err(err(
+                "auth.cache_ttl",
+                format!("{} is more than 1h", raw.auth.cache_ttl),
+                "keep it short (60s is usual): a credential change is seen at once, but an upstream one (LDAP) only when this expires",
+            ));
+        }
+        let cache_max_entries = match raw.auth.cache_max_entries {
+            n if (0..=10_000_000).contains(&n) => n as usize,
+            n => {
+                return Err(err(
+                    "auth.cache_max_entries",
+                    format!("{n} is out of range"),
+                    "use 0 (remember nothing) up to 10000000",
+                ))
+            }
+        };
         let format = match raw.log.format.to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -551,7 +585,11 @@ impl Config {
             store: StoreConfig { url },
             keys: KeysConfig { dir: keys_dir },
             policies: PoliciesConfig { dir: policies_dir },
-            auth: AuthConfig { hash_concurrency },
+            auth: AuthConfig {
+                hash_concurrency,
+                cache_ttl,
+                cache_max_entries,
+            },
             log: LogConfig {
                 format,
                 level: raw.log.level,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 
-use crate::authn::{LocalUsers, PasswordHasher, RefreshTokens};
+use crate::authn::{Authenticator, CredentialCache, LocalUsers, PasswordHasher, RefreshTokens};
 use crate::authz::PolicySet;
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -42,12 +42,17 @@ impl Application {
             config.token.ttl,
             config.token.clock_skew,
         );
+        let authn = Authenticator::new(
+            store.clone(),
+            LocalUsers::new(store.clone(), hasher),
+            RefreshTokens::new(store.clone(), config.token.refresh_ttl),
+            CredentialCache::new(config.auth.cache_ttl, config.auth.cache_max_entries),
+        );
         let tokens = TokenService::new(
             config.token.service.clone(),
             signer,
             policies.clone(),
-            LocalUsers::new(store.clone(), hasher),
-            RefreshTokens::new(store.clone(), config.token.refresh_ttl),
+            authn,
         );
         let state = Arc::new(AppState {
             tokens,

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{self, Outcome, TokenEvent};
-use crate::authn::{AuthError, AuthOutcome, LocalUsers, RefreshTokens, Rejection};
+use crate::authn::{AuthError, Authenticated, Authenticator, Credentials};
 use crate::authz::PolicySet;
-use crate::domain::{PrincipalKind, Requester, Scope};
-use crate::http::token_request::{Credentials, TokenRequest};
+use crate::domain::{Requester, Scope};
+use crate::http::token_request::TokenRequest;
 use crate::token::{AccessEntry, IssuedToken, TokenSigner};
 
 /// A successful answer: the signed token, what it grants, and a refresh token when asked.
@@ -38,8 +38,7 @@ pub struct TokenService {
     pub service: String,
     signer: TokenSigner,
     policies: Arc<PolicySet>,
-    local: LocalUsers,
-    refresh: RefreshTokens,
+    authn: Authenticator,
 }
 
 impl TokenService {
@@ -47,15 +46,13 @@ impl TokenService {
         service: String,
         signer: TokenSigner,
         policies: Arc<PolicySet>,
-        local: LocalUsers,
-        refresh: RefreshTokens,
+        authn: Authenticator,
     ) -> TokenService {
         TokenService {
             service,
             signer,
             policies,
-            local,
-            refresh,
+            authn,
         }
     }
 
@@ -67,8 +64,12 @@ impl TokenService {
         let requested = join(&req.scopes);
         let mut event = TokenEvent {
             outcome: Outcome::Invalid,
-            subject: "",
-            auth: "anonymous",
+            subject: req.credentials.claimed_name(),
+            auth: match &req.credentials {
+                Credentials::Anonymous => "anonymous",
+                Credentials::Password { .. } => "password",
+                Credentials::RefreshToken(_) => "refresh_token",
+            },
             client_ip,
             client_id: req.client_id.as_deref().unwrap_or(""),
             service: req.service.as_deref().unwrap_or(&self.service),
@@ -76,16 +77,6 @@ impl TokenService {
             granted: "",
             reason: "",
             jti: "",
-        };
-        let claimed = match &req.credentials {
-            Credentials::Password { username, .. } => username.as_str(),
-            _ => "",
-        };
-        event.subject = claimed;
-        event.auth = match &req.credentials {
-            Credentials::Anonymous => "anonymous",
-            Credentials::Password { .. } => "password",
-            Credentials::RefreshToken(_) => "refresh_token",
         };
 
         // A service the registry names differently from us is a misconfiguration that
@@ -105,42 +96,28 @@ impl TokenService {
             }
         }
 
-        let outcome = match &req.credentials {
+        let who: Option<Authenticated> = match &req.credentials {
             Credentials::Anonymous => None,
-            Credentials::Password { username, password } => {
-                Some(self.local.authenticate(username, password).await)
-            }
-            Credentials::RefreshToken(token) => {
-                Some(self.refresh.authenticate(token, &self.service).await)
-            }
+            creds => match self.authn.authenticate(creds, &self.service).await {
+                Ok(Ok(who)) => Some(who),
+                Ok(Err(rejection)) => {
+                    event.outcome = Outcome::Rejected;
+                    event.reason = rejection.as_str();
+                    audit::token(&event);
+                    let message = match creds {
+                        Credentials::RefreshToken(_) => {
+                            "invalid, expired or revoked refresh token: log in again"
+                        }
+                        _ => "invalid username or password",
+                    };
+                    return Err(Refusal::Unauthorized { message });
+                }
+                Err(e) => return Err(self.unavailable(e, &event)),
+            },
         };
-        let requester = match outcome {
+        let requester = match &who {
             None => Requester::Anonymous,
-            Some(Ok(AuthOutcome::Authenticated(identity))) => Requester::Authenticated(identity),
-            Some(Ok(refused)) => {
-                let rejection = match refused {
-                    AuthOutcome::Rejected(r) => r,
-                    _ => Rejection::UnknownUser,
-                };
-                event.outcome = Outcome::Rejected;
-                event.reason = rejection.as_str();
-                audit::token(&event);
-                let message = match req.credentials {
-                    Credentials::RefreshToken(_) => {
-                        "invalid, expired or revoked refresh token: log in again"
-                    }
-                    _ => "invalid username or password",
-                };
-                return Err(Refusal::Unauthorized { message });
-            }
-            Some(Err(e)) => {
-                tracing::error!(backend = e.backend, error = %e.cause, "token request failed: an authentication backend is unavailable");
-                event.outcome = Outcome::Failed;
-                let reason = e.to_string();
-                event.reason = &reason;
-                audit::token(&event);
-                return Err(Refusal::Unavailable(e));
-            }
+            Some(w) => Requester::Authenticated(w.identity.clone()),
         };
 
         let decisions: Vec<_> = req
@@ -153,31 +130,27 @@ impl TokenService {
         let subject = requester.subject();
         let token = self.signer.issue(&subject, &self.service, &access);
 
-        let refresh_token = match (&requester, &req.credentials, req.offline) {
-            (Requester::Authenticated(id), Credentials::Password { .. }, true)
-                if id.kind == PrincipalKind::User =>
-            {
+        let refresh_token = match (&who, &req.credentials, req.offline) {
+            (Some(w), Credentials::Password { .. }, true) => {
                 let client_id = req.client_id.as_deref().unwrap_or("");
-                match self.refresh.issue(id, &self.service, client_id).await {
+                match self
+                    .authn
+                    .refresh_tokens()
+                    .issue(w, &self.service, client_id)
+                    .await
+                {
                     Ok(t) => Some(t),
-                    Err(e) => {
-                        tracing::error!(backend = e.backend, error = %e.cause, "could not store a refresh token");
-                        event.outcome = Outcome::Failed;
-                        event.subject = &subject;
-                        let reason = e.to_string();
-                        event.reason = &reason;
-                        audit::token(&event);
-                        return Err(Refusal::Unavailable(e));
-                    }
+                    Err(e) => return Err(self.unavailable(e, &event)),
                 }
             }
             // The OAuth2 spec: a refresh grant returns the same refresh token, never a new one.
-            (Requester::Authenticated(_), Credentials::RefreshToken(t), true) => {
+            (Some(_), Credentials::RefreshToken(t), true) => {
                 Some(SecretString::from(t.expose_secret().to_owned()))
             }
             _ => None,
         };
 
+        let auth_label = who.as_ref().map(auth_label);
         let granted_text = join(&granted);
         let reason = decisions
             .iter()
@@ -186,6 +159,9 @@ impl TokenService {
             .join("; ");
         event.outcome = Outcome::Issued;
         event.subject = &subject;
+        if let Some(label) = &auth_label {
+            event.auth = label;
+        }
         event.granted = &granted_text;
         event.reason = if req.scopes.is_empty() {
             "login (no scope requested)"
@@ -199,6 +175,28 @@ impl TokenService {
             granted,
             refresh_token,
         })
+    }
+
+    fn unavailable(&self, e: AuthError, event: &TokenEvent<'_>) -> Refusal {
+        tracing::error!(backend = e.backend, error = %e.cause, "token request failed: an authentication backend is unavailable");
+        let reason = e.to_string();
+        audit::token(&TokenEvent {
+            outcome: Outcome::Failed,
+            reason: &reason,
+            ..*event
+        });
+        Refusal::Unavailable(e)
+    }
+}
+
+/// How the requester authenticated, for the audit log: `password`, `password (remembered)`,
+/// `access_token`, `robot_secret`, `refresh_token`.
+fn auth_label(w: &Authenticated) -> String {
+    let source = w.identity.source.as_str();
+    if w.remembered {
+        format!("{source} (remembered)")
+    } else {
+        source.to_string()
     }
 }
 

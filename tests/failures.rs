@@ -1,5 +1,6 @@
 //! When a backend fails, token requests that need it get a 503 in the registry's error shape
-//! and the log says which backend and why; requests that do not need it are unaffected.
+//! and the log says which backend and why; requests that do not need it (anonymous ones,
+//! remembered credentials) are unaffected.
 
 mod support;
 
@@ -9,6 +10,7 @@ use support::{basic_auth, http_get, Portcullis};
 fn a_broken_database_gives_503_and_a_log_line_naming_it() {
     let p = Portcullis::start(&Portcullis::fixture_policies(), &[]);
     p.add_user("alice", "alice-password", &[]);
+    p.add_user("bob", "bob-password", &[]);
     let token_url = format!("{}/token?scope=repository:public/x:pull", p.url());
     let auth = basic_auth("alice", "alice-password");
     assert_eq!(
@@ -28,7 +30,9 @@ fn a_broken_database_gives_503_and_a_log_line_naming_it() {
     }
     assert!(db.exists());
 
-    let resp = http_get(&token_url, &[("Authorization", &auth)]).unwrap();
+    // bob was never verified: his request needs the database.
+    let bob = basic_auth("bob", "bob-password");
+    let resp = http_get(&token_url, &[("Authorization", &bob)]).unwrap();
     assert_eq!(resp.status, 503, "{}", resp.text());
     assert_eq!(resp.header("retry-after"), Some("5"));
     assert_eq!(resp.json()["errors"][0]["code"], "UNAVAILABLE");
@@ -44,8 +48,15 @@ fn a_broken_database_gives_503_and_a_log_line_naming_it() {
             && log.contains("backend=\"database\""),
         "the log names the backend:\n{log}"
     );
-    assert!(!log.contains("alice-password"));
+    assert!(!log.contains("alice-password") && !log.contains("bob-password"));
 
+    // alice's credentials were verified a moment ago and are remembered: still served.
+    assert_eq!(
+        http_get(&token_url, &[("Authorization", &auth)])
+            .unwrap()
+            .status,
+        200
+    );
     // Anonymous requests need no database: still served.
     assert_eq!(http_get(&token_url, &[]).unwrap().status, 200);
     // Readiness reports it.

@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::{AuthError, AuthOutcome, PasswordHasher, Rejection};
+use super::{AuthError, AuthOutcome, Authenticated, PasswordHasher, Rejection};
 use crate::domain::{AuthSource, Identity};
 use crate::store::Store;
 
@@ -39,10 +39,8 @@ impl LocalUsers {
             return Ok(AuthOutcome::Rejected(Rejection::Disabled));
         }
         let groups = self.store.user_groups(&user.name).await?;
-        Ok(AuthOutcome::Authenticated(Identity::user(
-            user.name,
-            groups,
-            AuthSource::Password,
+        Ok(AuthOutcome::Authenticated(Authenticated::new(
+            Identity::user(user.name, groups, AuthSource::Password),
         )))
     }
 }
@@ -71,11 +69,11 @@ mod tests {
             .unwrap();
         assert_eq!(
             out,
-            AuthOutcome::Authenticated(Identity::user(
+            AuthOutcome::Authenticated(Authenticated::new(Identity::user(
                 "alice",
                 vec!["dev".into()],
                 AuthSource::Password
-            ))
+            )))
         );
     }
 

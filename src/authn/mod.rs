@@ -1,18 +1,29 @@
-//! Authentication: credentials in, an [`Identity`] or a refusal out.
+//! Authentication: credentials in, an [`Authenticated`] identity or a refusal out.
 //!
 //! Every authenticator answers with the contract learned from docker_auth: an
 //! [`AuthOutcome`] says *authenticated*, *no match* (someone else may know this name) or
 //! *rejected* (stop: 401); an `Err` means the backend failed and the request gets a 503,
 //! never a 401 that would make a user think their password is wrong.
 
+mod access_token;
+mod authenticator;
+mod cache;
+mod credentials;
 mod local;
 mod outcome;
 mod password;
 mod refresh_token;
+mod robot;
+mod secret;
 
+pub use access_token::{AccessTokens, CreatedToken, ACCESS_TOKEN_PREFIX};
+pub use authenticator::Authenticator;
+pub use cache::CredentialCache;
+pub use credentials::Credentials;
 pub use local::LocalUsers;
-pub use outcome::{AuthError, AuthOutcome, Rejection};
+pub use outcome::{AuthError, AuthOutcome, Authenticated, Rejection};
 pub use password::{hash_password, PasswordHasher};
 pub use refresh_token::{RefreshTokens, REFRESH_TOKEN_PREFIX};
+pub use robot::{Robots, ROBOT_LOGIN_PREFIX, ROBOT_SECRET_PREFIX};
 
 use crate::domain::Identity;

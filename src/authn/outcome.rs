@@ -11,6 +11,11 @@ pub enum Rejection {
     ExpiredToken,
     RevokedToken,
     WrongService,
+    /// A personal access token presented with another user's name.
+    NotTheOwner,
+    UnknownRobot,
+    WrongSecret,
+    Expired,
 }
 
 impl Rejection {
@@ -19,17 +24,45 @@ impl Rejection {
             Rejection::UnknownUser => "unknown user",
             Rejection::WrongPassword => "wrong password",
             Rejection::Disabled => "account disabled",
-            Rejection::UnknownToken => "unknown refresh token",
-            Rejection::ExpiredToken => "refresh token expired",
-            Rejection::RevokedToken => "refresh token revoked",
+            Rejection::UnknownToken => "unknown token",
+            Rejection::ExpiredToken => "token expired",
+            Rejection::RevokedToken => "token revoked",
             Rejection::WrongService => "refresh token issued for another service",
+            Rejection::NotTheOwner => "access token presented with another user's name",
+            Rejection::UnknownRobot => "unknown robot",
+            Rejection::WrongSecret => "wrong robot secret",
+            Rejection::Expired => "account expired",
+        }
+    }
+}
+
+/// A successful authentication: who, and what the credential carries with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    pub identity: Identity,
+    /// The personal access token used, if any: a refresh token issued through it stays
+    /// limited by its scopes and dies with it.
+    pub pat_id: Option<String>,
+    /// When the credential expires (Unix seconds), if it does: nothing may remember it longer.
+    pub expires_at: Option<i64>,
+    /// Served from the remembered-credentials cache rather than verified again.
+    pub remembered: bool,
+}
+
+impl Authenticated {
+    pub fn new(identity: Identity) -> Authenticated {
+        Authenticated {
+            identity,
+            pat_id: None,
+            expires_at: None,
+            remembered: false,
         }
     }
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum AuthOutcome {
-    Authenticated(Identity),
+    Authenticated(Authenticated),
     /// This authenticator does not know the name; the next one may.
     NoMatch,
     Rejected(Rejection),

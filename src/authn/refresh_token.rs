@@ -1,17 +1,18 @@
 //! Refresh tokens: what `docker login` stores as its `identitytoken` instead of the password.
 //!
-//! 32 random bytes behind a recognisable prefix (so secret scanners can spot a leaked one),
-//! stored only as a SHA-256 (a high-entropy secret needs no slow hash), bound to one user and
-//! one service, expiring, revocable, and **never rotated on use**: dockerd keeps the first
-//! refresh token it got and has no way to store a new one (moby/moby#39718).
+//! Bound to one principal (user or robot) and one service, expiring, revocable, and **never
+//! rotated on use**: dockerd keeps the first refresh token it got and has no way to store a
+//! new one (moby/moby#39718). One issued through a personal access token stays limited by
+//! that token's scopes and dies with it, so a narrow token cannot be traded for a wide one.
 
 use std::time::Duration;
 
-use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
-use ring::rand::SecureRandom;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AuthError, AuthOutcome, Rejection};
+use super::access_token::AccessTokens;
+use super::robot::Robots;
+use super::secret::{hash_secret, looks_like, new_secret};
+use super::{AuthError, AuthOutcome, Authenticated, Rejection};
 use crate::domain::{AuthSource, Identity, PrincipalKind};
 use crate::store::{now, NewRefreshToken, Store};
 
@@ -23,40 +24,46 @@ const TOUCH_INTERVAL: i64 = 60;
 pub struct RefreshTokens {
     store: Store,
     ttl: Duration,
+    tokens: AccessTokens,
+    robots: Robots,
 }
 
 impl RefreshTokens {
     pub fn new(store: Store, ttl: Duration) -> RefreshTokens {
-        RefreshTokens { store, ttl }
+        RefreshTokens {
+            tokens: AccessTokens::new(store.clone()),
+            robots: Robots::new(store.clone()),
+            store,
+            ttl,
+        }
     }
 
-    /// Creates and stores a refresh token for a user; returns the only copy of the secret.
+    /// Creates and stores a refresh token for what `who` authenticated as; returns the only
+    /// copy of the secret. It never outlives the credential it was issued through.
     pub async fn issue(
         &self,
-        identity: &Identity,
+        who: &Authenticated,
         service: &str,
         client_id: &str,
     ) -> Result<SecretString, AuthError> {
-        let mut bytes = [0u8; 32];
-        ring::rand::SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| AuthError {
-                backend: "random number generator",
-                cause: "no entropy".into(),
-            })?;
-        let token = format!("{REFRESH_TOKEN_PREFIX}{}", BASE64URL_NOPAD.encode(&bytes));
-        let hash = token_hash(&token);
+        let s = new_secret(REFRESH_TOKEN_PREFIX)?;
+        let mut expires_at = now() + self.ttl.as_secs() as i64;
+        if let Some(e) = who.expires_at {
+            expires_at = expires_at.min(e);
+        }
         self.store
             .refresh_token_insert(&NewRefreshToken {
-                token_hash: &hash,
-                id: &hash[..12],
-                subject: &identity.name,
+                token_hash: &s.hash,
+                id: &s.id,
+                subject_kind: who.identity.kind.as_str(),
+                subject: &who.identity.name,
+                pat_id: who.pat_id.as_deref(),
                 service,
                 client_id,
-                expires_at: now() + self.ttl.as_secs() as i64,
+                expires_at,
             })
             .await?;
-        Ok(SecretString::from(token))
+        Ok(s.secret)
     }
 
     pub async fn authenticate(
@@ -65,10 +72,10 @@ impl RefreshTokens {
         service: &str,
     ) -> Result<AuthOutcome, AuthError> {
         let token = token.expose_secret();
-        if !token.starts_with(REFRESH_TOKEN_PREFIX) || token.len() > 128 {
+        if !looks_like(token, REFRESH_TOKEN_PREFIX) {
             return Ok(AuthOutcome::Rejected(Rejection::UnknownToken));
         }
-        let Some(rec) = self.store.refresh_token_find(&token_hash(token)).await? else {
+        let Some(rec) = self.store.refresh_token_find(&hash_secret(token)).await? else {
             return Ok(AuthOutcome::Rejected(Rejection::UnknownToken));
         };
         let t = now();
@@ -81,12 +88,36 @@ impl RefreshTokens {
         if rec.service != service {
             return Ok(AuthOutcome::Rejected(Rejection::WrongService));
         }
-        let Some(user) = self.store.user_get(&rec.subject).await? else {
-            return Ok(AuthOutcome::Rejected(Rejection::UnknownUser));
+        // The principal (and the access token it came through) must still be good.
+        let outcome = if let Some(pat_id) = &rec.pat_id {
+            match self.store.access_token_get(pat_id).await? {
+                Some(pat) if pat.owner == rec.subject => self.tokens.check(&pat).await?,
+                _ => AuthOutcome::Rejected(Rejection::RevokedToken),
+            }
+        } else if rec.subject_kind == PrincipalKind::Robot.as_str() {
+            self.robots.check(&rec.subject).await?
+        } else {
+            match self.store.user_get(&rec.subject).await? {
+                None => AuthOutcome::Rejected(Rejection::UnknownUser),
+                Some(u) if u.disabled => AuthOutcome::Rejected(Rejection::Disabled),
+                Some(u) => {
+                    let groups = self.store.user_groups(&u.name).await?;
+                    AuthOutcome::Authenticated(Authenticated::new(Identity::user(
+                        u.name,
+                        groups,
+                        AuthSource::RefreshToken,
+                    )))
+                }
+            }
         };
-        if user.disabled {
-            return Ok(AuthOutcome::Rejected(Rejection::Disabled));
-        }
+        let AuthOutcome::Authenticated(mut who) = outcome else {
+            return Ok(outcome);
+        };
+        who.identity.source = AuthSource::RefreshToken;
+        who.expires_at = Some(
+            who.expires_at
+                .map_or(rec.expires_at, |e| e.min(rec.expires_at)),
+        );
         if rec.last_used_at.is_none_or(|u| t - u >= TOUCH_INTERVAL) {
             let store = self.store.clone();
             tokio::spawn(async move {
@@ -95,26 +126,17 @@ impl RefreshTokens {
                 }
             });
         }
-        let groups = self.store.user_groups(&user.name).await?;
-        Ok(AuthOutcome::Authenticated(Identity {
-            kind: PrincipalKind::User,
-            name: user.name,
-            groups,
-            source: AuthSource::RefreshToken,
-        }))
+        Ok(AuthOutcome::Authenticated(who))
     }
-}
-
-fn token_hash(token: &str) -> String {
-    HEXLOWER.encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ScopeLimit;
     use crate::store::{memory_store, PasswordHash};
 
-    async fn setup() -> (Store, RefreshTokens, Identity) {
+    async fn setup() -> (Store, RefreshTokens, Authenticated) {
         let store = memory_store().await;
         store
             .user_create("alice", &PasswordHash("x".into()))
@@ -124,8 +146,15 @@ mod tests {
         (
             store,
             rt,
-            Identity::user("alice", vec![], AuthSource::Password),
+            Authenticated::new(Identity::user("alice", vec![], AuthSource::Password)),
         )
+    }
+
+    fn identity(o: AuthOutcome) -> Identity {
+        match o {
+            AuthOutcome::Authenticated(a) => a.identity,
+            other => panic!("expected authenticated, got {other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -133,9 +162,7 @@ mod tests {
         let (_, rt, alice) = setup().await;
         let t = rt.issue(&alice, "svc", "docker").await.unwrap();
         assert!(t.expose_secret().starts_with("pcr_"));
-        let AuthOutcome::Authenticated(id) = rt.authenticate(&t, "svc").await.unwrap() else {
-            panic!("authenticated")
-        };
+        let id = identity(rt.authenticate(&t, "svc").await.unwrap());
         assert_eq!(
             (id.name.as_str(), id.source),
             ("alice", AuthSource::RefreshToken)
@@ -145,10 +172,7 @@ mod tests {
             AuthOutcome::Rejected(Rejection::WrongService)
         );
         // Not rotated: the same token keeps working.
-        assert!(matches!(
-            rt.authenticate(&t, "svc").await.unwrap(),
-            AuthOutcome::Authenticated(_)
-        ));
+        identity(rt.authenticate(&t, "svc").await.unwrap());
     }
 
     #[tokio::test]
@@ -165,7 +189,7 @@ mod tests {
             rt.authenticate(&t, "svc").await.unwrap(),
             AuthOutcome::Rejected(Rejection::RevokedToken)
         );
-        let forged = SecretString::from(format!("{REFRESH_TOKEN_PREFIX}AAAA"));
+        let forged = SecretString::from(format!("{REFRESH_TOKEN_PREFIX}{}", "A".repeat(43)));
         assert_eq!(
             rt.authenticate(&forged, "svc").await.unwrap(),
             AuthOutcome::Rejected(Rejection::UnknownToken)
@@ -174,17 +198,58 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_refresh_token_is_rejected() {
-        let (_, _, alice) = setup().await;
         let store = memory_store().await;
         store
             .user_create("alice", &PasswordHash("x".into()))
             .await
             .unwrap();
         let rt = RefreshTokens::new(store, Duration::ZERO);
-        let t = rt.issue(&alice, "svc", "docker").await.unwrap();
+        let who = Authenticated::new(Identity::user("alice", vec![], AuthSource::Password));
+        let t = rt.issue(&who, "svc", "docker").await.unwrap();
         assert_eq!(
             rt.authenticate(&t, "svc").await.unwrap(),
             AuthOutcome::Rejected(Rejection::ExpiredToken)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_from_an_access_token_keeps_its_limit_and_dies_with_it() {
+        let (store, rt, _) = setup().await;
+        let tokens = AccessTokens::new(store.clone());
+        let limit = ScopeLimit::parse(&["repository:team/app:pull"]).unwrap();
+        let pat = tokens.create("alice", "ci", &limit, None).await.unwrap();
+        let AuthOutcome::Authenticated(via_pat) =
+            tokens.authenticate("alice", &pat.secret).await.unwrap()
+        else {
+            panic!("the token authenticates")
+        };
+        let t = rt.issue(&via_pat, "svc", "docker").await.unwrap();
+        let id = identity(rt.authenticate(&t, "svc").await.unwrap());
+        assert_eq!(id.limit.as_deref(), Some(&limit), "still limited");
+        store.access_token_revoke(&pat.id).await.unwrap();
+        assert_eq!(
+            rt.authenticate(&t, "svc").await.unwrap(),
+            AuthOutcome::Rejected(Rejection::RevokedToken)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_robots_refresh_token_follows_the_robot() {
+        let store = memory_store().await;
+        let robots = Robots::new(store.clone());
+        let secret = robots.create("ci", "pipeline", None).await.unwrap();
+        let AuthOutcome::Authenticated(bot) = robots.authenticate("ci", &secret).await.unwrap()
+        else {
+            panic!()
+        };
+        let rt = RefreshTokens::new(store.clone(), Duration::from_secs(3600));
+        let t = rt.issue(&bot, "svc", "docker").await.unwrap();
+        let id = identity(rt.authenticate(&t, "svc").await.unwrap());
+        assert_eq!((id.kind, id.name.as_str()), (PrincipalKind::Robot, "ci"));
+        store.robot_set_disabled("ci", true).await.unwrap();
+        assert_eq!(
+            rt.authenticate(&t, "svc").await.unwrap(),
+            AuthOutcome::Rejected(Rejection::Disabled)
         );
     }
 }

@@ -45,6 +45,9 @@ pub enum Verdict {
     Denied(RuleRef),
     /// No grant matched: access is denied by default.
     NotGranted,
+    /// This grant allows it, but the credential is limited to other scopes (a personal
+    /// access token's `--scope`s): the grant is the intersection of both.
+    OutsideTokenScope(RuleRef),
 }
 
 impl Verdict {
@@ -54,7 +57,7 @@ impl Verdict {
 
     pub fn rule(&self) -> Option<&RuleRef> {
         match self {
-            Verdict::Allowed(r) | Verdict::Denied(r) => Some(r),
+            Verdict::Allowed(r) | Verdict::Denied(r) | Verdict::OutsideTokenScope(r) => Some(r),
             Verdict::NotGranted => None,
         }
     }
@@ -64,6 +67,7 @@ impl Verdict {
             Verdict::Allowed(_) => "allowed",
             Verdict::Denied(_) => "denied",
             Verdict::NotGranted => "no grant",
+            Verdict::OutsideTokenScope(_) => "limited",
         }
     }
 }
@@ -108,6 +112,10 @@ impl Decision {
                 Verdict::Allowed(r) => out.push_str(&format!(": allowed by {}:{}", r.file, r.line)),
                 Verdict::Denied(r) => out.push_str(&format!(": denied by {}:{}", r.file, r.line)),
                 Verdict::NotGranted => out.push_str(": not granted"),
+                Verdict::OutsideTokenScope(r) => out.push_str(&format!(
+                    ": outside the token's scopes (policy {}:{} would allow it)",
+                    r.file, r.line
+                )),
             }
         }
         out
@@ -167,9 +175,16 @@ impl fmt::Display for Decision {
             match v.verdict.rule() {
                 Some(r) => {
                     writeln!(f, "{:<loc_w$}  {}", r.location(), r.text)?;
+                    let indent = 2 + action_w + 1 + 9 + 1 + loc_w + 2;
                     if let Some(d) = &r.description {
-                        let indent = 2 + action_w + 1 + 9 + 1 + loc_w + 2;
                         writeln!(f, "{:indent$}{:?}", "", d)?;
+                    }
+                    if matches!(v.verdict, Verdict::OutsideTokenScope(_)) {
+                        writeln!(
+                            f,
+                            "{:indent$}(but the credential's scopes do not include it)",
+                            ""
+                        )?;
                     }
                 }
                 None => writeln!(f, "{}", self.not_granted_note(&v.action))?,

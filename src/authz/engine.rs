@@ -11,11 +11,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::decision::{ActionVerdict, Decision, RuleRef, Verdict};
-use super::pattern::RepoPattern;
 use super::policy_file::{
     self, Effect, EntryDef, ParsedFile, Permission, PolicyError, BUILTIN_ROLES,
 };
 use super::subject::SubjectIndex;
+use crate::domain::RepoPattern;
 use crate::domain::{Action, PrincipalKind, Requester, Scope};
 
 /// Every loaded policy file, compiled. Immutable once built; share it behind an `Arc` and
@@ -417,14 +417,22 @@ impl PolicySet {
                 .first_matches(Effect::Grant, who, target, user, actions, grant);
         }
 
+        let limit = who.identity().and_then(|id| id.limit.as_deref());
         let mut granted = Vec::new();
         let mut verdicts = Vec::with_capacity(n);
         for (k, action) in actions.iter().enumerate() {
             let verdict = match (found[k], found[n + k]) {
                 (Some(d), _) => Verdict::Denied(self.denies.origins[d as usize].clone()),
                 (None, Some(g)) => {
-                    granted.push(action.clone());
-                    Verdict::Allowed(self.grants.origins[g as usize].clone())
+                    let rule = self.grants.origins[g as usize].clone();
+                    // A limited credential (a personal access token) gets the intersection
+                    // of its own scopes and what the policies allow its owner.
+                    if limit.is_some_and(|l| !l.allows(scope, action)) {
+                        Verdict::OutsideTokenScope(rule)
+                    } else {
+                        granted.push(action.clone());
+                        Verdict::Allowed(rule)
+                    }
                 }
                 (None, None) => Verdict::NotGranted,
             };
@@ -572,6 +580,9 @@ mod tests {
                 Verdict::Allowed(r) => format!("{}=allowed@{}:{}", v.action, r.file, r.line),
                 Verdict::Denied(r) => format!("{}=denied@{}:{}", v.action, r.file, r.line),
                 Verdict::NotGranted => format!("{}=no", v.action),
+                Verdict::OutsideTokenScope(r) => {
+                    format!("{}=limited@{}:{}", v.action, r.file, r.line)
+                }
             })
             .collect()
     }
@@ -605,6 +616,40 @@ actions = ["push"]
 repositories = ["team/release/**"]
 description = "release freeze"
 "#;
+
+    #[test]
+    fn a_limited_credential_gets_the_intersection_of_its_scopes_and_the_policies() {
+        let set = load(&[(
+            "p.toml",
+            "[[grant]]\nto = [\"user:alice\"]\nrole = \"maintainer\"\nrepositories = [\"team/**\"]\n",
+        )]);
+        let mut id = Identity::user("alice", vec![], AuthSource::AccessToken);
+        id.limit = Some(std::sync::Arc::new(
+            crate::domain::ScopeLimit::parse(&[
+                "repository:team/app:pull,push",
+                "repository:other/**:*",
+            ])
+            .unwrap(),
+        ));
+        let who = Requester::Authenticated(id);
+        assert_eq!(
+            verdicts(&set, &who, "repository:team/app:pull,push,delete"),
+            [
+                "pull=allowed@p.toml:1",
+                "push=allowed@p.toml:1",
+                "delete=limited@p.toml:1"
+            ]
+        );
+        // The token's scope cannot widen what the policies allow.
+        assert_eq!(verdicts(&set, &who, "repository:other/x:pull"), ["pull=no"]);
+        let d = set.decide(&who, &Scope::parse("repository:team/app:delete").unwrap());
+        assert!(
+            d.reason().contains("outside the token's scopes"),
+            "{}",
+            d.reason()
+        );
+        assert!(d.to_string().contains("limited"), "{d}");
+    }
 
     #[test]
     fn grants_allowing_lists_who_else_holds_an_action() {

@@ -18,7 +18,6 @@
 
 mod decision;
 mod engine;
-mod pattern;
 mod policy_file;
 mod subject;
 

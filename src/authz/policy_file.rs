@@ -14,9 +14,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::pattern::RepoPattern;
 use super::subject::Subject;
 use crate::domain::Action;
+use crate::domain::RepoPattern;
 
 /// The roles every policy set has; files may add more but never redefine these, so that
 /// "writer" means the same thing in every deployment and every file.

@@ -1,4 +1,7 @@
 use std::fmt;
+use std::sync::Arc;
+
+use super::ScopeLimit;
 
 /// Who is asking for a token, once authentication has run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +52,10 @@ pub enum AuthSource {
     Password,
     /// A refresh token (docker's `identitytoken`).
     RefreshToken,
+    /// A personal access token, as the password of its owner.
+    AccessToken,
+    /// A robot account's secret.
+    RobotSecret,
 }
 
 impl AuthSource {
@@ -56,6 +63,8 @@ impl AuthSource {
         match self {
             AuthSource::Password => "password",
             AuthSource::RefreshToken => "refresh_token",
+            AuthSource::AccessToken => "access_token",
+            AuthSource::RobotSecret => "robot_secret",
         }
     }
 }
@@ -67,6 +76,9 @@ pub struct Identity {
     pub name: String,
     pub groups: Vec<String>,
     pub source: AuthSource,
+    /// What the credential itself is limited to (a personal access token's scopes); the
+    /// grant is the intersection of this and the policies. `None`: the policies alone.
+    pub limit: Option<Arc<ScopeLimit>>,
 }
 
 impl Identity {
@@ -76,6 +88,17 @@ impl Identity {
             name: name.into(),
             groups,
             source,
+            limit: None,
+        }
+    }
+
+    pub fn robot(name: impl Into<String>, source: AuthSource) -> Identity {
+        Identity {
+            kind: PrincipalKind::Robot,
+            name: name.into(),
+            groups: Vec::new(),
+            source,
+            limit: None,
         }
     }
 

@@ -3,10 +3,14 @@
 
 mod action;
 mod identity;
+mod repo_pattern;
 mod scope;
+mod scope_limit;
 mod username;
 
 pub use action::Action;
 pub use identity::{AuthSource, Identity, PrincipalKind, Requester};
+pub use repo_pattern::{PatternError, RepoPattern};
 pub use scope::{parse_scope_list, ResourceType, Scope, ScopeError, MAX_SCOPES};
+pub use scope_limit::{ScopeLimit, ScopeLimitError};
 pub use username::{Username, UsernameError};

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use data_encoding::BASE64;
 use secrecy::SecretString;
 
+pub use crate::authn::Credentials;
 use crate::domain::{parse_scope_list, Scope};
 
 /// Longest username and password accepted (longer is refused before any hashing).
@@ -21,16 +22,6 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Longest query string accepted. (actix-web itself refuses request heads over ~32 KiB
 /// with a bare 400 before any handler runs; below that, the refusal is ours and explains.)
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;
-
-#[derive(Debug)]
-pub enum Credentials {
-    Anonymous,
-    Password {
-        username: String,
-        password: SecretString,
-    },
-    RefreshToken(SecretString),
-}
 
 /// Which endpoint shape the response must take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -32,7 +32,9 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound(format!("group {name:?}")));
         }
-        tx.commit().await.map_err(|e| self.unavailable(e))
+        tx.commit().await.map_err(|e| self.unavailable(e))?;
+        self.changed().await;
+        Ok(())
     }
 
     /// Every group with its member count.
@@ -71,6 +73,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| self.unavailable(e))?;
+        self.changed().await;
         Ok(())
     }
 
@@ -88,6 +91,7 @@ impl Store {
                 "member {user:?} of group {group:?}"
             )));
         }
+        self.changed().await;
         Ok(())
     }
 

@@ -3,18 +3,27 @@
 //! driver with runtime queries written once (`$1` placeholders work in both), so there is
 //! no compile-time database and no per-backend copy of the code.
 
+mod access_tokens;
+mod epoch;
 mod groups;
 mod migrate;
 mod refresh_tokens;
+mod robots;
 mod users;
 
 use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
+pub use access_tokens::{AccessTokenRecord, NewAccessToken};
 pub use refresh_tokens::{NewRefreshToken, RefreshTokenRecord};
+pub use robots::{RobotRecord, RobotSecretRecord};
+
+use epoch::Epoch;
 pub use users::{PasswordHash, UserRecord};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +63,7 @@ pub struct Store {
     backend: Backend,
     /// The URL without credentials, for messages.
     display_url: String,
+    epoch: Arc<Epoch>,
 }
 
 impl fmt::Debug for Store {
@@ -76,15 +86,22 @@ impl Store {
         };
         let display_url = redact_url(url);
         let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        let mut epoch = Epoch::Polled {
+            polled: AtomicU64::new(0),
+            local: AtomicU64::new(0),
+        };
         let url = match backend {
             Backend::Sqlite => {
                 let memory = url.contains(":memory:") || url.contains("mode=memory");
                 if memory {
                     // Every connection to `:memory:` is its own database.
                     options = options.max_connections(1);
-                } else if let Some(parent) =
-                    sqlite_path(url).and_then(|p| p.parent().map(|p| p.to_path_buf()))
-                {
+                    epoch = Epoch::Memory(AtomicU64::new(0));
+                } else if let Some(path) = sqlite_path(url) {
+                    let mut name = path.clone().into_os_string();
+                    name.push(".epoch");
+                    epoch = Epoch::File(name.into());
+                    let parent = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
                     if !parent.as_os_str().is_empty() {
                         std::fs::create_dir_all(&parent).map_err(|e| StoreError::Unavailable {
                             backend: "sqlite",
@@ -116,8 +133,10 @@ impl Store {
             pool,
             backend,
             display_url,
+            epoch: Arc::new(epoch),
         };
         migrate::run(&store).await?;
+        store.epoch.start_polling(store.pool.clone());
         Ok(store)
     }
 
@@ -138,6 +157,17 @@ impl Store {
             .await
             .map_err(|e| self.unavailable(e))?;
         Ok(())
+    }
+
+    /// Changes whenever any credential changes, in this process or another one sharing the
+    /// database (see `epoch.rs`). Cheap: meant to be read on every request.
+    pub fn credentials_epoch(&self) -> u64 {
+        self.epoch.current()
+    }
+
+    /// Records that credentials changed; every mutating method calls it after committing.
+    async fn changed(&self) {
+        self.epoch.bump(&self.pool).await;
     }
 
     pub async fn close(&self) {
@@ -205,6 +235,6 @@ mod tests {
         s.close().await;
         // A second connect finds the migrations applied.
         let s = Store::connect(&url).await.unwrap();
-        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1]);
+        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1, 2]);
     }
 }

@@ -5,7 +5,11 @@ use super::{now, Store, StoreError};
 pub struct RefreshTokenRecord {
     /// A short public handle for listing and revoking.
     pub id: String,
+    /// `user` or `robot`.
+    pub subject_kind: String,
     pub subject: String,
+    /// The personal access token it was issued to, whose scopes then limit every grant.
+    pub pat_id: Option<String>,
     pub service: String,
     pub client_id: String,
     pub created_at: i64,
@@ -17,7 +21,9 @@ pub struct RefreshTokenRecord {
 pub struct NewRefreshToken<'a> {
     pub token_hash: &'a str,
     pub id: &'a str,
+    pub subject_kind: &'a str,
     pub subject: &'a str,
+    pub pat_id: Option<&'a str>,
     pub service: &'a str,
     pub client_id: &'a str,
     pub expires_at: i64,
@@ -27,6 +33,8 @@ type Row = (
     String,
     String,
     String,
+    Option<String>,
+    String,
     String,
     i64,
     i64,
@@ -35,11 +43,24 @@ type Row = (
 );
 
 fn record(
-    (id, subject, service, client_id, created_at, expires_at, last_used_at, revoked_at): Row,
+    (
+        id,
+        subject_kind,
+        subject,
+        pat_id,
+        service,
+        client_id,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+    ): Row,
 ) -> RefreshTokenRecord {
     RefreshTokenRecord {
         id,
+        subject_kind,
         subject,
+        pat_id,
         service,
         client_id,
         created_at,
@@ -49,20 +70,22 @@ fn record(
     }
 }
 
-macro_rules! refresh_columns {
+macro_rules! columns {
     () => {
-        "id, subject, service, client_id, created_at, expires_at, last_used_at, revoked_at"
+        "id, subject_kind, subject, pat_id, service, client_id, created_at, expires_at, last_used_at, revoked_at"
     };
 }
 
 impl Store {
     pub async fn refresh_token_insert(&self, t: &NewRefreshToken<'_>) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, id, subject, service, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO refresh_tokens (token_hash, id, subject_kind, subject, pat_id, service, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(t.token_hash)
         .bind(t.id)
+        .bind(t.subject_kind)
         .bind(t.subject)
+        .bind(t.pat_id)
         .bind(t.service)
         .bind(t.client_id)
         .bind(now())
@@ -79,7 +102,7 @@ impl Store {
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         let row: Option<Row> = sqlx::query_as(concat!(
             "SELECT ",
-            refresh_columns!(),
+            columns!(),
             " FROM refresh_tokens WHERE token_hash = $1"
         ))
         .bind(token_hash)
@@ -99,30 +122,28 @@ impl Store {
         Ok(())
     }
 
-    /// Refresh tokens, newest first; all of them, or one user's.
+    /// Refresh tokens, newest first; all of them, or one subject's (`robot:NAME` for a robot).
     pub async fn refresh_token_list(
         &self,
         subject: Option<&str>,
     ) -> Result<Vec<RefreshTokenRecord>, StoreError> {
         let rows: Vec<Row> = match subject {
             Some(s) => {
+                let (kind, name) = split_subject(s);
                 sqlx::query_as(concat!(
                     "SELECT ",
-                    refresh_columns!(),
-                    " FROM refresh_tokens WHERE subject = $1 ORDER BY created_at DESC, id"
+                    columns!(),
+                    " FROM refresh_tokens WHERE subject_kind = $1 AND subject = $2 ORDER BY created_at DESC, id"
                 ))
-                .bind(s)
+                .bind(kind)
+                .bind(name)
                 .fetch_all(&self.pool)
                 .await
             }
             None => {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    refresh_columns!(),
-                    " FROM refresh_tokens ORDER BY created_at DESC, id"
-                ))
-                .fetch_all(&self.pool)
-                .await
+                sqlx::query_as(concat!("SELECT ", columns!(), " FROM refresh_tokens ORDER BY created_at DESC, id"))
+                    .fetch_all(&self.pool)
+                    .await
             }
         }
         .map_err(|e| self.unavailable(e))?;
@@ -140,26 +161,50 @@ impl Store {
         .await
         .map_err(|e| self.unavailable(e))?
         .rows_affected();
+        self.changed().await;
         Ok(n > 0)
     }
 
-    /// Revokes every live token of a user; returns how many.
+    /// Revokes every live token of a subject (`NAME` for a user, `robot:NAME`); returns how many.
     pub async fn refresh_token_revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE subject = $2 AND revoked_at IS NULL",
+        let (kind, name) = split_subject(subject);
+        let n = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE subject_kind = $2 AND subject = $3 AND revoked_at IS NULL",
         )
         .bind(now())
-        .bind(subject)
+        .bind(kind)
+        .bind(name)
         .execute(&self.pool)
         .await
         .map_err(|e| self.unavailable(e))?
-        .rows_affected())
+        .rows_affected();
+        self.changed().await;
+        Ok(n)
     }
+}
+
+/// `robot:ci` → (`robot`, `ci`); `alice` → (`user`, `alice`).
+fn split_subject(s: &str) -> (&str, &str) {
+    s.strip_prefix("robot:")
+        .map_or(("user", s), |name| ("robot", name))
 }
 
 #[cfg(test)]
 mod tests {
     use crate::store::{memory_store, NewRefreshToken, PasswordHash};
+
+    fn new<'a>(hash: &'a str, id: &'a str, subject: &'a str) -> NewRefreshToken<'a> {
+        NewRefreshToken {
+            token_hash: hash,
+            id,
+            subject_kind: "user",
+            subject,
+            pat_id: None,
+            service: "svc",
+            client_id: "docker",
+            expires_at: i64::MAX,
+        }
+    }
 
     #[tokio::test]
     async fn refresh_tokens_are_found_by_hash_and_revoked_by_id_or_by_user() {
@@ -167,18 +212,12 @@ mod tests {
         s.user_create("alice", &PasswordHash("x".into()))
             .await
             .unwrap();
-        for (hash, id) in [("h1", "id1"), ("h2", "id2")] {
-            s.refresh_token_insert(&NewRefreshToken {
-                token_hash: hash,
-                id,
-                subject: "alice",
-                service: "svc",
-                client_id: "docker",
-                expires_at: i64::MAX,
-            })
+        s.refresh_token_insert(&new("h1", "id1", "alice"))
             .await
             .unwrap();
-        }
+        s.refresh_token_insert(&new("h2", "id2", "alice"))
+            .await
+            .unwrap();
         let r = s.refresh_token_find("h1").await.unwrap().unwrap();
         assert_eq!(
             (r.id.as_str(), r.subject.as_str(), r.revoked_at),
@@ -200,21 +239,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_password_change_revokes_the_users_refresh_tokens() {
+    async fn a_password_change_revokes_the_users_refresh_tokens_and_moves_the_epoch() {
         let s = memory_store().await;
         s.user_create("bob", &PasswordHash("x".into()))
             .await
             .unwrap();
-        s.refresh_token_insert(&NewRefreshToken {
-            token_hash: "h",
-            id: "i",
-            subject: "bob",
-            service: "svc",
-            client_id: "docker",
-            expires_at: i64::MAX,
-        })
-        .await
-        .unwrap();
+        s.refresh_token_insert(&new("h", "i", "bob")).await.unwrap();
+        let before = s.credentials_epoch();
         s.user_set_password("bob", &PasswordHash("y".into()))
             .await
             .unwrap();
@@ -225,5 +256,6 @@ mod tests {
             .unwrap()
             .revoked_at
             .is_some());
+        assert_ne!(s.credentials_epoch(), before);
     }
 }

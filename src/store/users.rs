@@ -51,7 +51,10 @@ impl Store {
         .execute(&self.pool)
         .await;
         match res {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.changed().await;
+                Ok(())
+            }
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 Err(StoreError::Conflict(format!("user {name:?}")))
             }
@@ -107,14 +110,16 @@ impl Store {
             return Err(StoreError::NotFound(format!("user {name:?}")));
         }
         sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE subject = $2 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE subject_kind = 'user' AND subject = $2 AND revoked_at IS NULL",
         )
         .bind(t)
         .bind(name)
         .execute(&mut *tx)
         .await
         .map_err(|e| self.unavailable(e))?;
-        tx.commit().await.map_err(|e| self.unavailable(e))
+        tx.commit().await.map_err(|e| self.unavailable(e))?;
+        self.changed().await;
+        Ok(())
     }
 
     pub async fn user_set_disabled(&self, name: &str, disabled: bool) -> Result<(), StoreError> {
@@ -128,6 +133,7 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound(format!("user {name:?}")));
         }
+        self.changed().await;
         Ok(())
     }
 
@@ -135,7 +141,7 @@ impl Store {
     pub async fn user_delete(&self, name: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
         for sql in [
-            "DELETE FROM refresh_tokens WHERE subject = $1",
+            "DELETE FROM refresh_tokens WHERE subject_kind = 'user' AND subject = $1",
             "DELETE FROM group_members WHERE user_name = $1",
         ] {
             sqlx::query(sql)
@@ -153,7 +159,9 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound(format!("user {name:?}")));
         }
-        tx.commit().await.map_err(|e| self.unavailable(e))
+        tx.commit().await.map_err(|e| self.unavailable(e))?;
+        self.changed().await;
+        Ok(())
     }
 
     pub async fn user_groups(&self, name: &str) -> Result<Vec<String>, StoreError> {

@@ -10,7 +10,7 @@ use std::fmt;
 
 /// One compiled repository pattern, with its source text kept for explanations.
 #[derive(Clone, Debug)]
-pub(crate) struct RepoPattern {
+pub struct RepoPattern {
     source: Box<str>,
     segments: Box<[Segment]>,
     /// Whether `${user}` occurs: such a pattern can only ever match for a user identity, so
@@ -43,7 +43,7 @@ enum Piece {
 /// Why a pattern was refused. Each message says what to write instead, because the person
 /// reading it is editing a policy file, not this code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum PatternError {
+pub enum PatternError {
     #[error(
         "an empty pattern matches nothing. Fix: remove it, or write \"**\" for every repository"
     )]
@@ -64,7 +64,7 @@ pub(crate) enum PatternError {
 }
 
 impl RepoPattern {
-    pub(crate) fn parse(source: &str) -> Result<RepoPattern, PatternError> {
+    pub fn parse(source: &str) -> Result<RepoPattern, PatternError> {
         if source.is_empty() {
             return Err(PatternError::Empty);
         }
@@ -102,13 +102,13 @@ impl RepoPattern {
         })
     }
 
-    pub(crate) fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &str {
         &self.source
     }
 
     /// The text before the first wildcard or placeholder: every matching name starts with
     /// it (segments before it match exactly, and a `**` after it eats whole segments only).
-    pub(crate) fn literal_prefix(&self) -> &str {
+    pub fn literal_prefix(&self) -> &str {
         let end = self.source.find(['*', '$']).unwrap_or(self.source.len());
         &self.source[..end]
     }
@@ -116,7 +116,7 @@ impl RepoPattern {
     /// Does `name` (a parsed repository name) match? `user` is the requester's name only when
     /// the requester is a user identity: a robot must never inherit a personal namespace,
     /// and anonymous has no namespace, so for them `${user}` patterns match nothing.
-    pub(crate) fn matches(&self, name: &str, user: Option<&str>) -> bool {
+    pub fn matches(&self, name: &str, user: Option<&str>) -> bool {
         let user = match (self.uses_user, user) {
             (false, _) => "",
             // An empty name would turn `${user}-x` into `-x`: never substitute it.

@@ -1,0 +1,123 @@
+//! Personal access tokens: named, scoped, optionally expiring secrets (`pcp_…`) a user (or
+//! an admin for them) makes for a machine, used as the password in `docker login -u USER`.
+//! The grant is the intersection of the token's scopes and what the owner's policies allow
+//! *today*: a token never outlives its owner's permissions, and a disabled owner disables it.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::secret::{hash_secret, looks_like, new_secret};
+use super::{AuthError, AuthOutcome, Authenticated, Rejection};
+use crate::domain::{AuthSource, Identity, ScopeLimit};
+use crate::store::{now, AccessTokenRecord, NewAccessToken, Store};
+
+pub const ACCESS_TOKEN_PREFIX: &str = "pcp_";
+const TOUCH_INTERVAL: i64 = 60;
+
+#[derive(Clone)]
+pub struct AccessTokens {
+    store: Store,
+}
+
+/// A token just made: its only copy, and its public id.
+pub struct CreatedToken {
+    pub secret: SecretString,
+    pub id: String,
+}
+
+impl AccessTokens {
+    pub fn new(store: Store) -> AccessTokens {
+        AccessTokens { store }
+    }
+
+    pub async fn create(
+        &self,
+        owner: &str,
+        name: &str,
+        scopes: &ScopeLimit,
+        expires_at: Option<i64>,
+    ) -> anyhow::Result<CreatedToken> {
+        let s = new_secret(ACCESS_TOKEN_PREFIX)?;
+        self.store
+            .access_token_insert(&NewAccessToken {
+                id: &s.id,
+                token_hash: &s.hash,
+                owner,
+                name,
+                scopes: &scopes.to_string(),
+                expires_at,
+            })
+            .await?;
+        Ok(CreatedToken {
+            secret: s.secret,
+            id: s.id,
+        })
+    }
+
+    /// `NoMatch` when the secret is not one of our tokens (it may be a password).
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        token: &SecretString,
+    ) -> Result<AuthOutcome, AuthError> {
+        let token = token.expose_secret();
+        if !looks_like(token, ACCESS_TOKEN_PREFIX) {
+            return Ok(AuthOutcome::NoMatch);
+        }
+        let Some(rec) = self.store.access_token_find(&hash_secret(token)).await? else {
+            return Ok(AuthOutcome::NoMatch);
+        };
+        if rec.owner != username {
+            return Ok(AuthOutcome::Rejected(Rejection::NotTheOwner));
+        }
+        let outcome = self.check(&rec).await?;
+        if let AuthOutcome::Authenticated(_) = &outcome {
+            let t = now();
+            if rec.last_used_at.is_none_or(|u| t - u >= TOUCH_INTERVAL) {
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.access_token_touch(&rec.id, t).await {
+                        tracing::warn!(error = %e, "could not record an access token's last use");
+                    }
+                });
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Whether a stored token may be used now, and as whom: live, owner present and enabled.
+    pub async fn check(&self, rec: &AccessTokenRecord) -> Result<AuthOutcome, AuthError> {
+        let t = now();
+        if rec.revoked_at.is_some() {
+            return Ok(AuthOutcome::Rejected(Rejection::RevokedToken));
+        }
+        if rec.expires_at.is_some_and(|e| e <= t) {
+            return Ok(AuthOutcome::Rejected(Rejection::ExpiredToken));
+        }
+        let Some(owner) = self.store.user_get(&rec.owner).await? else {
+            return Ok(AuthOutcome::Rejected(Rejection::UnknownUser));
+        };
+        if owner.disabled {
+            return Ok(AuthOutcome::Rejected(Rejection::Disabled));
+        }
+        let limit = ScopeLimit::parse(&rec.scopes.split(' ').collect::<Vec<_>>()).map_err(|e| {
+            AuthError {
+                backend: "database",
+                cause: format!("access token {} has unreadable scopes: {e}", rec.id),
+            }
+        })?;
+        let mut identity = Identity::user(
+            owner.name,
+            self.store.user_groups(&rec.owner).await?,
+            AuthSource::AccessToken,
+        );
+        identity.limit = Some(Arc::new(limit));
+        Ok(AuthOutcome::Authenticated(Authenticated {
+            identity,
+            pat_id: Some(rec.id.clone()),
+            expires_at: rec.expires_at,
+            remembered: false,
+        }))
+    }
+}

@@ -1,0 +1,25 @@
+use secrecy::SecretString;
+
+/// What a token request presented.
+#[derive(Debug)]
+pub enum Credentials {
+    Anonymous,
+    /// A username with a password, a personal access token (`pcp_…`) or, for
+    /// `robot+NAME`, a robot secret.
+    Password {
+        username: String,
+        password: SecretString,
+    },
+    /// A refresh token (docker's identity token).
+    RefreshToken(SecretString),
+}
+
+impl Credentials {
+    /// The name a request claimed, for audit records of refused requests.
+    pub fn claimed_name(&self) -> &str {
+        match self {
+            Credentials::Password { username, .. } => username,
+            _ => "",
+        }
+    }
+}
