@@ -8,7 +8,9 @@ mod group;
 mod password_input;
 mod refresh_token;
 mod registry_config;
+mod robot;
 mod serve;
+mod token;
 mod user;
 
 use std::path::PathBuf;
@@ -68,6 +70,12 @@ pub enum Command {
     Group(group::GroupCommand),
     /// Show what a user would be granted for some scopes, and which policy decided it.
     Explain(explain::Args),
+    /// Personal access tokens: scoped, named, revocable secrets for machines.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Robot accounts (`robot:NAME` in policies) with regenerable secrets.
+    #[command(subcommand)]
+    Robot(robot::RobotCommand),
     /// List or revoke refresh tokens (what `docker login` stores as its identity token).
     #[command(subcommand)]
     RefreshToken(refresh_token::RefreshTokenCommand),
@@ -83,6 +91,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&connect(&config).await?, cmd).await,
         Command::Group(cmd) => group::run(&connect(&config).await?, cmd).await,
         Command::Explain(args) => explain::run(config, args).await,
+        Command::Token(cmd) => token::run(&connect(&config).await?, cmd).await,
+        Command::Robot(cmd) => robot::run(&connect(&config).await?, cmd).await,
         Command::RefreshToken(cmd) => refresh_token::run(&connect(&config).await?, cmd).await,
     }
 }

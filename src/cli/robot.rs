@@ -1,0 +1,130 @@
+//! `portcullis robot`: non-human principals (`robot:NAME` in policies) for pipelines.
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use secrecy::ExposeSecret;
+
+use super::date;
+use crate::authn::{Robots, ROBOT_LOGIN_PREFIX};
+use crate::config::parse_duration;
+use crate::domain::Username;
+use crate::store::{now, Store};
+
+#[derive(Subcommand, Debug)]
+pub enum RobotCommand {
+    /// Create a robot; prints its secret (once) on stdout. It logs in as robot+NAME.
+    ///
+    /// Bind it in policies as `robot:NAME`. Example:
+    /// `portcullis robot create ci --description 'release pipeline' --expires 90d`
+    Create {
+        /// Lower-case letters, digits, '.', '_' and '-'.
+        name: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Lifetime of the robot, e.g. 90d; without it the robot does not expire.
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// List robots with their state and number of live secrets.
+    List,
+    /// Make a new secret; the old ones stop working at once unless --keep-old.
+    Regenerate {
+        name: String,
+        /// Keep the current secrets valid too (rotate without downtime, then regenerate again
+        /// without it, or remove the robot, once every pipeline has the new one).
+        #[arg(long)]
+        keep_old: bool,
+    },
+    /// Refuse the robot's secrets and refresh tokens until enabled again.
+    Disable { name: String },
+    /// Accept a disabled robot again.
+    Enable { name: String },
+    /// Delete the robot, its secrets and its refresh tokens.
+    Remove { name: String },
+}
+
+pub async fn run(store: &Store, cmd: RobotCommand) -> anyhow::Result<()> {
+    let robots = Robots::new(store.clone());
+    match cmd {
+        RobotCommand::Create {
+            name,
+            description,
+            expires,
+        } => {
+            Username::parse(&name).with_context(|| format!("invalid robot name {name:?}"))?;
+            let expires_at = match &expires {
+                Some(d) => {
+                    let d = parse_duration(d)
+                        .map_err(|e| anyhow::anyhow!("--expires {d:?}: {e} (write e.g. 90d)"))?;
+                    Some(now() + d.as_secs() as i64)
+                }
+                None => None,
+            };
+            let secret = robots.create(&name, &description, expires_at).await?;
+            eprintln!(
+                "created robot:{name}; it logs in as {ROBOT_LOGIN_PREFIX}{name} with this secret, shown only now (policies bind it as robot:{name})"
+            );
+            println!("{}", secret.expose_secret());
+        }
+        RobotCommand::List => {
+            let t = now();
+            println!(
+                "{:<20} {:<9} {:<17} {:<17} {:<8} DESCRIPTION",
+                "NAME", "STATE", "CREATED", "EXPIRES", "SECRETS"
+            );
+            for r in store.robot_list().await? {
+                let live = store
+                    .robot_secrets(&r.name)
+                    .await?
+                    .iter()
+                    .filter(|s| s.revoked_at.is_none())
+                    .count();
+                let state = if r.disabled {
+                    "disabled"
+                } else if !r.is_active(t) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<20} {:<9} {:<17} {:<17} {:<8} {}",
+                    r.name,
+                    state,
+                    date(r.created_at),
+                    r.expires_at.map(date).unwrap_or_else(|| "never".into()),
+                    live,
+                    r.description
+                );
+            }
+        }
+        RobotCommand::Regenerate { name, keep_old } => {
+            let secret = robots.regenerate(&name, keep_old).await?;
+            eprintln!(
+                "new secret for robot:{name}{}; shown only now",
+                if keep_old {
+                    " (the old ones still work)"
+                } else {
+                    " (the old ones no longer work)"
+                }
+            );
+            println!("{}", secret.expose_secret());
+        }
+        RobotCommand::Disable { name } => {
+            store.robot_set_disabled(&name, true).await?;
+            println!("disabled robot:{name}");
+        }
+        RobotCommand::Enable { name } => {
+            store.robot_set_disabled(&name, false).await?;
+            println!("enabled robot:{name}");
+        }
+        RobotCommand::Remove { name } => {
+            if store.robot_get(&name).await?.is_none() {
+                bail!("robot {name:?} does not exist");
+            }
+            store.robot_delete(&name).await?;
+            println!("removed robot:{name}");
+        }
+    }
+    Ok(())
+}
