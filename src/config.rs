@@ -38,6 +38,8 @@ pub struct RawServer {
     pub listen: String,
     /// Empty: derived from `listen`.
     pub public_url: String,
+    /// Serve `/bench/constant` and `/bench/sign`, the baselines of the benchmark.
+    pub benchmark_routes: bool,
 }
 
 impl Default for RawServer {
@@ -45,6 +47,7 @@ impl Default for RawServer {
         RawServer {
             listen: "127.0.0.1:5001".into(),
             public_url: String::new(),
+            benchmark_routes: false,
         }
     }
 }
@@ -173,6 +176,7 @@ pub struct ServerConfig {
     pub public_url: String,
     /// True when `public_url` was derived from `listen` rather than set.
     pub public_url_derived: bool,
+    pub benchmark_routes: bool,
 }
 
 impl ServerConfig {
@@ -363,6 +367,17 @@ impl Config {
                         fix: "set it to a number such as 4".into(),
                     })?)
                 }
+                toml::Value::Boolean(_) => match value.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" => toml::Value::Boolean(true),
+                    "false" | "0" | "no" => toml::Value::Boolean(false),
+                    _ => {
+                        return Err(ConfigError {
+                            location: var.clone(),
+                            problem: format!("`{key}` must be true or false, got {value:?}"),
+                            fix: "set it to true or false".into(),
+                        })
+                    }
+                },
                 _ => toml::Value::String(value),
             };
             origins.env.insert(key, var);
@@ -572,6 +587,7 @@ impl Config {
                 listen,
                 public_url,
                 public_url_derived,
+                benchmark_routes: raw.server.benchmark_routes,
             },
             token: TokenConfig {
                 service: raw.token.service,

@@ -54,10 +54,16 @@ impl Application {
             policies.clone(),
             authn,
         );
-        let state = Arc::new(AppState {
+        let state = Arc::new(AppState::new(
             tokens,
-            store: store.clone(),
-        });
+            store.clone(),
+            config.server.benchmark_routes,
+        ));
+        if config.server.benchmark_routes {
+            tracing::warn!(
+                "server.benchmark_routes is on: /bench/constant and /bench/sign are served"
+            );
+        }
 
         let listener = TcpListener::bind(config.server.listen).with_context(|| {
             format!("cannot listen on {} (server.listen)", config.server.listen)

@@ -60,6 +60,10 @@ impl TokenService {
         &self.policies
     }
 
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
     pub async fn handle(&self, req: TokenRequest, client_ip: &str) -> Result<Grant, Refusal> {
         let requested = join(&req.scopes);
         let mut event = TokenEvent {

@@ -22,7 +22,7 @@ pub use cache::CredentialCache;
 pub use credentials::Credentials;
 pub use local::LocalUsers;
 pub use outcome::{AuthError, AuthOutcome, Authenticated, Rejection};
-pub use password::{hash_password, PasswordHasher};
+pub use password::{hash_password, verify_password, PasswordHasher};
 pub use refresh_token::{RefreshTokens, REFRESH_TOKEN_PREFIX};
 pub use robot::{Robots, ROBOT_LOGIN_PREFIX, ROBOT_SECRET_PREFIX};
 

@@ -1,6 +1,7 @@
 //! The HTTP edge: the route table, the handlers, and the mapping of every refusal to the
 //! registry's error shape. The only module (with `startup`) that knows about actix-web.
 
+mod bench;
 mod error;
 mod health;
 mod token;
@@ -19,11 +20,34 @@ use crate::token_service::TokenService;
 pub struct AppState {
     pub tokens: TokenService,
     pub store: Store,
+    /// Serve the benchmark baselines (`server.benchmark_routes`).
+    pub bench_routes: bool,
+    bench_constant: web::Bytes,
+}
+
+impl AppState {
+    pub fn new(tokens: TokenService, store: Store, bench_routes: bool) -> AppState {
+        let bench_constant = if bench_routes {
+            bench::constant_body(&tokens)
+        } else {
+            web::Bytes::new()
+        };
+        AppState {
+            tokens,
+            store,
+            bench_routes,
+            bench_constant,
+        }
+    }
 }
 
 /// The route table, in one place.
 pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        if state.bench_routes {
+            cfg.route("/bench/constant", web::get().to(bench::constant))
+                .route("/bench/sign", web::get().to(bench::sign));
+        }
         cfg.app_data(web::Data::from(state))
             .service(
                 web::resource("/token")

@@ -76,6 +76,11 @@ impl Portcullis {
         self.port
     }
 
+    /// The server's process id (it runs directly, not under a shell).
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

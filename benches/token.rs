@@ -1,0 +1,434 @@
+//! The token path under load: `cargo bench --bench token` (or `scripts/bench.sh`).
+//!
+//! Everything runs on this machine in one run, so the figures are comparable with each
+//! other even when the machine is shared and noisy; the ratios are what to read:
+//!
+//! 1. baselines from the same binary and configuration: `/bench/constant` (the HTTP stack
+//!    alone) and `/bench/sign` (the same plus one ES256 signature);
+//! 2. `/token` with a refresh token (POST), a personal access token and a remembered
+//!    password, at 64 connections: tokens/s, p50/p99, and the ratio to `/bench/sign`;
+//! 3. `/token` with fresh passwords (argon2 on every request, remembering off) against what
+//!    argon2 allows on these cores, and the warm path's p99 during a flood of wrong passwords;
+//! 4. resident memory, idle and at its peak under load;
+//! 5. Debian's docker-registry with its own htpasswd auth against the same registry
+//!    delegating to portcullis: 5,000 authenticated manifest HEADs each.
+//!
+//! Load comes from wrk (sharing the two cores with the server, as in any one-machine test).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use support::{
+    basic_auth, http_get, make_test_image, oci_ref, require_tool, run_command, Portcullis,
+    Registry, Skopeo,
+};
+
+const CONNECTIONS: u32 = 64;
+const SECONDS: u32 = 6;
+const REGISTRY_OPS: usize = 5_000;
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("token benchmark: run it with `cargo bench --bench token` (or scripts/bench.sh)");
+        return;
+    }
+    let wrk = require_tool("wrk");
+    let scratch = tempfile::tempdir().unwrap();
+    println!("portcullis token benchmark: {} CPU(s), wrk -t2 -c{CONNECTIONS} -d{SECONDS}s sharing them with the server", cpus());
+    println!(
+        "{}\n",
+        if cfg!(debug_assertions) {
+            "DEBUG build: figures meaningless"
+        } else {
+            "optimised build"
+        }
+    );
+
+    // ---- setup ----------------------------------------------------------------------------
+    let policies = Portcullis::fixture_policies();
+    let warm = Portcullis::start(
+        &policies,
+        &[
+            ("PORTCULLIS_SERVER__BENCHMARK_ROUTES", "true"),
+            ("PORTCULLIS_TOKEN__SERVICE", "bench"),
+        ],
+    );
+    warm.add_user("alice", "alice-password", &["developers"]);
+    let pat = warm.cli(
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--name",
+            "bench",
+            "--scope",
+            "repository:team/**:pull,push",
+        ],
+        None,
+    );
+    pat.assert_success("token create");
+    let pat = pat.stdout.trim().to_string();
+    let login = http_get(
+        &format!("{}/token?service=bench&offline_token=true", warm.url()),
+        &[("Authorization", &basic_auth("alice", "alice-password"))],
+    )
+    .unwrap();
+    let refresh = login.json()["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string();
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_idle = rss_kib(warm.pid());
+
+    let scope = "scope=repository%3Ateam%2Fapp%3Apull%2Cpush";
+    let token_get = format!("{}/token?service=bench&{scope}", warm.url());
+    let script = |name: &str, body: &str| {
+        let p = scratch.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let basic = |u: &str, p: &str| {
+        script(
+            &format!("basic-{u}.lua"),
+            &format!(
+                "wrk.headers[\"Authorization\"] = \"{}\"\n",
+                basic_auth(u, p)
+            ),
+        )
+    };
+
+    // ---- 1 and 2 --------------------------------------------------------------------------
+    println!("1-2. token paths (each {SECONDS}s at {CONNECTIONS} connections)");
+    let constant = run_wrk(&wrk, &format!("{}/bench/constant", warm.url()), None);
+    let sign = run_wrk(&wrk, &format!("{}/bench/sign", warm.url()), None);
+    let post = script(
+        "refresh.lua",
+        &format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\nwrk.body = \"grant_type=refresh_token&service=bench&client_id=docker&refresh_token={refresh}&{scope}\"\n"
+        ),
+    );
+    let refresh_run = run_wrk(&wrk, &format!("{}/token", warm.url()), Some(&post));
+    let pat_run = run_wrk(&wrk, &token_get, Some(&basic("alice", &pat)));
+    let remembered = run_wrk(&wrk, &token_get, Some(&basic("alice", "alice-password")));
+    for (name, r) in [
+        ("/bench/constant (HTTP stack)", &constant),
+        ("/bench/sign (one ES256 signature)", &sign),
+        ("/token, refresh token (POST)", &refresh_run),
+        ("/token, personal access token", &pat_run),
+        ("/token, remembered password", &remembered),
+    ] {
+        println!(
+            "  {name:<36} {:>9.0} req/s  p50 {:>7}  p99 {:>7}  {:>5.1}% of /bench/sign  non-2xx {}",
+            r.rps,
+            ms(r.p50),
+            ms(r.p99),
+            100.0 * r.rps / sign.rps,
+            r.non_2xx
+        );
+    }
+
+    // ---- 3 --------------------------------------------------------------------------------
+    println!("\n3. passwords that need argon2");
+    let capacity = argon2_capacity(cpus());
+    let fresh = Portcullis::start(
+        &policies,
+        &[
+            ("PORTCULLIS_AUTH__CACHE_TTL", "0s"),
+            ("PORTCULLIS_TOKEN__SERVICE", "bench"),
+        ],
+    );
+    fresh.add_user("alice", "alice-password", &["developers"]);
+    let fresh_run = run_wrk(
+        &wrk,
+        &format!("{}/token?service=bench&{scope}", fresh.url()),
+        Some(&basic("alice", "alice-password")),
+    );
+    println!("  argon2id verifications the cores allow       {capacity:>9.1} /s  ({} threads, OWASP parameters)", cpus());
+    println!(
+        "  /token, fresh password (remembering off)     {:>9.1} tokens/s  p50 {}  p99 {}  = {:.0}% of what argon2 allows  non-2xx {}",
+        fresh_run.rps,
+        ms(fresh_run.p50),
+        ms(fresh_run.p99),
+        100.0 * fresh_run.rps / capacity,
+        fresh_run.non_2xx
+    );
+    drop(fresh);
+    // A flood of wrong passwords (each costs one argon2 verification) while the warm path runs.
+    let mut lines = String::from("local h = {\n");
+    for i in 0..2000 {
+        lines.push_str(&format!(
+            "\"{}\",\n",
+            basic_auth("alice", &format!("wrong-{i}"))
+        ));
+    }
+    lines.push_str("}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(nil, nil, {[\"Authorization\"] = h[(i % #h) + 1]})\nend\n");
+    let flood_script = script("flood.lua", &lines);
+    let flood_url = token_get.clone();
+    let wrk2 = wrk.clone();
+    let flood = std::thread::spawn(move || {
+        run_wrk_with(&wrk2, &flood_url, Some(&flood_script), 32, SECONDS + 2)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let during = run_wrk(&wrk, &token_get, Some(&basic("alice", &pat)));
+    let flood = flood.join().unwrap();
+    println!(
+        "  flood of wrong passwords (32 connections)    {:>9.1} refusals/s (401s: {})",
+        flood.rps, flood.non_2xx
+    );
+    println!(
+        "  warm path (access token) during the flood    {:>9.0} req/s  p50 {}  p99 {}",
+        during.rps,
+        ms(during.p50),
+        ms(during.p99)
+    );
+
+    // ---- 4 --------------------------------------------------------------------------------
+    let rss_peak = peak_rss_kib(warm.pid());
+    println!(
+        "\n4. resident memory of the server: idle {:.1} MiB, peak under load {:.1} MiB",
+        rss_idle as f64 / 1024.0,
+        rss_peak as f64 / 1024.0
+    );
+
+    // ---- 5 --------------------------------------------------------------------------------
+    println!("\n5. docker-registry, {REGISTRY_OPS} authenticated manifest HEADs, 16 clients");
+    let image = scratch.path().join("image");
+    make_test_image(&image, "v1", "bench");
+    let htpasswd = Registry::start_htpasswd(&[("alice", "alice-password")]);
+    Skopeo::new()
+        .copy(
+            &oci_ref(&image, "v1"),
+            &htpasswd.docker_ref("team/app:v1"),
+            Some(("alice", "alice-password")),
+        )
+        .assert_success("seed the htpasswd registry");
+    let token_registry = Registry::start(&warm.registry_config());
+    Skopeo::new()
+        .copy(
+            &oci_ref(&image, "v1"),
+            &token_registry.docker_ref("team/app:v1"),
+            Some(("alice", "alice-password")),
+        )
+        .assert_success("seed the token registry");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let manifest = |r: &Registry| format!("{}/v2/team/app/manifests/v1", r.url());
+    let basic_header = basic_auth("alice", "alice-password");
+    let t_htpasswd = rt.block_on(registry_load(
+        manifest(&htpasswd),
+        None,
+        basic_header.clone(),
+    ));
+    let t_token_each = rt.block_on(registry_load(
+        manifest(&token_registry),
+        Some((token_get.clone(), 1)),
+        basic_header.clone(),
+    ));
+    let t_token_reuse = rt.block_on(registry_load(
+        manifest(&token_registry),
+        Some((token_get.clone(), 50)),
+        basic_header,
+    ));
+    println!(
+        "  registry + htpasswd (bcrypt cost 5 per request)         {:>7.2} s",
+        t_htpasswd.as_secs_f64()
+    );
+    println!(
+        "  registry + portcullis, a new token for every HEAD       {:>7.2} s  = {:.2}x the htpasswd time",
+        t_token_each.as_secs_f64(),
+        t_token_each.as_secs_f64() / t_htpasswd.as_secs_f64()
+    );
+    println!(
+        "  registry + portcullis, a token per 50 HEADs (as clients cache them) {:>5.2} s  = {:.2}x",
+        t_token_reuse.as_secs_f64(),
+        t_token_reuse.as_secs_f64() / t_htpasswd.as_secs_f64()
+    );
+    println!("\n(policy decisions at scale: cargo bench --bench policy)");
+}
+
+struct WrkResult {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    non_2xx: u64,
+}
+
+fn run_wrk(wrk: &Path, url: &str, script: Option<&Path>) -> WrkResult {
+    run_wrk_with(wrk, url, script, CONNECTIONS, SECONDS)
+}
+
+fn run_wrk_with(
+    wrk: &Path,
+    url: &str,
+    script: Option<&Path>,
+    connections: u32,
+    seconds: u32,
+) -> WrkResult {
+    let mut cmd = Command::new(wrk);
+    cmd.args([
+        "-t2",
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+        "--timeout",
+        "10s",
+    ]);
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    cmd.arg(url);
+    let out = run_command(cmd, None, Duration::from_secs(seconds as u64 + 60));
+    out.assert_success("wrk");
+    parse_wrk(&out.stdout)
+}
+
+fn parse_wrk(text: &str) -> WrkResult {
+    let mut r = WrkResult {
+        rps: 0.0,
+        p50: Duration::ZERO,
+        p99: Duration::ZERO,
+        non_2xx: 0,
+    };
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("Requests/sec:") {
+            r.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = line.strip_prefix("50%") {
+            r.p50 = parse_latency(v.trim());
+        } else if let Some(v) = line.strip_prefix("99%") {
+            r.p99 = parse_latency(v.trim());
+        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            r.non_2xx = v.trim().parse().unwrap_or(0);
+        }
+    }
+    r
+}
+
+fn parse_latency(s: &str) -> Duration {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num.parse().unwrap_or(0.0);
+    Duration::from_secs_f64(match unit {
+        "us" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => 0.0,
+    })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}ms", d.as_secs_f64() * 1e3)
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Verifications per second on `threads` threads, each verifying in a loop for 3 s.
+fn argon2_capacity(threads: usize) -> f64 {
+    let hash = portcullis::authn::hash_password(&SecretString::from("alice-password")).unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (hash, done) = (hash.0.clone(), done.clone());
+            std::thread::spawn(move || {
+                let password = SecretString::from("alice-password");
+                while start.elapsed() < Duration::from_secs(3) {
+                    assert!(portcullis::authn::verify_password(&hash, &password));
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// `REGISTRY_OPS` manifest HEADs from 16 concurrent clients. With `token`, each client gets
+/// a token from portcullis (its remembered password) every `every` HEADs and sends it as a
+/// bearer; without, every HEAD carries Basic credentials for the registry's htpasswd.
+async fn registry_load(url: String, token: Option<(String, usize)>, basic: String) -> Duration {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(32)
+        .build()
+        .unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (client, url, token, basic, next) = (
+            client.clone(),
+            url.clone(),
+            token.clone(),
+            basic.clone(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut bearer = String::new();
+            let mut used = 0usize;
+            while next.fetch_add(1, Ordering::Relaxed) < REGISTRY_OPS {
+                let auth = match &token {
+                    None => basic.clone(),
+                    Some((token_url, every)) => {
+                        if used % every == 0 {
+                            let resp = client
+                                .get(token_url)
+                                .header("Authorization", &basic)
+                                .send()
+                                .await
+                                .unwrap();
+                            assert_eq!(resp.status(), 200);
+                            let body: serde_json::Value = resp.json().await.unwrap();
+                            bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+                        }
+                        used += 1;
+                        bearer.clone()
+                    }
+                };
+                let resp = client
+                    .head(&url)
+                    .header("Authorization", auth)
+                    .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200, "manifest HEAD");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    start.elapsed()
+}
