@@ -1,9 +1,20 @@
 use clap::Parser;
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Large allocations (argon2's 19 MiB of blocks) always get their own mapping and are
+    // returned to the system when freed. glibc otherwise raises this threshold after the
+    // first such allocation and keeps the memory in its arenas for good. Set before the
+    // runtime starts any thread.
+    // SAFETY: mallopt only tunes the allocator.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
     let cli = portcullis::cli::Cli::parse();
-    if let Err(e) = portcullis::cli::run(cli).await {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("starting the async runtime");
+    if let Err(e) = runtime.block_on(portcullis::cli::run(cli)) {
         eprintln!("error: {e}");
         let mut source = e.source();
         while let Some(s) = source {

@@ -78,7 +78,7 @@ fn an_access_token_works_inside_its_scopes_and_nowhere_else() {
     p.pull(&format!("{}/team/app:v1", s.registry.host_port()))
         .assert_success("podman pull with a token");
 
-    let log = s.portcullis.log();
+    let log = s.portcullis.wait_for_log("outside the token's scopes");
     assert!(log.contains("auth=\"access_token\""), "{log}");
     assert!(
         log.contains("outside the token's scopes"),
@@ -174,7 +174,7 @@ fn an_access_token_is_refused_after_revocation_after_expiry_and_while_its_owner_
         .assert_success("enable");
     assert!(ok(&pat, "owner enabled again"));
 
-    let log = s.portcullis.log();
+    let log = s.portcullis.wait_for_log("reason=\"account disabled\"");
     for reason in ["token revoked", "token expired", "account disabled"] {
         assert!(
             log.contains(&format!("reason=\"{reason}\"")),
@@ -264,8 +264,7 @@ fn a_robot_pushes_through_its_policy_binding_and_stops_when_disabled_or_regenera
         "{}",
         list.stdout
     );
-    let log = s.portcullis.log();
-    assert!(log.contains("subject=\"robot:ci\""), "{log}");
+    let log = s.portcullis.wait_for_log("subject=\"robot:ci\"");
     assert!(!log.contains(&secret) && !log.contains(&new_secret));
 }
 
@@ -278,13 +277,7 @@ fn a_remembered_password_is_forgotten_the_moment_it_changes() {
         .assert_success("push with the password");
     sk.inspect(&s.dst("alice/app:v1"), old)
         .assert_success("inspect: the password is remembered");
-    assert!(
-        s.portcullis
-            .log()
-            .contains("auth=\"password (remembered)\""),
-        "{}",
-        s.portcullis.log()
-    );
+    s.portcullis.wait_for_log("auth=\"password (remembered)\"");
 
     // Changed by the CLI, another process: the server must notice on the very next request.
     s.portcullis

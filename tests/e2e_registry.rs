@@ -115,7 +115,9 @@ fn skopeo_logs_in_copies_inspects_lists_tags_and_deletes_where_policy_allows() {
     sk.inspect(&s.dst("team/app:v1"), None)
         .assert_failure("inspect after delete");
 
-    let audit = s.portcullis.log();
+    let audit = s
+        .portcullis
+        .wait_for_log("outcome=\"issued\" subject=\"alice\"");
     assert!(
         audit.contains("outcome=\"issued\" subject=\"alice\""),
         "audit events name the subject:\n{audit}"
@@ -187,7 +189,9 @@ fn anonymous_pulls_are_allowed_and_denied_per_policy() {
         .assert_success("anonymous inspect of public/base");
     let out = sk.inspect(&s.dst("team/app:v1"), None);
     out.assert_failure("anonymous inspect of team/app");
-    let audit = s.portcullis.log();
+    let audit = s
+        .portcullis
+        .wait_for_log("requested=\"repository:team/app:pull\" granted=\"\"");
     assert!(
         audit.contains("auth=\"anonymous\"")
             && audit.contains("requested=\"repository:team/app:pull\" granted=\"\""),
@@ -215,7 +219,7 @@ fn a_wrong_password_is_rejected_at_login_by_every_client() {
     Skopeo::new()
         .login(&host, "nobody", "whatever")
         .assert_failure("skopeo login as an unknown user");
-    let audit = s.portcullis.log();
+    let audit = s.portcullis.wait_for_log("reason=\"unknown user\"");
     assert!(audit.contains("reason=\"wrong password\""), "{audit}");
     assert!(audit.contains("reason=\"unknown user\""), "{audit}");
 }
@@ -269,7 +273,7 @@ fn docker_login_stores_an_identity_token_that_skopeo_and_podman_use_through_post
     p.pull(&format!("{host}/alice/app:v1"))
         .assert_success("podman pull with the identity token");
 
-    let log = s.portcullis.log();
+    let log = s.portcullis.wait_for_log("client_id=\"containers/image\"");
     assert!(
         log.contains("auth=\"refresh_token\""),
         "POST refresh grants were used:\n{log}"
@@ -337,7 +341,9 @@ fn no_secret_ever_reaches_the_log() {
         .login(&host, CAROL.0, "carol-wrong-pass")
         .assert_failure("wrong password");
     let token = s.token(Some(BOB), "repository:team/x:pull");
-    let log = s.portcullis.log();
+    let log = s
+        .portcullis
+        .wait_for_log("requested=\"repository:team/x:pull\"");
     for secret in [
         BOB.1,
         CAROL.1,

@@ -42,7 +42,7 @@ fn a_broken_database_gives_503_and_a_log_line_naming_it() {
         .to_string();
     assert!(message.contains("database"), "{message}");
 
-    let log = p.log();
+    let log = p.wait_for_log("an authentication backend is unavailable");
     assert!(
         log.contains("an authentication backend is unavailable")
             && log.contains("backend=\"database\""),

@@ -85,9 +85,27 @@ impl Portcullis {
         self.dir.path()
     }
 
-    /// Everything the server logged (audit events included).
+    /// Everything the server logged (audit events included) so far. Log lines are written
+    /// by a background thread, so one may land a moment after its response: to check that
+    /// something was logged, use [`Portcullis::wait_for_log`].
     pub fn log(&self) -> String {
         self.child.log()
+    }
+
+    /// Waits (up to 5 s) until the log contains `needle`; returns the whole log, or panics
+    /// with it.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("the portcullis log never contained {needle:?}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn child_mut(&mut self) -> &mut ChildGuard {
