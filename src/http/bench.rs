@@ -6,15 +6,17 @@
 //!   set: the floor cost of any fresh token.
 //!
 //! `/token` is then measured as a ratio to these, so that a slow machine or a noisy
-//! neighbour does not make the figures meaningless.
+//! neighbour does not make the figures meaningless. Both write their body with the same
+//! function as `/token`.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
+use super::token::token_body;
 use super::AppState;
 use crate::domain::Scope;
 use crate::token::AccessEntry;
+use crate::token_service::TokenService;
 
 pub async fn constant(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
@@ -31,32 +33,20 @@ pub async fn sign(state: web::Data<AppState>) -> HttpResponse {
         .issue("bench", &state.tokens.service, &access);
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({
-            "token": token.token,
-            "access_token": token.token,
-            "expires_in": token.expires_in,
-            "issued_at": token.issued_at_rfc3339(),
-        }))
+        .content_type("application/json")
+        .body(token_body(&token, None, None))
 }
 
 fn bench_scope() -> Scope {
-    Scope::parse("repository:bench/app:pull").expect("a valid scope")
+    Scope::parse("repository:team/app:pull,push").expect("a valid scope")
 }
 
-/// The constant body: a real token once signed at start, so the size matches.
-pub fn constant_body(state: &crate::token_service::TokenService) -> web::Bytes {
-    let token = state.signer().issue(
+/// The constant body: a real token signed once at start, so the size matches.
+pub fn constant_body(tokens: &TokenService) -> web::Bytes {
+    let token = tokens.signer().issue(
         "bench",
-        &state.service,
+        &tokens.service,
         &[AccessEntry::from(&bench_scope())],
     );
-    web::Bytes::from(
-        json!({
-            "token": token.token,
-            "access_token": token.token,
-            "expires_in": token.expires_in,
-            "issued_at": token.issued_at_rfc3339(),
-        })
-        .to_string(),
-    )
+    web::Bytes::from(token_body(&token, None, None))
 }
