@@ -98,9 +98,6 @@ impl Store {
                     options = options.max_connections(1);
                     epoch = Epoch::Memory(AtomicU64::new(0));
                 } else if let Some(path) = sqlite_path(url) {
-                    let mut name = path.clone().into_os_string();
-                    name.push(".epoch");
-                    epoch = Epoch::File(name.into());
                     let parent = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
                     if !parent.as_os_str().is_empty() {
                         std::fs::create_dir_all(&parent).map_err(|e| StoreError::Unavailable {
@@ -108,6 +105,16 @@ impl Store {
                             source: sqlx::Error::Io(e),
                         })?;
                     }
+                    let mut name = path.clone().into_os_string();
+                    name.push(".epoch");
+                    let name = std::path::PathBuf::from(name);
+                    epoch = match epoch::SharedCounter::open(&name) {
+                        Ok(c) => Epoch::Shared(c),
+                        Err(e) => {
+                            tracing::warn!(file = %name.display(), error = %e, "cannot share the credential epoch with other processes: changes made by the CLI are seen when remembered credentials expire (auth.cache_ttl)");
+                            Epoch::Memory(AtomicU64::new(0))
+                        }
+                    };
                 }
                 if url.contains("mode=") || memory {
                     url.to_string()
