@@ -62,6 +62,7 @@ pub struct RawToken {
     pub kid_format: String,
     pub clock_skew: String,
     pub refresh_ttl: String,
+    pub x5c: bool,
 }
 
 impl Default for RawToken {
@@ -74,6 +75,7 @@ impl Default for RawToken {
             kid_format: "libtrust".into(),
             clock_skew: "10s".into(),
             refresh_ttl: "90d".into(),
+            x5c: true,
         }
     }
 }
@@ -218,6 +220,8 @@ pub struct TokenConfig {
     /// How far `nbf` is back-dated, for registries whose clock runs behind ours.
     pub clock_skew: Duration,
     pub refresh_ttl: Duration,
+    /// Put the certificate chain in every token header (see `portcullis.example.toml`).
+    pub x5c: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -597,6 +601,7 @@ impl Config {
                 kid_format,
                 clock_skew,
                 refresh_ttl,
+                x5c: raw.token.x5c,
             },
             store: StoreConfig { url },
             keys: KeysConfig { dir: keys_dir },

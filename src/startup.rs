@@ -35,13 +35,7 @@ impl Application {
         })?;
 
         let hasher = PasswordHasher::new(config.auth.hash_concurrency);
-        let signer = TokenSigner::new(
-            key.clone(),
-            config.token.kid_format,
-            &config.token.issuer,
-            config.token.ttl,
-            config.token.clock_skew,
-        );
+        let signer = TokenSigner::new(key.clone(), &config.token);
         let authn = Authenticator::new(
             store.clone(),
             LocalUsers::new(store.clone(), hasher),

@@ -355,3 +355,27 @@ fn no_secret_ever_reaches_the_log() {
     }
     assert!(!log.contains("PRIVATE KEY"));
 }
+
+#[test]
+fn tokens_without_x5c_verify_by_their_libtrust_kid() {
+    let portcullis = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[
+            ("PORTCULLIS_TOKEN__SERVICE", "e2e-registry"),
+            ("PORTCULLIS_TOKEN__X5C", "false"),
+        ],
+    );
+    portcullis.add_user(CAROL.0, CAROL.1, &[]);
+    let registry = Registry::start(&portcullis.registry_config());
+    let image = tempfile::tempdir().unwrap();
+    make_test_image(image.path(), "v1", "kid only");
+    let sk = Skopeo::new();
+    sk.copy(
+        &oci_ref(image.path(), "v1"),
+        &registry.docker_ref("carol/app:v1"),
+        Some(CAROL),
+    )
+    .assert_success("push with a kid-only token");
+    sk.inspect(&registry.docker_ref("carol/app:v1"), Some(CAROL))
+        .assert_success("pull with a kid-only token");
+}

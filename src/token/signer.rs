@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::claims::{AccessEntry, Claims};
 use super::signing_key::SigningKey;
-use crate::config::KidFormat;
+use crate::config::TokenConfig;
 
 /// A freshly signed token and what the response and the audit log need of it.
 #[derive(Debug, Clone)]
@@ -40,28 +40,29 @@ pub struct TokenSigner {
 }
 
 impl TokenSigner {
-    pub fn new(
-        key: Arc<SigningKey>,
-        kid_format: KidFormat,
-        issuer: &str,
-        ttl: Duration,
-        clock_skew: Duration,
-    ) -> TokenSigner {
-        // x5c first: both distribution 2.x and 3.x try it before `kid`, so a token verifies
-        // whichever kid format the registry expects as long as it trusts the bundle.
-        let header = json!({
+    pub fn new(key: Arc<SigningKey>, config: &TokenConfig) -> TokenSigner {
+        let mut header = json!({
             "alg": key.algorithm.as_str(),
             "typ": "JWT",
-            "kid": key.kid(kid_format),
-            "x5c": key.chain.iter().map(|c| BASE64.encode(c)).collect::<Vec<_>>(),
+            "kid": key.kid(config.kid_format),
         });
+        // x5c: both distribution 2.x and 3.x try it before `kid`, so a token verifies
+        // whichever kid format the registry expects as long as it trusts the bundle. The
+        // price is a certificate chain verification in the registry on every request.
+        if config.x5c {
+            header["x5c"] = json!(key
+                .chain
+                .iter()
+                .map(|c| BASE64.encode(c))
+                .collect::<Vec<_>>());
+        }
         let header_prefix = format!("{}.", BASE64URL_NOPAD.encode(header.to_string().as_bytes()));
         TokenSigner {
             key,
             header_prefix,
-            issuer: issuer.to_string(),
-            ttl,
-            clock_skew,
+            issuer: config.issuer.clone(),
+            ttl: config.ttl,
+            clock_skew: config.clock_skew,
             rng: SystemRandom::new(),
         }
     }
@@ -104,19 +105,40 @@ impl TokenSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Algorithm;
+    use crate::config::{Algorithm, KidFormat};
     use crate::domain::Scope;
     use crate::token::{KeyFiles, PublicJwk};
 
+    fn config(alg: Algorithm, kid: KidFormat, x5c: bool) -> TokenConfig {
+        TokenConfig {
+            service: "svc".into(),
+            issuer: "portcullis-test".into(),
+            ttl: Duration::from_secs(300),
+            algorithm: alg,
+            kid_format: kid,
+            clock_skew: Duration::from_secs(10),
+            refresh_ttl: Duration::from_secs(3600),
+            x5c,
+        }
+    }
+
     fn signer(dir: &std::path::Path, alg: Algorithm, kid: KidFormat) -> TokenSigner {
         let key = SigningKey::load_or_generate(&KeyFiles::in_dir(dir), alg).unwrap();
-        TokenSigner::new(
+        TokenSigner::new(Arc::new(key), &config(alg, kid, true))
+    }
+
+    #[test]
+    fn x5c_can_be_left_out_of_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let key =
+            SigningKey::load_or_generate(&KeyFiles::in_dir(dir.path()), Algorithm::ES256).unwrap();
+        let s = TokenSigner::new(
             Arc::new(key),
-            kid,
-            "portcullis-test",
-            Duration::from_secs(300),
-            Duration::from_secs(10),
-        )
+            &config(Algorithm::ES256, KidFormat::Libtrust, false),
+        );
+        let header = jsonwebtoken::decode_header(&s.issue("a", "svc", &[]).token).unwrap();
+        assert!(header.x5c.is_none());
+        assert_eq!(header.kid.as_deref(), Some(s.key().libtrust_kid.as_str()));
     }
 
     fn decoding_key(s: &TokenSigner) -> jsonwebtoken::DecodingKey {
