@@ -1,9 +1,23 @@
-//! The audit trail: one structured event per token request, on the `audit` tracing target
-//! (so it can be routed or filtered apart from operational logs: `RUST_LOG=audit=info`).
+//! The audit trail: one record per token request, whatever the log level. An operator who
+//! quiets the logs with `log.level = "warn"` must not silence the audit trail with them, so
+//! records do not go through the log filter: `serve` installs a sink (the log writer) and
+//! every record is written to it, as a text line in the log's own `key="value"` shape or as
+//! a JSON object with `log.format = "json"`. Without a sink (the library embedded, tests),
+//! records fall back to `tracing` events on the `audit` target.
 //!
-//! What it records is chosen so that "why was I refused?" can be answered from the log
-//! alone, and what it never records is any secret: no password, refresh token or JWT,
-//! only the token's `jti`.
+//! Records are formatted by hand: one is written per token request, and a generic
+//! formatter was a visible share of the warm path's cost.
+//!
+//! What a record holds is chosen so that "why was I refused?" can be answered from the log
+//! alone, and it never holds a secret: no password, refresh token or JWT, only the token's
+//! `jti`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::OnceLock;
+
+use crate::config::LogFormat;
+use crate::telemetry::BatchWriter;
 
 /// How a token request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,19 +62,153 @@ pub struct TokenEvent<'a> {
     pub jti: &'a str,
 }
 
+impl TokenEvent<'_> {
+    fn fields(&self) -> [(&'static str, &str); 11] {
+        [
+            ("event", "token"),
+            ("outcome", self.outcome.as_str()),
+            ("subject", self.subject),
+            ("auth", self.auth),
+            ("client_ip", self.client_ip),
+            ("client_id", self.client_id),
+            ("service", self.service),
+            ("requested", self.requested),
+            ("granted", self.granted),
+            ("reason", self.reason),
+            ("jti", self.jti),
+        ]
+    }
+}
+
+struct Sink {
+    writer: BatchWriter,
+    format: LogFormat,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Sends every record to `writer` from now on (called once, by `telemetry::init`).
+pub fn install(writer: BatchWriter, format: LogFormat) {
+    let _ = SINK.set(Sink { writer, format });
+}
+
 pub fn token(e: &TokenEvent<'_>) {
-    tracing::info!(
-        target: "audit",
-        event = "token",
-        outcome = e.outcome.as_str(),
-        subject = e.subject,
-        auth = e.auth,
-        client_ip = e.client_ip,
-        client_id = e.client_id,
-        service = e.service,
-        requested = e.requested,
-        granted = e.granted,
-        reason = e.reason,
-        jti = e.jti,
-    );
+    let Some(sink) = SINK.get() else {
+        tracing::info!(
+            target: "audit",
+            event = "token",
+            outcome = e.outcome.as_str(),
+            subject = e.subject,
+            auth = e.auth,
+            client_ip = e.client_ip,
+            client_id = e.client_id,
+            service = e.service,
+            requested = e.requested,
+            granted = e.granted,
+            reason = e.reason,
+            jti = e.jti,
+        );
+        return;
+    };
+    let line = match sink.format {
+        LogFormat::Text => text_line(e),
+        LogFormat::Json => json_line(e),
+    };
+    let _ = sink.writer.clone().write_all(line.as_bytes());
+}
+
+fn timestamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// `2026-11-22T10:15:00.123456Z  INFO audit: event="token" outcome="issued" subject="alice" …`
+fn text_line(e: &TokenEvent<'_>) -> String {
+    let mut out = String::with_capacity(256 + e.reason.len() + e.requested.len() + e.granted.len());
+    out.push_str(&timestamp());
+    out.push_str("  INFO audit:");
+    for (k, v) in e.fields() {
+        out.push(' ');
+        out.push_str(k);
+        out.push('=');
+        quote(&mut out, v);
+    }
+    out.push('\n');
+    out
+}
+
+fn json_line(e: &TokenEvent<'_>) -> String {
+    let mut map = serde_json::Map::new();
+    map.insert("timestamp".into(), timestamp().into());
+    map.insert("level".into(), "INFO".into());
+    map.insert("target".into(), "audit".into());
+    for (k, v) in e.fields() {
+        map.insert(k.into(), v.into());
+    }
+    let mut line = serde_json::Value::Object(map).to_string();
+    line.push('\n');
+    line
+}
+
+/// A double-quoted value; escapes only when needed (they rarely are).
+fn quote(out: &mut String, v: &str) {
+    if v.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
+    {
+        out.push('"');
+        out.push_str(v);
+        out.push('"');
+    } else {
+        let _ = write!(out, "{v:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event<'a>(reason: &'a str) -> TokenEvent<'a> {
+        TokenEvent {
+            outcome: Outcome::Issued,
+            subject: "alice",
+            auth: "password (remembered)",
+            client_ip: "127.0.0.1",
+            client_id: "docker",
+            service: "svc",
+            requested: "repository:a:pull",
+            granted: "",
+            reason,
+            jti: "j",
+        }
+    }
+
+    #[test]
+    fn a_text_record_has_every_field_quoted_in_order() {
+        let line = text_line(&event("pull: not granted"));
+        assert!(line.ends_with('\n'));
+        assert!(
+            line.contains(r#" INFO audit: event="token" outcome="issued" subject="alice" auth="password (remembered)" client_ip="127.0.0.1" client_id="docker" service="svc" requested="repository:a:pull" granted="" reason="pull: not granted" jti="j""#),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn quotes_and_control_characters_in_values_are_escaped() {
+        let line = text_line(&event("a \"quoted\"\nnew line"));
+        assert!(
+            line.contains(r#"reason="a \"quoted\"\nnew line""#),
+            "{line}"
+        );
+        assert_eq!(line.matches('\n').count(), 1, "one record, one line");
+    }
+
+    #[test]
+    fn a_json_record_is_one_object_per_line() {
+        let line = json_line(&event("x\"y"));
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(v["target"], "audit");
+        assert_eq!(v["outcome"], "issued");
+        assert_eq!(v["reason"], "x\"y");
+    }
 }

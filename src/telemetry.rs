@@ -1,6 +1,7 @@
 //! Logging: human-readable text by default, JSON lines with `log.format = "json"`.
-//! `RUST_LOG` overrides `log.level`. Logs go to stderr so that commands printing results
-//! (`registry-config`, `explain`) keep stdout clean.
+//! `RUST_LOG` overrides `log.level` (audit records are written whatever the level: see
+//! `audit.rs`). Logs go to stderr so that commands printing results (`registry-config`,
+//! `explain`) keep stdout clean.
 //!
 //! Every token request writes an audit line, so writing must cost the request next to
 //! nothing: formatted lines are appended to a shared buffer, and a writer thread writes the
@@ -135,6 +136,7 @@ pub fn init(log: &LogConfig) -> LogGuard {
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = batch_writer(std::io::stderr());
+    crate::audit::install(writer.clone(), log.format);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -332,3 +332,39 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(status.success(), "exit status {status:?}\n{}", p.log());
     assert!(p.log().contains("stopped"), "{}", p.log());
 }
+
+#[test]
+fn audit_records_are_written_whatever_the_log_level_in_text_and_json() {
+    for format in ["text", "json"] {
+        let p = Portcullis::start(
+            &Portcullis::fixture_policies(),
+            &[
+                ("PORTCULLIS_LOG__LEVEL", "warn"),
+                ("PORTCULLIS_LOG__FORMAT", format),
+            ],
+        );
+        let resp = support::http_get(
+            &format!("{}/token?scope=repository:public/x:pull", p.url()),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(resp.status, 200);
+        let log = p.wait_for_log("public/x");
+        assert!(
+            !log.contains("portcullis is listening"),
+            "info lines are filtered out: {log}"
+        );
+        let line = log.lines().find(|l| l.contains("public/x")).unwrap();
+        match format {
+            "json" => {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(v["target"], "audit");
+                assert_eq!(v["granted"], "repository:public/x:pull");
+            }
+            _ => assert!(
+                line.contains(r#"outcome="issued" subject="" auth="anonymous""#),
+                "{line}"
+            ),
+        }
+    }
+}
