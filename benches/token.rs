@@ -32,8 +32,8 @@ use support::{
 
 const CONNECTIONS: u32 = 64;
 const SECONDS: u32 = 6;
-const ROUNDS: usize = 3;
-const ROUND_SECONDS: u32 = 3;
+const ROUNDS: usize = 5;
+const ROUND_SECONDS: u32 = 2;
 const REGISTRY_OPS: usize = 5_000;
 
 fn main() {
