@@ -11,14 +11,17 @@
 //!
 //! - [`config`]: the TOML file and `PORTCULLIS_*` overrides, parsed into typed values.
 //! - [`domain`]: types parsed once at the edge (scopes, actions, identities, usernames).
-//! - [`authn`]: credentials → identity (local users, refresh tokens), with the
-//!   authenticated / no-match / rejected / error contract.
+//! - [`authn`]: credentials → identity (local users, personal access tokens, robots,
+//!   refresh tokens), with the authenticated / no-match / rejected / error contract, the
+//!   remembered-credentials cache and the argon2 pool.
 //! - [`authz`]: policy files compiled into matchers; every decision carries its reason.
 //! - [`token`]: signing key, `kid` formats, claims and the signer.
 //! - [`token_service`]: one token request from credentials to signed grant, audited.
-//! - [`store`]: SQLite or PostgreSQL through sqlx `Any`; users, groups, refresh tokens.
+//! - [`store`]: SQLite or PostgreSQL through sqlx `Any`; users, groups, tokens, robots, and
+//!   the credential epoch that tells every process when remembered credentials are stale.
 //! - [`http`]: routes, handlers, the registry error shape.
-//! - [`audit`]: one structured event per token request, never a secret.
+//! - [`audit`]: one record per token request, whatever the log level, never a secret.
+//! - [`telemetry`]: logging through a batched writer (no system call per line).
 //! - [`cli`]: the `portcullis` subcommands.
 
 pub mod audit;

@@ -1,4 +1,4 @@
-use super::{now, Store, StoreError};
+use super::{now, Run, Store, StoreError};
 
 /// A personal access token as stored: never the token, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,9 +90,7 @@ impl Store {
         .bind(t.scopes)
         .bind(at)
         .bind(t.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.unavailable(e))?;
+        .run(self).await?;
         Ok(())
     }
 
@@ -161,9 +159,8 @@ impl Store {
         sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(at)
             .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+            .run(self)
+            .await?;
         Ok(())
     }
 
@@ -174,10 +171,8 @@ impl Store {
         )
         .bind(now())
         .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.unavailable(e))?
-        .rows_affected();
+        .run(self)
+        .await?;
         self.changed().await;
         Ok(n > 0)
     }

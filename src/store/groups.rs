@@ -1,4 +1,4 @@
-use super::{now, Store, StoreError};
+use super::{now, Run, Store, StoreError};
 
 impl Store {
     pub async fn group_create(&self, name: &str) -> Result<(), StoreError> {
@@ -20,15 +20,12 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
         sqlx::query("DELETE FROM group_members WHERE group_name = $1")
             .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+            .run_in(&mut tx, self)
+            .await?;
         let n = sqlx::query("DELETE FROM groups WHERE name = $1")
             .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .rows_affected();
+            .run_in(&mut tx, self)
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("group {name:?}")));
         }
@@ -70,9 +67,7 @@ impl Store {
         )
         .bind(group)
         .bind(user)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.unavailable(e))?;
+        .run(self).await?;
         self.changed().await;
         Ok(())
     }
@@ -82,10 +77,8 @@ impl Store {
         let n = sqlx::query("DELETE FROM group_members WHERE group_name = $1 AND user_name = $2")
             .bind(group)
             .bind(user)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .rows_affected();
+            .run(self)
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!(
                 "member {user:?} of group {group:?}"

@@ -189,6 +189,35 @@ impl Store {
     }
 }
 
+/// Runs a statement on the store's pool: how many rows it touched, or the database being
+/// unavailable. (Every mutation in this module ends this way.)
+trait Run {
+    async fn run(self, store: &Store) -> Result<u64, StoreError>;
+    /// The same inside a transaction (`&mut *tx`).
+    async fn run_in(self, conn: &mut sqlx::AnyConnection, store: &Store)
+        -> Result<u64, StoreError>;
+}
+
+impl Run for sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    async fn run(self, store: &Store) -> Result<u64, StoreError> {
+        self.execute(&store.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| store.unavailable(e))
+    }
+
+    async fn run_in(
+        self,
+        conn: &mut sqlx::AnyConnection,
+        store: &Store,
+    ) -> Result<u64, StoreError> {
+        self.execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| store.unavailable(e))
+    }
+}
+
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

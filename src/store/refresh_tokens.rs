@@ -1,4 +1,4 @@
-use super::{now, Store, StoreError};
+use super::{now, Run, Store, StoreError};
 
 /// What is stored for a refresh token: never the token, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,9 +90,7 @@ impl Store {
         .bind(t.client_id)
         .bind(now())
         .bind(t.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.unavailable(e))?;
+        .run(self).await?;
         Ok(())
     }
 
@@ -116,9 +114,8 @@ impl Store {
         sqlx::query("UPDATE refresh_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(at)
             .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+            .run(self)
+            .await?;
         Ok(())
     }
 
@@ -157,10 +154,8 @@ impl Store {
         )
         .bind(now())
         .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.unavailable(e))?
-        .rows_affected();
+        .run(self)
+        .await?;
         self.changed().await;
         Ok(n > 0)
     }
@@ -174,10 +169,7 @@ impl Store {
         .bind(now())
         .bind(kind)
         .bind(name)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.unavailable(e))?
-        .rows_affected();
+        .run(self).await?;
         self.changed().await;
         Ok(n)
     }

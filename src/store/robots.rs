@@ -1,4 +1,4 @@
-use super::{now, Store, StoreError};
+use super::{now, Run, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RobotRecord {
@@ -78,9 +78,7 @@ impl Store {
             .bind(secret_hash)
             .bind(name)
             .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+            .run_in(&mut tx, self).await?;
         tx.commit().await.map_err(|e| self.unavailable(e))
     }
 
@@ -108,10 +106,8 @@ impl Store {
         let n = sqlx::query("UPDATE robots SET disabled = $1 WHERE name = $2")
             .bind(i64::from(disabled))
             .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .rows_affected();
+            .run(self)
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("robot {name:?}")));
         }
@@ -126,18 +122,12 @@ impl Store {
             "DELETE FROM robot_secrets WHERE robot = $1",
             "DELETE FROM refresh_tokens WHERE subject_kind = 'robot' AND subject = $1",
         ] {
-            sqlx::query(sql)
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.unavailable(e))?;
+            sqlx::query(sql).bind(name).run_in(&mut tx, self).await?;
         }
         let n = sqlx::query("DELETE FROM robots WHERE name = $1")
             .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .rows_affected();
+            .run_in(&mut tx, self)
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("robot {name:?}")));
         }
@@ -168,9 +158,7 @@ impl Store {
                 sqlx::query(sql)
                     .bind(t)
                     .bind(name)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| self.unavailable(e))?;
+                    .run_in(&mut tx, self).await?;
             }
         }
         sqlx::query("INSERT INTO robot_secrets (id, secret_hash, robot, created_at) VALUES ($1, $2, $3, $4)")
@@ -178,9 +166,7 @@ impl Store {
             .bind(secret_hash)
             .bind(name)
             .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+            .run_in(&mut tx, self).await?;
         tx.commit().await.map_err(|e| self.unavailable(e))?;
         self.changed().await;
         Ok(())
@@ -215,9 +201,8 @@ impl Store {
         sqlx::query("UPDATE robot_secrets SET last_used_at = $1 WHERE id = $2")
             .bind(at)
             .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+            .run(self)
+            .await?;
         Ok(())
     }
 }

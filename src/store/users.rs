@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{now, Store, StoreError};
+use super::{now, Run, Store, StoreError};
 
 /// An argon2id PHC string. Not a secret in itself, but it never needs printing either.
 #[derive(Clone, PartialEq, Eq)]
@@ -102,10 +102,8 @@ impl Store {
         .bind(&hash.0)
         .bind(t)
         .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.unavailable(e))?
-        .rows_affected();
+        .run_in(&mut tx, self)
+        .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("user {name:?}")));
         }
@@ -114,9 +112,7 @@ impl Store {
         )
         .bind(t)
         .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.unavailable(e))?;
+        .run_in(&mut tx, self).await?;
         tx.commit().await.map_err(|e| self.unavailable(e))?;
         self.changed().await;
         Ok(())
@@ -126,10 +122,8 @@ impl Store {
         let n = sqlx::query("UPDATE users SET disabled = $1 WHERE name = $2")
             .bind(i64::from(disabled))
             .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .rows_affected();
+            .run(self)
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("user {name:?}")));
         }
@@ -144,18 +138,12 @@ impl Store {
             "DELETE FROM refresh_tokens WHERE subject_kind = 'user' AND subject = $1",
             "DELETE FROM group_members WHERE user_name = $1",
         ] {
-            sqlx::query(sql)
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.unavailable(e))?;
+            sqlx::query(sql).bind(name).run_in(&mut tx, self).await?;
         }
         let n = sqlx::query("DELETE FROM users WHERE name = $1")
             .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .rows_affected();
+            .run_in(&mut tx, self)
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("user {name:?}")));
         }
