@@ -23,4 +23,11 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 
 step "cargo test --all-targets"
-cargo test --all-targets "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --all-targets "$@" 2>&1 | tee "$log"
+
+# One closing line for the whole run (cargo prints one per test binary, and the last binaries
+# to run are the benchmarks, which only measure under `cargo bench`).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nportcullis: %d passed, %d failed\n", p, f }' "$log"
