@@ -7,7 +7,9 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 
-use crate::authn::{Authenticator, CredentialCache, LocalUsers, PasswordHasher, RefreshTokens};
+use crate::authn::{
+    Authenticator, CredentialCache, LdapDirectory, LocalUsers, PasswordHasher, RefreshTokens,
+};
 use crate::authz::PolicySet;
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -42,6 +44,15 @@ impl Application {
             RefreshTokens::new(store.clone(), config.token.refresh_ttl),
             CredentialCache::new(config.auth.cache_ttl, config.auth.cache_max_entries),
         );
+        let authn = match &config.ldap {
+            Some(ldap) => {
+                let directory = LdapDirectory::new(ldap.clone())
+                    .map_err(|e| anyhow::anyhow!("ldap.ca_file: {e}"))?;
+                tracing::info!(servers = ?ldap.urls, order = ?config.auth.order, "LDAP directory configured");
+                authn.with_ldap(directory, config.auth.order.clone())
+            }
+            None => authn,
+        };
         let tokens = TokenService::new(
             config.token.service.clone(),
             signer,

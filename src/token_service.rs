@@ -64,6 +64,10 @@ impl TokenService {
         &self.signer
     }
 
+    pub fn authn(&self) -> &Authenticator {
+        &self.authn
+    }
+
     pub async fn handle(&self, req: TokenRequest, client_ip: &str) -> Result<Grant, Refusal> {
         let requested = join(&req.scopes);
         let mut event = TokenEvent {

@@ -240,6 +240,8 @@ fn every_command_has_complete_help() {
         &["group", "list"],
         &["group", "members"],
         &["explain"],
+        &["ldap"],
+        &["ldap", "test"],
         &["token"],
         &["token", "create"],
         &["token", "list"],

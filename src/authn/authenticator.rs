@@ -3,7 +3,8 @@
 //!
 //! - `robot+NAME` with a secret → the robot accounts;
 //! - a `pcp_…` secret → the personal access tokens (no match: tried as a password);
-//! - any other name and password → the local users (argon2id);
+//! - any other name and password → the password authenticators in `auth.order`: local
+//!   users (argon2id) and the LDAP directory, the first that knows the name deciding;
 //! - a refresh token → the refresh tokens.
 //!
 //! A credential verified once is remembered (see `cache.rs`), so a pull storm costs one
@@ -14,15 +15,19 @@ use secrecy::SecretString;
 
 use super::access_token::AccessTokens;
 use super::cache::CredentialCache;
+use super::ldap::LdapDirectory;
 use super::robot::{Robots, ROBOT_LOGIN_PREFIX};
 use super::{
     AuthError, AuthOutcome, Authenticated, Credentials, LocalUsers, RefreshTokens, Rejection,
 };
+pub use crate::config::PasswordBackend;
 use crate::store::Store;
 
 pub struct Authenticator {
     store: Store,
     local: LocalUsers,
+    ldap: Option<LdapDirectory>,
+    order: Vec<PasswordBackend>,
     tokens: AccessTokens,
     robots: Robots,
     refresh: RefreshTokens,
@@ -44,9 +49,43 @@ impl Authenticator {
             robots: Robots::new(store.clone()),
             store,
             local,
+            ldap: None,
+            order: vec![PasswordBackend::Local],
             refresh,
             cache,
         }
+    }
+
+    /// Adds the directory to the chain, in the given order of password backends.
+    pub fn with_ldap(mut self, ldap: LdapDirectory, order: Vec<PasswordBackend>) -> Authenticator {
+        self.ldap = Some(ldap);
+        self.order = order;
+        self
+    }
+
+    pub fn ldap(&self) -> Option<&LdapDirectory> {
+        self.ldap.as_ref()
+    }
+
+    /// The first password backend that knows the name decides; none: no match.
+    async fn password(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<AuthOutcome, AuthError> {
+        for backend in &self.order {
+            let outcome = match (backend, &self.ldap) {
+                (PasswordBackend::Local, _) => self.local.authenticate(username, password).await?,
+                (PasswordBackend::Ldap, Some(ldap)) => {
+                    ldap.authenticate(username, password).await?
+                }
+                (PasswordBackend::Ldap, None) => AuthOutcome::NoMatch,
+            };
+            if outcome != AuthOutcome::NoMatch {
+                return Ok(outcome);
+            }
+        }
+        Ok(AuthOutcome::NoMatch)
     }
 
     pub fn refresh_tokens(&self) -> &RefreshTokens {
@@ -80,7 +119,7 @@ impl Authenticator {
                     self.robots.authenticate(robot, password).await?
                 } else {
                     match self.tokens.authenticate(username, password).await? {
-                        AuthOutcome::NoMatch => self.local.authenticate(username, password).await?,
+                        AuthOutcome::NoMatch => self.password(username, password).await?,
                         decided => decided,
                     }
                 }

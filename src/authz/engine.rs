@@ -468,6 +468,22 @@ impl PolicySet {
             .collect()
     }
 
+    /// Every grant and deny entry that binds `who` (through any of its subjects), in load
+    /// order: what a user's groups and name bring them (`portcullis ldap test`).
+    pub fn entries_binding(&self, who: &Requester) -> Vec<RuleRef> {
+        let mut out = Vec::new();
+        for table in [&self.grants, &self.denies] {
+            let mut seen: Vec<u32> = Vec::new();
+            table
+                .index
+                .for_each_bucket(who, |bucket| seen.extend(bucket.iter().map(|h| h.rule)));
+            seen.sort_unstable();
+            seen.dedup();
+            out.extend(seen.into_iter().map(|i| table.origins[i as usize].clone()));
+        }
+        out
+    }
+
     /// e.g. "3 files, 5 roles, 7 grants, 1 deny" (roles include the four built-in ones).
     pub fn summary(&self) -> String {
         let count =

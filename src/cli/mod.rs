@@ -5,6 +5,7 @@
 mod check;
 mod explain;
 mod group;
+mod ldap;
 mod password_input;
 mod refresh_token;
 mod registry_config;
@@ -73,6 +74,9 @@ pub enum Command {
     /// Personal access tokens: scoped, named, revocable secrets for machines.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// The LDAP directory: `ldap test --user NAME` shows what it says about a user.
+    #[command(subcommand)]
+    Ldap(ldap::LdapCommand),
     /// Robot accounts (`robot:NAME` in policies) with regenerable secrets.
     #[command(subcommand)]
     Robot(robot::RobotCommand),
@@ -91,6 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&connect(&config).await?, cmd).await,
         Command::Group(cmd) => group::run(&connect(&config).await?, cmd).await,
         Command::Explain(args) => explain::run(config, args).await,
+        Command::Ldap(cmd) => ldap::run(config, cmd).await,
         Command::Token(cmd) => token::run(&connect(&config).await?, cmd).await,
         Command::Robot(cmd) => robot::run(&connect(&config).await?, cmd).await,
         Command::RefreshToken(cmd) => refresh_token::run(&connect(&config).await?, cmd).await,

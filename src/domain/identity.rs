@@ -56,6 +56,8 @@ pub enum AuthSource {
     AccessToken,
     /// A robot account's secret.
     RobotSecret,
+    /// A password verified by the LDAP directory.
+    Ldap,
 }
 
 impl AuthSource {
@@ -65,6 +67,7 @@ impl AuthSource {
             AuthSource::RefreshToken => "refresh_token",
             AuthSource::AccessToken => "access_token",
             AuthSource::RobotSecret => "robot_secret",
+            AuthSource::Ldap => "ldap",
         }
     }
 }

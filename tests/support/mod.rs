@@ -118,6 +118,7 @@ pub mod portcullis;
 pub mod process;
 pub mod registry;
 pub mod skopeo;
+pub mod slapd;
 pub mod tools;
 
 pub use authfile::{decode_auth_field, write_auth_file, AuthEntry};
@@ -136,4 +137,5 @@ pub use process::{
 };
 pub use registry::Registry;
 pub use skopeo::Skopeo;
+pub use slapd::Slapd;
 pub use tools::{find_tool, require_tool};
