@@ -219,11 +219,8 @@ impl Slapd {
         let label = root.file_name().unwrap_or_default().to_string_lossy();
         let ca_file = make_certificates(&root.join("tls"), &label);
         let config_path = root.join("slapd.conf");
-        fs::write(
-            &config_path,
-            SLAPD_CONF_TEMPLATE.replace("@DIR@", root_str),
-        )
-        .expect("cannot write slapd.conf");
+        fs::write(&config_path, SLAPD_CONF_TEMPLATE.replace("@DIR@", root_str))
+            .expect("cannot write slapd.conf");
         let fixture = root.join("fixture.ldif");
         fs::write(&fixture, FIXTURE_LDIF).expect("cannot write fixture.ldif");
         let admin_pw_file = root.join("admin.pw");
@@ -367,7 +364,8 @@ impl Slapd {
     /// `dn:DN`; a wrong password exits 49 with `ldap_bind: Invalid credentials (49)`.
     pub fn ldapwhoami(&self, url: &str, dn: &str, password: &str, starttls: bool) -> CmdOutput {
         let mut cmd = self.ldap_tool("ldapwhoami");
-        cmd.args(["-x", "-o", "nettimeout=10", "-H", url, "-D", dn, "-y", "/dev/stdin"]);
+        cmd.args(["-x", "-o", "nettimeout=10", "-H", url])
+            .args(["-D", dn, "-y", "/dev/stdin"]);
         if starttls {
             cmd.arg("-ZZ");
         }
@@ -493,7 +491,8 @@ fn make_certificates(dir: &Path, label: &str) -> PathBuf {
         cmd.args(["req", "-x509", "-new", "-config"])
             .arg(&cnf)
             .args(["-extensions", ext, "-subj", subject, "-days", "7"])
-            .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc"])
+            .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+            .arg("-noenc")
             .arg("-keyout")
             .arg(key)
             .arg("-out")
