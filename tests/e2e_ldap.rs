@@ -13,6 +13,9 @@ use support::{
 
 const PEOPLE: &str = "ou=people,dc=example,dc=org";
 
+/// Extra `PORTCULLIS_*` settings.
+type Settings<'a> = Vec<(&'a str, String)>;
+
 /// portcullis using `urls`, plus `extra` settings.
 fn portcullis(urls: &str, extra: &[(&str, String)]) -> Portcullis {
     let mut env: Vec<(&str, String)> = vec![
@@ -47,7 +50,7 @@ fn image() -> tempfile::TempDir {
 fn directory_users_push_through_a_group_policy_over_plain_ldap_starttls_and_ldaps() {
     let slapd = Slapd::start();
     let ca = slapd.ca_file().display().to_string();
-    let modes: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    let modes: Vec<(&str, String, Settings)> = vec![
         ("plain LDAP", slapd.ldap_url(), vec![]),
         (
             "StartTLS",
