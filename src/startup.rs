@@ -38,19 +38,28 @@ impl Application {
 
         let hasher = PasswordHasher::new(config.auth.hash_concurrency);
         let signer = TokenSigner::new(key.clone(), &config.token);
+        let directory = match &config.ldap {
+            Some(ldap) => {
+                tracing::info!(servers = ?ldap.urls, order = ?config.auth.order, "LDAP directory configured");
+                Some(
+                    LdapDirectory::new(ldap.clone())
+                        .map_err(|e| anyhow::anyhow!("ldap.ca_file: {e}"))?,
+                )
+            }
+            None => None,
+        };
+        let mut refresh = RefreshTokens::new(store.clone(), config.token.refresh_ttl);
+        if let Some(d) = &directory {
+            refresh = refresh.with_ldap(d.clone());
+        }
         let authn = Authenticator::new(
             store.clone(),
             LocalUsers::new(store.clone(), hasher),
-            RefreshTokens::new(store.clone(), config.token.refresh_ttl),
+            refresh,
             CredentialCache::new(config.auth.cache_ttl, config.auth.cache_max_entries),
         );
-        let authn = match &config.ldap {
-            Some(ldap) => {
-                let directory = LdapDirectory::new(ldap.clone())
-                    .map_err(|e| anyhow::anyhow!("ldap.ca_file: {e}"))?;
-                tracing::info!(servers = ?ldap.urls, order = ?config.auth.order, "LDAP directory configured");
-                authn.with_ldap(directory, config.auth.order.clone())
-            }
+        let authn = match directory {
+            Some(d) => authn.with_ldap(d, config.auth.order.clone()),
             None => authn,
         };
         let tokens = TokenService::new(

@@ -283,3 +283,27 @@ fn groups_from_a_member_uid_search_can_be_renamed_and_restricted() {
         )
         .assert_failure("alice is in no group with a memberUid entry: no developers");
 }
+
+#[test]
+fn docker_login_as_a_directory_user_gives_an_identity_token_that_keeps_working() {
+    let slapd = Slapd::start();
+    let p = portcullis(&slapd.ldap_url(), &[]);
+    let registry = Registry::start(&p.registry_config());
+    let docker = support::DockerCli::new();
+    docker
+        .login(&registry.host_port(), "bob", "bobpass")
+        .assert_success("docker login as bob (LDAP)");
+    let entry = docker.auth_entry(&registry.host_port()).expect("an entry");
+    assert!(entry["identitytoken"].as_str().unwrap().starts_with("pcr_"));
+    let img = image();
+    // The identity token is redeemed against the directory (bob still exists, still a developer).
+    Skopeo::new()
+        .with_authfile(docker.config_path())
+        .copy(
+            &oci_ref(img.path(), "v1"),
+            &registry.docker_ref("team/app:v1"),
+            None,
+        )
+        .assert_success("push with the directory user's identity token");
+    p.wait_for_log("auth=\"refresh_token\"");
+}

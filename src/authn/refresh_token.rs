@@ -10,6 +10,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::access_token::AccessTokens;
+use super::ldap::LdapDirectory;
 use super::robot::Robots;
 use super::secret::{hash_secret, looks_like, new_secret};
 use super::{AuthError, AuthOutcome, Authenticated, Rejection};
@@ -26,6 +27,8 @@ pub struct RefreshTokens {
     ttl: Duration,
     tokens: AccessTokens,
     robots: Robots,
+    /// For directory users: asked again (exists? which groups?) on every use.
+    ldap: Option<LdapDirectory>,
 }
 
 impl RefreshTokens {
@@ -35,7 +38,13 @@ impl RefreshTokens {
             robots: Robots::new(store.clone()),
             store,
             ttl,
+            ldap: None,
         }
+    }
+
+    pub fn with_ldap(mut self, ldap: LdapDirectory) -> RefreshTokens {
+        self.ldap = Some(ldap);
+        self
     }
 
     /// Creates and stores a refresh token for what `who` authenticated as; returns the only
@@ -58,6 +67,11 @@ impl RefreshTokens {
                 subject_kind: who.identity.kind.as_str(),
                 subject: &who.identity.name,
                 pat_id: who.pat_id.as_deref(),
+                source: if who.identity.source == AuthSource::Ldap {
+                    "ldap"
+                } else {
+                    "local"
+                },
                 service,
                 client_id,
                 expires_at,
@@ -96,6 +110,19 @@ impl RefreshTokens {
             }
         } else if rec.subject_kind == PrincipalKind::Robot.as_str() {
             self.robots.check(&rec.subject).await?
+        } else if rec.source == "ldap" {
+            // A directory user: still there, and in which groups today? (No password needed.)
+            match self.ldap.as_ref() {
+                None => AuthOutcome::Rejected(Rejection::UnknownUser),
+                Some(ldap) => match ldap.lookup(&rec.subject).await? {
+                    None => AuthOutcome::Rejected(Rejection::UnknownUser),
+                    Some(u) => AuthOutcome::Authenticated(Authenticated::new(Identity::user(
+                        rec.subject.clone(),
+                        u.groups,
+                        AuthSource::RefreshToken,
+                    ))),
+                },
+            }
         } else {
             match self.store.user_get(&rec.subject).await? {
                 None => AuthOutcome::Rejected(Rejection::UnknownUser),

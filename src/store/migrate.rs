@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_machine_credentials.sql"),
         postgres: include_str!("../../migrations/postgres/0002_machine_credentials.sql"),
     },
+    Migration {
+        version: 3,
+        name: "refresh_token_source",
+        sqlite: include_str!("../../migrations/sqlite/0003_refresh_token_source.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_refresh_token_source.sql"),
+    },
 ];
 
 pub(super) async fn run(store: &Store) -> Result<(), StoreError> {

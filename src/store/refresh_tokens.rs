@@ -10,6 +10,8 @@ pub struct RefreshTokenRecord {
     pub subject: String,
     /// The personal access token it was issued to, whose scopes then limit every grant.
     pub pat_id: Option<String>,
+    /// Which authenticator vouches for the subject: `local` or `ldap`.
+    pub source: String,
     pub service: String,
     pub client_id: String,
     pub created_at: i64,
@@ -24,6 +26,7 @@ pub struct NewRefreshToken<'a> {
     pub subject_kind: &'a str,
     pub subject: &'a str,
     pub pat_id: Option<&'a str>,
+    pub source: &'a str,
     pub service: &'a str,
     pub client_id: &'a str,
     pub expires_at: i64,
@@ -34,6 +37,7 @@ type Row = (
     String,
     String,
     Option<String>,
+    String,
     String,
     String,
     i64,
@@ -48,6 +52,7 @@ fn record(
         subject_kind,
         subject,
         pat_id,
+        source,
         service,
         client_id,
         created_at,
@@ -61,6 +66,7 @@ fn record(
         subject_kind,
         subject,
         pat_id,
+        source,
         service,
         client_id,
         created_at,
@@ -72,20 +78,21 @@ fn record(
 
 macro_rules! columns {
     () => {
-        "id, subject_kind, subject, pat_id, service, client_id, created_at, expires_at, last_used_at, revoked_at"
+        "id, subject_kind, subject, pat_id, source, service, client_id, created_at, expires_at, last_used_at, revoked_at"
     };
 }
 
 impl Store {
     pub async fn refresh_token_insert(&self, t: &NewRefreshToken<'_>) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, id, subject_kind, subject, pat_id, service, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO refresh_tokens (token_hash, id, subject_kind, subject, pat_id, source, service, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(t.token_hash)
         .bind(t.id)
         .bind(t.subject_kind)
         .bind(t.subject)
         .bind(t.pat_id)
+        .bind(t.source)
         .bind(t.service)
         .bind(t.client_id)
         .bind(now())
@@ -192,6 +199,7 @@ mod tests {
             subject_kind: "user",
             subject,
             pat_id: None,
+            source: "local",
             service: "svc",
             client_id: "docker",
             expires_at: i64::MAX,
