@@ -291,6 +291,8 @@ pub struct LdapConfig {
     pub group_map: BTreeMap<String, String>,
     /// Count only the groups named in `group_map`.
     pub only_mapped_groups: bool,
+    /// Put before the names of unmapped directory groups (e.g. `ldap-`).
+    pub group_prefix: String,
 }
 
 /// A secret read from the configuration: never printed by `Debug`.
@@ -330,6 +332,7 @@ pub struct RawLdap {
     pub nested_groups: bool,
     pub group_map: BTreeMap<String, String>,
     pub only_mapped_groups: bool,
+    pub group_prefix: String,
 }
 
 impl Default for RawLdap {
@@ -354,6 +357,7 @@ impl Default for RawLdap {
             nested_groups: false,
             group_map: BTreeMap::new(),
             only_mapped_groups: false,
+            group_prefix: String::new(),
         }
     }
 }
@@ -906,6 +910,7 @@ fn ldap_config(raw: &RawLdap, o: &Origins) -> Result<Option<LdapConfig>, ConfigE
         nested_groups: raw.nested_groups,
         group_map: raw.group_map.clone(),
         only_mapped_groups: raw.only_mapped_groups,
+        group_prefix: raw.group_prefix.trim().to_string(),
     }))
 }
 

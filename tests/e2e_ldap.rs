@@ -307,3 +307,33 @@ fn docker_login_as_a_directory_user_gives_an_identity_token_that_keeps_working()
         .assert_success("push with the directory user's identity token");
     p.wait_for_log("auth=\"refresh_token\"");
 }
+
+#[test]
+fn nested_groups_against_a_directory_without_the_in_chain_rule_degrade_gracefully() {
+    // OpenLDAP does not implement Active Directory's in-chain rule: it evaluates the filter
+    // as Undefined (success, no entries). Groups from memberOf must still count, and the
+    // search must not turn into an outage.
+    let slapd = Slapd::start();
+    let p = portcullis(
+        &slapd.ldap_url(),
+        &[
+            ("PORTCULLIS_LDAP__NESTED_GROUPS", "true".into()),
+            (
+                "PORTCULLIS_LDAP__GROUP_BASE",
+                "ou=groups,dc=example,dc=org".into(),
+            ),
+        ],
+    );
+    assert_eq!(token_status(&p, "bob", "bobpass").0, 200);
+    let out = p.cli(&["ldap", "test", "--user", "bob"], None);
+    out.assert_success("ldap test with nested groups");
+    assert!(
+        out.stdout.contains("developers (in the directory)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        slapd.log().contains("undefined"),
+        "the in-chain filter reached the directory"
+    );
+}

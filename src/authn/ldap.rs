@@ -189,17 +189,7 @@ impl LdapDirectory {
             names.extend(attr.iter().map(|dn| first_rdn_value(dn)));
         }
         if !self.settings.group_base.is_empty() {
-            let mut filter = self
-                .settings
-                .group_filter
-                .replace("{dn}", &ldap_escape(entry.dn.as_str()))
-                .replace("{username}", &ldap_escape(username));
-            if self.settings.nested_groups {
-                filter = format!(
-                    "(member:1.2.840.113556.1.4.1941:={})",
-                    ldap_escape(entry.dn.as_str())
-                );
-            }
+            let filter = self.group_filter(&entry.dn, username);
             let name_attr = self.settings.group_name_attribute.clone();
             let (entries, _) = ldap
                 .search(
@@ -229,7 +219,21 @@ impl LdapDirectory {
         Ok(names)
     }
 
-    /// Maps directory group names to the `group:` names policies use.
+    /// The group search filter for a user: the configured one with `{dn}` and `{username}`
+    /// escaped in, or Active Directory's in-chain rule, which also finds the groups of groups.
+    fn group_filter(&self, dn: &str, username: &str) -> String {
+        if self.settings.nested_groups {
+            return format!("(member:1.2.840.113556.1.4.1941:={})", ldap_escape(dn));
+        }
+        self.settings
+            .group_filter
+            .replace("{dn}", &ldap_escape(dn))
+            .replace("{username}", &ldap_escape(username))
+    }
+
+    /// Maps directory group names to the `group:` names policies use: a `group_map` entry
+    /// gives the exact name; other groups get `group_prefix` (unless only mapped groups
+    /// count).
     pub fn map_groups(&self, directory_groups: &[String]) -> Vec<String> {
         let mut out: Vec<String> = directory_groups
             .iter()
@@ -242,7 +246,7 @@ impl LdapDirectory {
                 {
                     Some((_, to)) => Some(to.clone()),
                     None if self.settings.only_mapped_groups => None,
-                    None => Some(g.clone()),
+                    None => Some(format!("{}{g}", self.settings.group_prefix)),
                 }
             })
             .collect();
@@ -432,7 +436,34 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             only_mapped_groups: only_mapped,
+            group_prefix: String::new(),
         }
+    }
+
+    #[test]
+    fn group_filters_escape_their_values_and_nested_groups_use_the_in_chain_rule() {
+        let mut s = settings(&[], false);
+        s.group_filter = "(|(member={dn})(memberUid={username}))".into();
+        let d = LdapDirectory::new(s.clone()).unwrap();
+        assert_eq!(
+            d.group_filter("uid=a*b,ou=people", "a*b"),
+            "(|(member=uid=a\\2ab,ou=people)(memberUid=a\\2ab))"
+        );
+        s.nested_groups = true;
+        let d = LdapDirectory::new(s).unwrap();
+        assert_eq!(
+            d.group_filter("cn=x,dc=y", "x"),
+            "(member:1.2.840.113556.1.4.1941:=cn=x,dc=y)"
+        );
+    }
+
+    #[test]
+    fn a_group_prefix_applies_to_unmapped_groups_only() {
+        let mut s = settings(&[("registry-admins", "admins")], false);
+        s.group_prefix = "ldap-".into();
+        let d = LdapDirectory::new(s).unwrap();
+        let groups = vec!["registry-admins".to_string(), "developers".to_string()];
+        assert_eq!(d.map_groups(&groups), ["admins", "ldap-developers"]);
     }
 
     #[test]
