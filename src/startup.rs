@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 
+use crate::authn::Federation;
 use crate::authn::{
     Authenticator, CredentialCache, LdapDirectory, LocalUsers, PasswordHasher, RefreshTokens,
 };
@@ -61,6 +62,17 @@ impl Application {
         let authn = match directory {
             Some(d) => authn.with_ldap(d, config.auth.order.clone()),
             None => authn,
+        };
+        let authn = if config.federation.is_empty() {
+            authn
+        } else {
+            let issuers: Vec<&str> = config
+                .federation
+                .iter()
+                .map(|f| f.issuer.as_str())
+                .collect();
+            tracing::info!(entries = config.federation.len(), issuers = ?issuers, "workload identity federation configured");
+            authn.with_federation(Federation::new(config.federation.clone()))
         };
         let tokens = TokenService::new(
             config.token.service.clone(),

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::audit::{self, Outcome, TokenEvent};
 use crate::authn::{AuthError, Authenticated, Authenticator, Credentials};
 use crate::authz::PolicySet;
-use crate::domain::{Requester, Scope};
+use crate::domain::{PrincipalKind, Requester, Scope};
 use crate::http::token_request::TokenRequest;
 use crate::token::{AccessEntry, IssuedToken, TokenSigner};
 
@@ -139,7 +139,10 @@ impl TokenService {
         let token = self.signer.issue(&subject, &self.service, &access);
 
         let refresh_token = match (&who, &req.credentials, req.offline) {
-            (Some(w), Credentials::Password { .. }, true) => {
+            // A workload's own token is short-lived on purpose: no refresh token outlives it.
+            (Some(w), Credentials::Password { .. }, true)
+                if w.identity.kind != PrincipalKind::Workload =>
+            {
                 let client_id = req.client_id.as_deref().unwrap_or("");
                 match self
                     .authn

@@ -1,6 +1,7 @@
 //! The authenticator chain: which authenticator a credential goes to, and the
 //! remembered-credentials fast path in front of all of them.
 //!
+//! - a `[[federation]]` entry's name with a JWT → workload identity federation;
 //! - `robot+NAME` with a secret → the robot accounts;
 //! - a `pcp_…` secret → the personal access tokens (no match: tried as a password);
 //! - any other name and password → the password authenticators in `auth.order`: local
@@ -15,6 +16,7 @@ use secrecy::SecretString;
 
 use super::access_token::AccessTokens;
 use super::cache::CredentialCache;
+use super::federation::Federation;
 use super::ldap::LdapDirectory;
 use super::robot::{Robots, ROBOT_LOGIN_PREFIX};
 use super::{
@@ -28,6 +30,7 @@ pub struct Authenticator {
     local: LocalUsers,
     ldap: Option<LdapDirectory>,
     order: Vec<PasswordBackend>,
+    federation: Option<Federation>,
     tokens: AccessTokens,
     robots: Robots,
     refresh: RefreshTokens,
@@ -51,6 +54,7 @@ impl Authenticator {
             local,
             ldap: None,
             order: vec![PasswordBackend::Local],
+            federation: None,
             refresh,
             cache,
         }
@@ -65,6 +69,16 @@ impl Authenticator {
 
     pub fn ldap(&self) -> Option<&LdapDirectory> {
         self.ldap.as_ref()
+    }
+
+    /// Trusts the workload issuers of `[[federation]]`.
+    pub fn with_federation(mut self, federation: Federation) -> Authenticator {
+        self.federation = Some(federation);
+        self
+    }
+
+    pub fn federation(&self) -> Option<&Federation> {
+        self.federation.as_ref()
     }
 
     /// The first password backend that knows the name decides; none: no match.
@@ -115,7 +129,13 @@ impl Authenticator {
         let outcome = match creds {
             Credentials::Anonymous => unreachable!("handled above"),
             Credentials::Password { username, password } => {
-                if let Some(robot) = username.strip_prefix(ROBOT_LOGIN_PREFIX) {
+                if let Some(fed) = self
+                    .federation
+                    .as_ref()
+                    .filter(|f| f.handles(username, password))
+                {
+                    fed.authenticate(username, password).await?
+                } else if let Some(robot) = username.strip_prefix(ROBOT_LOGIN_PREFIX) {
                     self.robots.authenticate(robot, password).await?
                 } else {
                     match self.tokens.authenticate(username, password).await? {

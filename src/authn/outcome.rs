@@ -16,6 +16,8 @@ pub enum Rejection {
     UnknownRobot,
     WrongSecret,
     Expired,
+    /// A federated workload token failed this check (`signature`, `audience`, …).
+    Federation(&'static str),
 }
 
 impl Rejection {
@@ -32,6 +34,7 @@ impl Rejection {
             Rejection::UnknownRobot => "unknown robot",
             Rejection::WrongSecret => "wrong robot secret",
             Rejection::Expired => "account expired",
+            Rejection::Federation(check) => check,
         }
     }
 }

@@ -159,10 +159,12 @@ impl<T: Copy + PartialEq> SubjectIndex<T> {
         };
         visit(&self.authenticated);
         let own = match id.kind {
-            PrincipalKind::User => &self.users,
-            PrincipalKind::Robot => &self.robots,
+            PrincipalKind::User => Some(&self.users),
+            PrincipalKind::Robot => Some(&self.robots),
+            // Workloads have no name-bound subject form: groups, authenticated, everyone.
+            PrincipalKind::Workload => None,
         };
-        if let Some(bucket) = own.get(id.name.as_str()) {
+        if let Some(bucket) = own.and_then(|o| o.get(id.name.as_str())) {
             visit(bucket);
         }
         if !self.groups.is_empty() {

@@ -34,6 +34,9 @@ impl Requester {
 pub enum PrincipalKind {
     User,
     Robot,
+    /// A CI job or other workload, vouched for by its own OIDC token (federation). Policies
+    /// bind it through the groups its federation entry gives it.
+    Workload,
 }
 
 impl PrincipalKind {
@@ -41,6 +44,7 @@ impl PrincipalKind {
         match self {
             PrincipalKind::User => "user",
             PrincipalKind::Robot => "robot",
+            PrincipalKind::Workload => "workload",
         }
     }
 }
@@ -58,6 +62,8 @@ pub enum AuthSource {
     RobotSecret,
     /// A password verified by the LDAP directory.
     Ldap,
+    /// A workload's OIDC token from a trusted issuer (federation).
+    Federation,
 }
 
 impl AuthSource {
@@ -68,6 +74,7 @@ impl AuthSource {
             AuthSource::AccessToken => "access_token",
             AuthSource::RobotSecret => "robot_secret",
             AuthSource::Ldap => "ldap",
+            AuthSource::Federation => "federation",
         }
     }
 }
@@ -111,6 +118,8 @@ impl Identity {
         match self.kind {
             PrincipalKind::User => self.name.clone(),
             PrincipalKind::Robot => format!("robot:{}", self.name),
+            // Already a full subject, made from the entry's template (e.g. `ci:acme/api`).
+            PrincipalKind::Workload => self.name.clone(),
         }
     }
 }

@@ -35,6 +35,18 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
         }
     }
+    if let Some(fed) = state.tokens.authn().federation() {
+        match fed.ping().await {
+            Ok(()) => {
+                checks.insert("oidc_issuers".into(), json!("ok"));
+            }
+            Err(e) => {
+                ready = false;
+                tracing::warn!(backend = "oidc issuer", error = %e.cause, "readiness check failed");
+                checks.insert("oidc_issuers".into(), json!("unavailable"));
+            }
+        }
+    }
     let body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": Value::Object(checks) });
     if ready {
         HttpResponse::Ok().json(body)
