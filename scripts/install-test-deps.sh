@@ -15,6 +15,12 @@
 #   `apt-get update` runs only when something is missing. Prints the versions at the end.
 #   The tests also use tar, gzip, sha256sum, perl (bcrypt for htpasswd through crypt(3)) and
 #   unshare: all from Debian's essential packages.
+#   Then the mock OIDC provider's npm package (oauth2-mock-server, pinned by
+#   tests/fixtures/oidc/package.json + package-lock.json) is installed with `npm ci` into
+#   tests/fixtures/oidc/node_modules (git-ignored), as the user running this script, with a
+#   throwaway npm cache: only when missing or installed from another lock file (a stamp in
+#   node_modules says which). On node < 20.19 (Debian 12's nodejs is 18), which the pinned
+#   8.x does not support, oauth2-mock-server 7.2.1 is installed instead (the tests accept it).
 #   --check  install nothing: list what is missing and exit 1 if anything is.
 # Exit status: 0 when everything is installed, non-zero (with a message) otherwise.
 set -euo pipefail
@@ -135,6 +141,43 @@ for b in docker-registry skopeo podman slapd ldapsearch wrk curl openssl node np
   fi
 done
 
+# The mock OIDC provider (see the header): npm ci into tests/fixtures/oidc/node_modules.
+oidc_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/oidc
+oidc_stamp=$oidc_dir/node_modules/.install-test-deps.stamp
+[[ -f $oidc_dir/package.json && -f $oidc_dir/package-lock.json ]] \
+  || die "$oidc_dir/package.json or package-lock.json is missing"
+# oauth2-mock-server 8.x wants node ^20.19 || ^22.12 || ^24; 7.x ^18.12 || ^20 || ^22
+oidc_fallback=
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+  process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  oidc_fallback=oauth2-mock-server@7.2.1
+fi
+oidc_want="$(cat "$oidc_dir/package.json" "$oidc_dir/package-lock.json" | sha256sum | cut -d' ' -f1) ${oidc_fallback:-lock}"
+if [[ -f $oidc_stamp && $(cat "$oidc_stamp") == "$oidc_want" ]]; then
+  echo "$prog: npm packages of tests/fixtures/oidc up to date" >&2
+elif ((check_only)); then
+  echo "$prog: missing: npm packages in $oidc_dir/node_modules (run $0)" >&2
+  exit 1
+else
+  echo "$prog: installing the npm packages of tests/fixtures/oidc${oidc_fallback:+ ($oidc_fallback for node $(node --version))}" >&2
+  npm_cache=$(mktemp -d)
+  npm_log=$(mktemp)
+  npm_opts=(--no-audit --no-fund --no-update-notifier --loglevel=error --cache "$npm_cache")
+  if [[ -z $oidc_fallback ]]; then
+    npm_cmd=(npm ci "${npm_opts[@]}") # removes node_modules first
+  else
+    rm -rf "$oidc_dir/node_modules"
+    npm_cmd=(npm install "${npm_opts[@]}" --no-save --no-package-lock "$oidc_fallback")
+  fi
+  if ! (cd "$oidc_dir" && "${npm_cmd[@]}") >"$npm_log" 2>&1; then
+    tail -n 30 "$npm_log" >&2
+    rm -rf "$npm_cache" "$npm_log"
+    die "${npm_cmd[*]} failed in $oidc_dir"
+  fi
+  rm -rf "$npm_cache" "$npm_log"
+  printf '%s\n' "$oidc_want" >"$oidc_stamp"
+fi
+
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "-"; }
 for p in docker-registry skopeo podman slapd ldap-utils wrk curl openssl ca-certificates; do
   printf '%s=%s\n' "$p" "$(ver "$p")"
@@ -142,4 +185,6 @@ done
 printf 'node=%s\n' "$(node --version 2>/dev/null || echo -)"
 printf 'npm=%s\n' "$(npm --version 2>/dev/null || echo -)"
 printf 'docker=%s\n' "$(docker --version 2>/dev/null || echo -)"
+printf 'oauth2-mock-server=%s\n' "$(node -p 'require(process.argv[1]).version' \
+  "$oidc_dir/node_modules/oauth2-mock-server/package.json" 2>/dev/null || echo -)"
 exit 0

@@ -137,7 +137,10 @@ impl Federation {
                 continue;
             }
             let mut v = Validation::new(header.alg);
-            v.algorithms = entry.algorithms.clone();
+            // The allowlist was checked above. jsonwebtoken wants every listed algorithm to be
+            // of the key's family, so list only the token's own; an HMAC `alg` against an
+            // RSA or EC key still fails that family check.
+            v.algorithms = vec![header.alg];
             v.leeway = LEEWAY;
             v.validate_nbf = true;
             v.set_issuer(&[entry.issuer.as_str(), &format!("{}/", entry.issuer)]);

@@ -113,6 +113,7 @@ pub mod docker_cli;
 pub mod encoding;
 pub mod http;
 pub mod image;
+pub mod oidc;
 pub mod podman;
 pub mod portcullis;
 pub mod process;
@@ -129,6 +130,7 @@ pub use http::{
     HttpResponse,
 };
 pub use image::{make_test_image, oci_ref};
+pub use oidc::MockOidc;
 pub use podman::Podman;
 pub use portcullis::Portcullis;
 pub use process::{

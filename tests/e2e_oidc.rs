@@ -1,0 +1,273 @@
+//! End to end, workload identity federation: CI jobs log in with OIDC tokens minted by a
+//! real provider from npm (started by the tests), verified against its JWKS, and push with
+//! skopeo to the real registry. Every forged or mismatched token is refused, and the log
+//! says which check failed.
+
+mod support;
+
+use std::time::Duration;
+
+use data_encoding::{BASE64URL_NOPAD, BASE64_MIME};
+use serde_json::json;
+use support::{
+    basic_auth, http_get, make_test_image, oci_ref, MockOidc, Portcullis, Registry, Skopeo,
+};
+
+const AUDIENCE: &str = "registry.example";
+
+/// portcullis trusting `issuer` for jobs of acme/api on main, as "github".
+fn portcullis(issuer: &str) -> (Portcullis, tempfile::NamedTempFile) {
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            r#"[[federation]]
+name = "github"
+issuer = "{issuer}"
+audience = "{AUDIENCE}"
+subject = "ci:${{repository}}"
+groups = ["ci-acme-api"]
+claims = {{ repository = "acme/api", ref = "refs/heads/main" }}
+"#
+        ),
+    )
+    .unwrap();
+    let p = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_CONFIG", config.path().to_str().unwrap())],
+    );
+    (p, config)
+}
+
+fn token_status(p: &Portcullis, user: &str, password: &str) -> u16 {
+    http_get(
+        &format!("{}/token?scope=repository:acme/api/app:pull,push", p.url()),
+        &[("Authorization", &basic_auth(user, password))],
+    )
+    .unwrap()
+    .status
+}
+
+fn part(v: &serde_json::Value) -> String {
+    BASE64URL_NOPAD.encode(v.to_string().as_bytes())
+}
+
+fn payload(token: &str) -> serde_json::Value {
+    serde_json::from_slice(
+        &BASE64URL_NOPAD
+            .decode(token.split('.').nth(1).unwrap().as_bytes())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// DER length octets.
+fn der_len(n: usize) -> Vec<u8> {
+    if n < 0x80 {
+        return vec![n as u8];
+    }
+    let b: Vec<u8> = n
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .skip_while(|&x| x == 0)
+        .collect();
+    let mut out = vec![0x80 | b.len() as u8];
+    out.extend(b);
+    out
+}
+
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend(der_len(content.len()));
+    out.extend_from_slice(content);
+    out
+}
+
+fn der_uint(bytes: &[u8]) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    if v[0] & 0x80 != 0 {
+        v.insert(0, 0);
+    }
+    der(0x02, &v)
+}
+
+/// The issuer's RSA public key as PEM, as an attacker would download it.
+fn public_key_pem(jwks: &serde_json::Value) -> String {
+    let key = &jwks["keys"][0];
+    let n = BASE64URL_NOPAD
+        .decode(key["n"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let e = BASE64URL_NOPAD
+        .decode(key["e"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let rsa = der(0x30, &[der_uint(&n), der_uint(&e)].concat());
+    let alg = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let spki = der(
+        0x30,
+        &[alg.to_vec(), der(0x03, &[&[0u8][..], &rsa].concat())].concat(),
+    );
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}-----END PUBLIC KEY-----\n",
+        BASE64_MIME.encode(&spki).replace("\r\n", "\n")
+    )
+}
+
+#[test]
+fn a_ci_job_with_matching_claims_pushes_with_its_own_token() {
+    let oidc = MockOidc::start();
+    let (p, _config) = portcullis(&oidc.issuer());
+    let registry = Registry::start(&p.registry_config());
+    let image = tempfile::tempdir().unwrap();
+    make_test_image(image.path(), "v1", "federated");
+    let token = oidc.github_actions_token(AUDIENCE, "acme/api", "refs/heads/main");
+    Skopeo::new()
+        .copy(
+            &oci_ref(image.path(), "v1"),
+            &registry.docker_ref("acme/api/app:v1"),
+            Some(("github", &token)),
+        )
+        .assert_success("a main-branch job of acme/api pushes acme/api/app");
+    Skopeo::new()
+        .copy(
+            &oci_ref(image.path(), "v1"),
+            &registry.docker_ref("acme/web/app:v1"),
+            Some(("github", &token)),
+        )
+        .assert_failure("the same job pushing outside acme/api/**");
+    let log = p.wait_for_log("auth=\"federation\"");
+    assert!(log.contains("subject=\"ci:acme/api\""), "{log}");
+    assert!(
+        !log.contains(&token),
+        "the job's token never reaches the log"
+    );
+}
+
+#[test]
+fn mismatched_expired_forged_and_foreign_tokens_are_refused_and_the_log_says_why() {
+    let oidc = MockOidc::start();
+    let other = MockOidc::start();
+    let (p, _config) = portcullis(&oidc.issuer());
+    let good = oidc.github_actions_token(AUDIENCE, "acme/api", "refs/heads/main");
+    assert_eq!(
+        token_status(&p, "github", &good),
+        200,
+        "the good token, for comparison"
+    );
+
+    let claims = payload(&good);
+    let with = |extra: serde_json::Value| {
+        let mut c = claims.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        oidc.token(&c)
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let header =
+        |alg: &str| json!({"alg": alg, "typ": "JWT", "kid": oidc.jwks()["keys"][0]["kid"].clone()});
+    let tampered = {
+        let mut c = claims.clone();
+        c["repository"] = json!("acme/api");
+        c["ref"] = json!("refs/heads/main");
+        c["sub"] = json!("repo:acme/api:ref:refs/heads/main-but-changed");
+        let parts: Vec<&str> = good.split('.').collect();
+        format!("{}.{}.{}", parts[0], part(&c), parts[2])
+    };
+    let none = format!(
+        "{}.{}.",
+        part(&json!({"alg": "none", "typ": "JWT"})),
+        part(&claims)
+    );
+    let hs256 = {
+        let signing_input = format!("{}.{}", part(&header("HS256")), part(&claims));
+        let key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            public_key_pem(&oidc.jwks()).as_bytes(),
+        );
+        let sig = ring::hmac::sign(&key, signing_input.as_bytes());
+        format!("{signing_input}.{}", BASE64URL_NOPAD.encode(sig.as_ref()))
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "another branch",
+            oidc.github_actions_token(AUDIENCE, "acme/api", "refs/heads/dev"),
+            "claims",
+        ),
+        (
+            "another repository",
+            oidc.github_actions_token(AUDIENCE, "acme/web", "refs/heads/main"),
+            "claims",
+        ),
+        (
+            "expired",
+            with(json!({"exp": now - 120, "iat": now - 400})),
+            "expiry (exp)",
+        ),
+        (
+            "wrong audience",
+            oidc.github_actions_token("someone-else", "acme/api", "refs/heads/main"),
+            "audience",
+        ),
+        (
+            "wrong issuer",
+            other.github_actions_token(AUDIENCE, "acme/api", "refs/heads/main"),
+            "issuer",
+        ),
+        ("tampered payload", tampered, "signature"),
+        ("alg none", none, "malformed token or algorithm"),
+        ("HS256 signed with the public key", hs256, "algorithm"),
+    ];
+    for (what, token, check) in &cases {
+        assert_eq!(
+            token_status(&p, "github", token),
+            401,
+            "{what} must be refused"
+        );
+        p.wait_for_log(&format!("check=\"{check}\""));
+    }
+}
+
+#[test]
+fn a_stopped_provider_gives_503_for_federation_only_and_rotation_needs_no_restart() {
+    let mut oidc = MockOidc::start();
+    let (p, _config) = portcullis(&oidc.issuer());
+    p.add_user("alice", "alice-pass-1", &[]);
+    let first = oidc.github_actions_token(AUDIENCE, "acme/api", "refs/heads/main");
+
+    oidc.stop();
+    assert_eq!(
+        token_status(&p, "github", &first),
+        503,
+        "keys cannot be fetched: unavailable, not refused"
+    );
+    assert_eq!(
+        token_status(&p, "alice", "alice-pass-1"),
+        200,
+        "passwords are unaffected"
+    );
+    p.wait_for_log("oidc issuer");
+
+    oidc.restart();
+    let first = oidc.github_actions_token(AUDIENCE, "acme/api", "refs/heads/main");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        token_status(&p, "github", &first),
+        200,
+        "recovered without restarting portcullis"
+    );
+
+    oidc.rotate_key();
+    let rotated = oidc.github_actions_token(AUDIENCE, "acme/api", "refs/heads/main");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        token_status(&p, "github", &rotated),
+        200,
+        "a new kid is fetched without a restart"
+    );
+}
