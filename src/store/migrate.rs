@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_refresh_token_source.sql"),
         postgres: include_str!("../../migrations/postgres/0003_refresh_token_source.sql"),
     },
+    Migration {
+        version: 4,
+        name: "external_users",
+        sqlite: include_str!("../../migrations/sqlite/0004_external_users.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_external_users.sql"),
+    },
 ];
 
 pub(super) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -118,6 +118,57 @@ impl Store {
         Ok(())
     }
 
+    /// Records a person who signed in through an identity provider (`source`, e.g. `oidc`):
+    /// creates their user row on first sign-in (with a password hash that never verifies:
+    /// they sign in at their provider, and use access tokens with registry clients) and
+    /// replaces their groups with `groups`. A local user of the same name is left alone
+    /// and refused (`Conflict`), so an identity provider can never take over a local account.
+    pub async fn user_sign_in_external(
+        &self,
+        name: &str,
+        source: &str,
+        groups: &[String],
+    ) -> Result<(), StoreError> {
+        let t = now();
+        let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
+        let existing: Option<(String,)> =
+            sqlx::query_as("SELECT source FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.unavailable(e))?;
+        match existing {
+            Some((s,)) if s != source => {
+                return Err(StoreError::Conflict(format!("a {s} user named {name:?}")));
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query(
+                    "INSERT INTO users (name, password_hash, disabled, created_at, password_changed_at, source) VALUES ($1, '!', 0, $2, $2, $3)",
+                )
+                .bind(name)
+                .bind(t)
+                .bind(source)
+                .run_in(&mut tx, self)
+                .await?;
+            }
+        }
+        sqlx::query("DELETE FROM external_groups WHERE user_name = $1")
+            .bind(name)
+            .run_in(&mut tx, self)
+            .await?;
+        for g in groups {
+            sqlx::query("INSERT INTO external_groups (user_name, group_name) VALUES ($1, $2)")
+                .bind(name)
+                .bind(g)
+                .run_in(&mut tx, self)
+                .await?;
+        }
+        tx.commit().await.map_err(|e| self.unavailable(e))?;
+        self.changed().await;
+        Ok(())
+    }
+
     pub async fn user_set_disabled(&self, name: &str, disabled: bool) -> Result<(), StoreError> {
         let n = sqlx::query("UPDATE users SET disabled = $1 WHERE name = $2")
             .bind(i64::from(disabled))
@@ -137,6 +188,7 @@ impl Store {
         for sql in [
             "DELETE FROM refresh_tokens WHERE subject_kind = 'user' AND subject = $1",
             "DELETE FROM group_members WHERE user_name = $1",
+            "DELETE FROM external_groups WHERE user_name = $1",
         ] {
             sqlx::query(sql).bind(name).run_in(&mut tx, self).await?;
         }
@@ -152,9 +204,11 @@ impl Store {
         Ok(())
     }
 
+    /// The user's groups: local memberships, and for people who sign in through OIDC the
+    /// groups their identity provider gave them at their last sign-in.
     pub async fn user_groups(&self, name: &str) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT group_name FROM group_members WHERE user_name = $1 ORDER BY group_name",
+            "SELECT group_name FROM group_members WHERE user_name = $1 UNION SELECT group_name FROM external_groups WHERE user_name = $1 ORDER BY 1",
         )
         .bind(name)
         .fetch_all(&self.pool)
@@ -191,6 +245,31 @@ mod tests {
             s.user_delete("alice").await,
             Err(StoreError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn people_signing_in_elsewhere_get_a_user_row_and_their_current_groups() {
+        let s = memory_store().await;
+        s.user_sign_in_external("carol", "oidc", &["dev".into(), "ops".into()])
+            .await
+            .unwrap();
+        assert_eq!(s.user_groups("carol").await.unwrap(), ["dev", "ops"]);
+        s.user_sign_in_external("carol", "oidc", &["dev".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.user_groups("carol").await.unwrap(),
+            ["dev"],
+            "replaced at each sign-in"
+        );
+        s.user_create("dave", &h("x")).await.unwrap();
+        assert!(
+            matches!(
+                s.user_sign_in_external("dave", "oidc", &[]).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "a local account is never taken over"
+        );
     }
 
     #[tokio::test]
