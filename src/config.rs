@@ -30,6 +30,7 @@ pub struct RawConfig {
     pub policies: RawPolicies,
     pub auth: RawAuth,
     pub ldap: RawLdap,
+    pub oidc: RawOidc,
     pub federation: Vec<RawFederation>,
     pub log: RawLog,
 }
@@ -175,6 +176,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `None` when no `ldap.urls` are set.
     pub ldap: Option<LdapConfig>,
+    /// Browser sign-in (`[oidc]`); `None` when no issuer is set.
+    pub oidc: Option<OidcConfig>,
     /// Trusted workload issuers (`[[federation]]`), in file order.
     pub federation: Vec<FederationEntry>,
     pub log: LogConfig,
@@ -296,6 +299,47 @@ pub struct LdapConfig {
     pub only_mapped_groups: bool,
     /// Put before the names of unmapped directory groups (e.g. `ldap-`).
     pub group_prefix: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOidc {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: RawSecret,
+    pub client_secret_file: String,
+    pub scopes: Vec<String>,
+    pub username_claim: String,
+    pub groups_claim: String,
+    pub session_ttl: String,
+}
+
+impl Default for RawOidc {
+    fn default() -> Self {
+        RawOidc {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: RawSecret::default(),
+            client_secret_file: String::new(),
+            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            username_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+            session_ttl: "8h".into(),
+        }
+    }
+}
+
+/// The `[oidc]` section, validated: browser sign-in at `/login`.
+#[derive(Clone, Debug)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    /// `None` for a public client (PKCE alone).
+    pub client_secret: Option<secrecy::SecretString>,
+    pub scopes: Vec<String>,
+    pub username_claim: String,
+    pub groups_claim: String,
+    pub session_ttl: Duration,
 }
 
 /// One `[[federation]]` entry: which workload tokens are trusted, and as whom.
@@ -778,6 +822,7 @@ impl Config {
         }
         let ldap = ldap_config(&raw.ldap, o)?;
         let federation = federation_config(&raw.federation, o)?;
+        let oidc = oidc_config(&raw.oidc, o)?;
         if ldap.is_some() && !order.contains(&PasswordBackend::Ldap) {
             return Err(err(
                 "auth.order",
@@ -825,6 +870,7 @@ impl Config {
                 order,
             },
             ldap,
+            oidc,
             federation,
             log: LogConfig {
                 format,
@@ -832,6 +878,65 @@ impl Config {
             },
         })
     }
+}
+
+fn oidc_config(raw: &RawOidc, o: &Origins) -> Result<Option<OidcConfig>, ConfigError> {
+    if raw.issuer.trim().is_empty() {
+        return Ok(None);
+    }
+    let err = |key: &str, problem: String, fix: &str| ConfigError {
+        location: o.of(key),
+        problem,
+        fix: fix.to_string(),
+    };
+    let issuer = raw.issuer.trim().trim_end_matches('/').to_string();
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+        return Err(err(
+            "oidc.issuer",
+            format!("{issuer:?} is not an http(s) URL"),
+            "the identity provider's issuer, e.g. https://login.example.com/realms/main",
+        ));
+    }
+    if raw.client_id.trim().is_empty() {
+        return Err(err("oidc.client_id", "is empty".into(), "register portcullis as a client at the identity provider, with redirect URI <public_url>/login/callback"));
+    }
+    let secret = if raw.client_secret_file.trim().is_empty() {
+        raw.client_secret.0.clone()
+    } else {
+        std::fs::read_to_string(raw.client_secret_file.trim())
+            .map_err(|e| {
+                err(
+                    "oidc.client_secret_file",
+                    format!("cannot read {}: {e}", raw.client_secret_file),
+                    "give a readable file holding the secret",
+                )
+            })?
+            .trim_end_matches(['\n', '\r'])
+            .to_string()
+    };
+    if !raw.scopes.iter().any(|s| s == "openid") {
+        return Err(err(
+            "oidc.scopes",
+            "does not include \"openid\"".into(),
+            "add \"openid\": without it there is no ID token",
+        ));
+    }
+    let session_ttl = parse_duration(&raw.session_ttl).map_err(|p| {
+        err(
+            "oidc.session_ttl",
+            format!("{:?}: {p}", raw.session_ttl),
+            "e.g. 8h",
+        )
+    })?;
+    Ok(Some(OidcConfig {
+        issuer,
+        client_id: raw.client_id.trim().to_string(),
+        client_secret: (!secret.is_empty()).then(|| secrecy::SecretString::from(secret)),
+        scopes: raw.scopes.clone(),
+        username_claim: raw.username_claim.clone(),
+        groups_claim: raw.groups_claim.clone(),
+        session_ttl,
+    }))
 }
 
 fn federation_config(

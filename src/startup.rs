@@ -7,10 +7,10 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 
-use crate::authn::Federation;
 use crate::authn::{
     Authenticator, CredentialCache, LdapDirectory, LocalUsers, PasswordHasher, RefreshTokens,
 };
+use crate::authn::{Federation, OidcLogin};
 use crate::authz::PolicySet;
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -80,10 +80,19 @@ impl Application {
             policies.clone(),
             authn,
         );
+        let login = config.oidc.as_ref().map(|oidc| {
+            tracing::info!(issuer = %oidc.issuer, "browser sign-in configured at /login");
+            crate::http::login::Login::new(
+                OidcLogin::new(oidc.clone(), &config.server.public_url),
+                store.clone(),
+                &config.server.public_url,
+            )
+        });
         let state = Arc::new(AppState::new(
             tokens,
             store.clone(),
             config.server.benchmark_routes,
+            login,
         ));
         if config.server.benchmark_routes {
             tracing::warn!(

@@ -271,3 +271,176 @@ fn a_stopped_provider_gives_503_for_federation_only_and_rotation_needs_no_restar
         "a new kid is fetched without a restart"
     );
 }
+
+/// The value of the first `name="FIELD" value="…"` in an HTML page.
+fn field(html: &str, marker: &str) -> String {
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in:\n{html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", support::oidc::url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Signs in through the provider as the mock's current login; returns the session cookie.
+fn sign_in(p: &Portcullis) -> String {
+    let start = http_get(&format!("{}/login", p.url()), &[]).unwrap();
+    assert_eq!(start.status, 302, "{}", start.text());
+    let authorize = start.header("location").unwrap().to_string();
+    assert!(
+        authorize.contains("code_challenge_method=S256"),
+        "PKCE: {authorize}"
+    );
+    let back = http_get(&authorize, &[]).unwrap();
+    assert_eq!(back.status, 302, "{}", back.text());
+    let callback = back.header("location").unwrap().to_string();
+    let done = http_get(&callback, &[]).unwrap();
+    assert_eq!(done.status, 303, "{}", done.text());
+    assert_eq!(done.header("location"), Some("/login/tokens"));
+    let cookie = done.header("set-cookie").unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "not over plain http: {cookie}");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn a_person_signs_in_makes_tokens_pushes_with_them_and_revokes_one() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login(
+        "alice",
+        &json!({"preferred_username": "alice", "groups": ["developers"]}),
+    );
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n",
+            oidc.issuer()
+        ),
+    )
+    .unwrap();
+    let p = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_CONFIG", config.path().to_str().unwrap())],
+    );
+    let registry = Registry::start(&p.registry_config());
+    let image = tempfile::tempdir().unwrap();
+    make_test_image(image.path(), "v1", "signed in");
+
+    let cookie = sign_in(&p);
+    let page = http_get(&format!("{}/login/tokens", p.url()), &[("Cookie", &cookie)]).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text()
+            .contains("Signed in as <strong>alice</strong> (groups: developers)"),
+        "{}",
+        page.text()
+    );
+    let csrf = field(&page.text(), "name=\"csrf\" value=\"");
+    let post = |path: &str, body: &str| {
+        support::http_request(
+            "POST",
+            &format!("{}{path}", p.url()),
+            &[
+                ("Cookie", &cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(body.as_bytes()),
+        )
+        .unwrap()
+    };
+
+    // A token for the laptop, and one for CI: independent.
+    let made = post(
+        "/login/tokens",
+        &form(&[
+            ("csrf", &csrf),
+            ("name", "laptop"),
+            ("scopes", "repository:team/**:pull,push"),
+            ("expires", "30d"),
+        ]),
+    );
+    assert_eq!(made.status, 200, "{}", made.text());
+    let laptop = field(&made.text(), "id=\"secret\" readonly size=\"60\" value=\"");
+    assert!(laptop.starts_with("pcp_"));
+    let made = post(
+        "/login/tokens",
+        &form(&[
+            ("csrf", &csrf),
+            ("name", "ci"),
+            ("scopes", "repository:team/**:pull"),
+            ("expires", ""),
+        ]),
+    );
+    let ci = field(&made.text(), "id=\"secret\" readonly size=\"60\" value=\"");
+
+    // The laptop token pushes team/app: alice is a developer by her identity provider's groups.
+    let sk = Skopeo::new();
+    sk.copy(
+        &oci_ref(image.path(), "v1"),
+        &registry.docker_ref("team/app:v1"),
+        Some(("alice", &laptop)),
+    )
+    .assert_success("push with a token made at the sign-in page");
+
+    // Signing in again leaves both tokens working.
+    let _again = sign_in(&p);
+    sk.inspect(&registry.docker_ref("team/app:v1"), Some(("alice", &ci)))
+        .assert_success("the other token still works");
+
+    // The page lists them with their last use; revoke the laptop one.
+    let page = http_get(&format!("{}/login/tokens", p.url()), &[("Cookie", &cookie)])
+        .unwrap()
+        .text();
+    assert!(
+        page.contains("laptop") && page.contains("ci") && !page.contains(&laptop),
+        "secrets are never shown again:\n{page}"
+    );
+    let laptop_id = field(&page, "action=\"/login/tokens/")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let refused = post(
+        &format!("/login/tokens/{laptop_id}/revoke"),
+        &form(&[("csrf", "forged")]),
+    );
+    assert_eq!(
+        refused.status, 403,
+        "a form without the session's CSRF token is refused"
+    );
+    let revoked = post(
+        &format!("/login/tokens/{laptop_id}/revoke"),
+        &form(&[("csrf", &csrf)]),
+    );
+    assert_eq!(revoked.status, 303);
+    sk.inspect(
+        &registry.docker_ref("team/app:v1"),
+        Some(("alice", &laptop)),
+    )
+    .assert_failure("a revoked token");
+    sk.inspect(&registry.docker_ref("team/app:v1"), Some(("alice", &ci)))
+        .assert_success("revoking one leaves the other");
+
+    // Without a session, the page sends people to sign in.
+    let anon = http_get(&format!("{}/login/tokens", p.url()), &[]).unwrap();
+    assert_eq!(
+        (anon.status, anon.header("location")),
+        (303, Some("/login"))
+    );
+    let log = p.wait_for_log("event=\"access_token_created\"");
+    assert!(
+        !log.contains(&laptop) && !log.contains(&ci) && !log.contains("test-client-secret"),
+        "no secret in the log"
+    );
+}

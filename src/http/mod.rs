@@ -4,6 +4,7 @@
 mod bench;
 mod error;
 mod health;
+pub mod login;
 mod token;
 pub mod token_request;
 
@@ -23,10 +24,17 @@ pub struct AppState {
     /// Serve the benchmark baselines (`server.benchmark_routes`).
     pub bench_routes: bool,
     bench_constant: web::Bytes,
+    /// Browser sign-in, when `[oidc]` is configured.
+    pub login: Option<login::Login>,
 }
 
 impl AppState {
-    pub fn new(tokens: TokenService, store: Store, bench_routes: bool) -> AppState {
+    pub fn new(
+        tokens: TokenService,
+        store: Store,
+        bench_routes: bool,
+        login: Option<login::Login>,
+    ) -> AppState {
         let bench_constant = if bench_routes {
             bench::constant_body(&tokens)
         } else {
@@ -37,6 +45,7 @@ impl AppState {
             store,
             bench_routes,
             bench_constant,
+            login,
         }
     }
 }
@@ -55,6 +64,12 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route(web::post().to(token::post))
                     .default_service(web::to(error::method_not_allowed)),
             )
+            .route("/login", web::get().to(login::start))
+            .route("/login/callback", web::get().to(login::callback))
+            .route("/login/tokens", web::get().to(login::tokens))
+            .route("/login/tokens", web::post().to(login::create))
+            .route("/login/tokens/{id}/revoke", web::post().to(login::revoke))
+            .route("/logout", web::post().to(login::logout))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .default_service(web::to(error::not_found));
