@@ -457,3 +457,45 @@ fn date(t: i64) -> String {
         })
         .unwrap_or_else(|| t.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OidcConfig;
+
+    async fn login(public_url: &str) -> Login {
+        let config = OidcConfig {
+            issuer: "https://idp.example".into(),
+            client_id: "portcullis".into(),
+            client_secret: None,
+            scopes: vec!["openid".into()],
+            username_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+            session_ttl: Duration::from_secs(3600),
+        };
+        Login::new(
+            OidcLogin::new(config, public_url),
+            crate::store::memory_store().await,
+            public_url,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_session_cookie_is_http_only_same_site_and_secure_over_https() {
+        let c = login("https://auth.example.com").await.cookie("abc", 60);
+        assert_eq!(
+            c,
+            "portcullis_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+        let c = login("http://localhost:5001").await.cookie("abc", 60);
+        assert!(!c.contains("Secure"));
+    }
+
+    #[test]
+    fn page_text_is_escaped() {
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}
