@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use data_encoding::BASE64URL_NOPAD;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -23,6 +23,17 @@ use tokio::sync::Mutex;
 
 use crate::config::OidcConfig;
 use crate::domain::Username;
+
+/// A client from discovery: authorization endpoint set, token and userinfo endpoints as the
+/// provider advertises them.
+type RelyingParty = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 const PENDING_FOR: Duration = Duration::from_secs(600);
 const MAX_PENDING: usize = 10_000;
@@ -97,10 +108,11 @@ impl OidcLogin {
         Ok(meta)
     }
 
-    /// Starts a sign-in: the URL to send the browser to.
-    pub async fn start(&self) -> Result<String, LoginError> {
-        let meta = self.metadata().await?;
-        let client = CoreClient::from_provider_metadata(
+    /// The relying-party client for `meta`, redirecting back to `/login/callback`.
+    fn client(&self, meta: CoreProviderMetadata) -> Result<RelyingParty, LoginError> {
+        let redirect = RedirectUrl::new(self.redirect_url.clone())
+            .map_err(|e| LoginError::Refused(e.to_string()))?;
+        Ok(CoreClient::from_provider_metadata(
             meta,
             ClientId::new(self.config.client_id.clone()),
             self.config
@@ -108,10 +120,13 @@ impl OidcLogin {
                 .as_ref()
                 .map(|s| ClientSecret::new(s.expose_secret().to_string())),
         )
-        .set_redirect_uri(
-            RedirectUrl::new(self.redirect_url.clone())
-                .map_err(|e| LoginError::Refused(e.to_string()))?,
-        );
+        .set_redirect_uri(redirect))
+    }
+
+    /// Starts a sign-in: the URL to send the browser to.
+    pub async fn start(&self) -> Result<String, LoginError> {
+        let meta = self.metadata().await?;
+        let client = self.client(meta)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -149,18 +164,7 @@ impl OidcLogin {
             ));
         };
         let meta = self.metadata().await?;
-        let client = CoreClient::from_provider_metadata(
-            meta,
-            ClientId::new(self.config.client_id.clone()),
-            self.config
-                .client_secret
-                .as_ref()
-                .map(|s| ClientSecret::new(s.expose_secret().to_string())),
-        )
-        .set_redirect_uri(
-            RedirectUrl::new(self.redirect_url.clone())
-                .map_err(|e| LoginError::Refused(e.to_string()))?,
-        );
+        let client = self.client(meta)?;
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| {
