@@ -4,7 +4,7 @@
 # usage: scripts/install-test-deps.sh [--check]
 #   Debian 12, as root (or through sudo), non-interactive and idempotent: installs only what
 #   is missing among
-#     docker-registry skopeo podman slapd ldap-utils wrk curl openssl ca-certificates
+#     docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates
 #   plus Debian's nodejs + npm when no `node` is on PATH, and Debian's docker.io (the only
 #   bookworm package that ships the docker CLI) when no `docker` is on PATH. No daemon is
 #   started: the tests start docker-registry/slapd themselves on loopback, and `docker login`
@@ -42,7 +42,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 command -v dpkg-query >/dev/null || die "dpkg-query not found: this script supports Debian 12 only"
 
-pkgs=(docker-registry skopeo podman slapd ldap-utils wrk curl openssl ca-certificates)
+pkgs=(docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates)
 command -v node >/dev/null || pkgs+=(nodejs npm)
 command -v docker >/dev/null || pkgs+=(docker.io)
 
@@ -179,7 +179,7 @@ else
 fi
 
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "-"; }
-for p in docker-registry skopeo podman slapd ldap-utils wrk curl openssl ca-certificates; do
+for p in docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates; do
   printf '%s=%s\n' "$p" "$(ver "$p")"
 done
 printf 'node=%s\n' "$(node --version 2>/dev/null || echo -)"

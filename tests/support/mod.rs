@@ -116,6 +116,7 @@ pub mod image;
 pub mod oidc;
 pub mod podman;
 pub mod portcullis;
+pub mod postgres;
 pub mod process;
 pub mod registry;
 pub mod skopeo;
@@ -133,6 +134,7 @@ pub use image::{make_test_image, oci_ref};
 pub use oidc::MockOidc;
 pub use podman::Podman;
 pub use portcullis::Portcullis;
+pub use postgres::Postgres;
 pub use process::{
     client_command, free_port, run_command, try_run_command, wait_for_port, wait_until, ChildGuard,
     CmdOutput, DEFAULT_CMD_TIMEOUT,

@@ -1,0 +1,77 @@
+//! Several replicas sharing one PostgreSQL database: users, tokens and revocations made
+//! through one are honoured by the others, and what a replica remembers is forgotten when
+//! a credential changes anywhere.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{basic_auth, http_get, http_request, Portcullis, Postgres};
+
+fn status(p: &Portcullis, user: &str, password: &str) -> u16 {
+    http_get(
+        &format!("{}/token?scope=repository:team/app:pull", p.url()),
+        &[("Authorization", &basic_auth(user, password))],
+    )
+    .unwrap()
+    .status
+}
+
+#[test]
+fn two_replicas_share_users_tokens_and_revocations_through_postgresql() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let a = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_STORE__URL", &url)],
+    );
+    let b = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_STORE__URL", &url)],
+    );
+    let check = a.cli(&["check"], None);
+    check.assert_success("check against PostgreSQL");
+    assert!(check.stdout.contains("(postgres)"), "{}", check.stdout);
+
+    a.add_user("alice", "alice-pass-1", &["developers"]);
+    assert_eq!(status(&a, "alice", "alice-pass-1"), 200);
+    assert_eq!(
+        status(&b, "alice", "alice-pass-1"),
+        200,
+        "a user made through one replica's database"
+    );
+
+    // A refresh token from replica A works at replica B.
+    let login = http_get(
+        &format!("{}/token?offline_token=true", a.url()),
+        &[("Authorization", &basic_auth("alice", "alice-pass-1"))],
+    )
+    .unwrap();
+    let refresh = login.json()["refresh_token"].as_str().unwrap().to_string();
+    let grant = http_request(
+        "POST",
+        &format!("{}/token", b.url()),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(
+            format!("grant_type=refresh_token&service=portcullis&refresh_token={refresh}")
+                .as_bytes(),
+        ),
+    )
+    .unwrap();
+    assert_eq!(grant.status, 200, "{}", grant.text());
+
+    // A password change made through the CLI: replica B remembered the old password, and
+    // forgets it within the epoch poll (0.5 s).
+    a.cli(&["user", "passwd", "alice"], Some("alice-new-pass\n"))
+        .assert_success("passwd");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while status(&b, "alice", "alice-pass-1") != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "replica B kept accepting the old password"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status(&b, "alice", "alice-new-pass"), 200);
+    assert_eq!(status(&a, "alice", "alice-pass-1"), 401);
+}
