@@ -57,9 +57,11 @@ fn main() {
     let policies = Portcullis::fixture_policies();
     let warm = Portcullis::start(
         &policies,
+        // Throttling off: the flood of wrong passwords below must cost argon2 work, not 429s.
         &[
             ("PORTCULLIS_SERVER__BENCHMARK_ROUTES", "true"),
             ("PORTCULLIS_TOKEN__SERVICE", "bench"),
+            ("PORTCULLIS_AUTH__FAILURE_WINDOW", "0s"),
         ],
     );
     warm.add_user("alice", "alice-password", &["developers"]);

@@ -30,6 +30,8 @@ pub enum Outcome {
     Invalid,
     /// A backend failed (503).
     Failed,
+    /// Refused unverified: too many failed credentials from this address (429).
+    Throttled,
 }
 
 impl Outcome {
@@ -39,6 +41,7 @@ impl Outcome {
             Outcome::Rejected => "rejected",
             Outcome::Invalid => "invalid",
             Outcome::Failed => "failed",
+            Outcome::Throttled => "throttled",
         }
     }
 }

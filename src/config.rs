@@ -134,6 +134,10 @@ pub struct RawAuth {
     pub cache_max_entries: i64,
     /// Password authenticators, in the order they are asked.
     pub order: Vec<String>,
+    /// Failed credentials allowed per client address, and per address and name, in a window.
+    pub max_failures_per_ip: i64,
+    pub max_failures_per_ip_and_name: i64,
+    pub failure_window: String,
 }
 
 impl Default for RawAuth {
@@ -143,6 +147,9 @@ impl Default for RawAuth {
             cache_ttl: "60s".into(),
             cache_max_entries: 10_000,
             order: vec!["local".into(), "ldap".into()],
+            max_failures_per_ip: 50,
+            max_failures_per_ip_and_name: 10,
+            failure_window: "5m".into(),
         }
     }
 }
@@ -257,6 +264,10 @@ pub struct AuthConfig {
     pub cache_ttl: Duration,
     pub cache_max_entries: usize,
     pub order: Vec<PasswordBackend>,
+    pub max_failures_per_ip: u32,
+    pub max_failures_per_ip_and_name: u32,
+    /// Zero: throttling off.
+    pub failure_window: Duration,
 }
 
 /// A password authenticator of the chain (`auth.order`).
@@ -820,6 +831,21 @@ impl Config {
             }
             order.push(b);
         }
+        let failure_window = duration("auth.failure_window", &raw.auth.failure_window)?;
+        let limit = |key: &str, n: i64| {
+            u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                err(
+                    key,
+                    format!("{n} is out of range"),
+                    "at least 1 (set auth.failure_window = \"0s\" to turn throttling off)",
+                )
+            })
+        };
+        let max_failures_per_ip = limit("auth.max_failures_per_ip", raw.auth.max_failures_per_ip)?;
+        let max_failures_per_ip_and_name = limit(
+            "auth.max_failures_per_ip_and_name",
+            raw.auth.max_failures_per_ip_and_name,
+        )?;
         let ldap = ldap_config(&raw.ldap, o)?;
         let federation = federation_config(&raw.federation, o)?;
         let oidc = oidc_config(&raw.oidc, o)?;
@@ -868,6 +894,9 @@ impl Config {
                 cache_ttl,
                 cache_max_entries,
                 order,
+                max_failures_per_ip,
+                max_failures_per_ip_and_name,
+                failure_window,
             },
             ldap,
             oidc,

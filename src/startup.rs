@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::authn::{
     Authenticator, CredentialCache, LdapDirectory, LocalUsers, PasswordHasher, RefreshTokens,
 };
-use crate::authn::{Federation, OidcLogin};
+use crate::authn::{Federation, OidcLogin, Throttle};
 use crate::authz::PolicySet;
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -74,11 +74,17 @@ impl Application {
             tracing::info!(entries = config.federation.len(), issuers = ?issuers, "workload identity federation configured");
             authn.with_federation(Federation::new(config.federation.clone()))
         };
+        let throttle = Throttle::new(
+            config.auth.max_failures_per_ip,
+            config.auth.max_failures_per_ip_and_name,
+            config.auth.failure_window,
+        );
         let tokens = TokenService::new(
             config.token.service.clone(),
             signer,
             policies.clone(),
             authn,
+            throttle,
         );
         let login = config.oidc.as_ref().map(|oidc| {
             tracing::info!(issuer = %oidc.issuer, "browser sign-in configured at /login");

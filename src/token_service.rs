@@ -6,7 +6,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{self, Outcome, TokenEvent};
-use crate::authn::{AuthError, Authenticated, Authenticator, Credentials};
+use crate::authn::{AuthError, Authenticated, Authenticator, Credentials, Throttle};
 use crate::authz::PolicySet;
 use crate::domain::{PrincipalKind, Requester, Scope};
 use crate::http::token_request::TokenRequest;
@@ -32,6 +32,10 @@ pub enum Refusal {
         message: &'static str,
     },
     Unavailable(AuthError),
+    /// Too many failed credentials from this address (and name): try again after this long.
+    Throttled {
+        retry_after: std::time::Duration,
+    },
 }
 
 pub struct TokenService {
@@ -39,6 +43,7 @@ pub struct TokenService {
     signer: TokenSigner,
     policies: Arc<PolicySet>,
     authn: Authenticator,
+    throttle: Throttle,
 }
 
 impl TokenService {
@@ -47,12 +52,14 @@ impl TokenService {
         signer: TokenSigner,
         policies: Arc<PolicySet>,
         authn: Authenticator,
+        throttle: Throttle,
     ) -> TokenService {
         TokenService {
             service,
             signer,
             policies,
             authn,
+            throttle,
         }
     }
 
@@ -104,11 +111,27 @@ impl TokenService {
             }
         }
 
+        // Guessing is refused before any verification is paid for.
+        let ip: Option<std::net::IpAddr> = client_ip.parse().ok();
+        let claimed = req.credentials.claimed_name();
+        if !matches!(req.credentials, Credentials::Anonymous) {
+            if let Err(retry_after) = self.throttle.check(ip, claimed) {
+                event.outcome = Outcome::Throttled;
+                event.reason = "too many failed attempts from this address";
+                audit::token(&event);
+                return Err(Refusal::Throttled { retry_after });
+            }
+        }
+
         let who: Option<Authenticated> = match &req.credentials {
             Credentials::Anonymous => None,
             creds => match self.authn.authenticate(creds, &self.service).await {
-                Ok(Ok(who)) => Some(who),
+                Ok(Ok(who)) => {
+                    self.throttle.succeeded(ip, claimed);
+                    Some(who)
+                }
                 Ok(Err(rejection)) => {
+                    self.throttle.failed(ip, claimed);
                     event.outcome = Outcome::Rejected;
                     event.reason = rejection.as_str();
                     audit::token(&event);

@@ -19,6 +19,11 @@ struct TestApp {
 }
 
 async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// An app with extra `PORTCULLIS_*` settings.
+async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/p.db", dir.path().display());
     let env = [
@@ -35,7 +40,11 @@ async fn spawn_app() -> TestApp {
         ("PORTCULLIS_TOKEN__SERVICE", "test-registry".to_string()),
         ("PORTCULLIS_AUTH__HASH_CONCURRENCY", "2".to_string()),
     ];
-    let config = Config::load_from(None, env.map(|(k, v)| (k.to_string(), v))).unwrap();
+    let env = env
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = Config::load_from(None, env).unwrap();
     let app = Application::build(config).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -587,4 +596,46 @@ async fn concurrent_token_requests_all_succeed() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
+}
+
+#[tokio::test]
+async fn password_guessing_is_throttled_per_address_and_name_with_a_429() {
+    let app = spawn_app_with(&[
+        ("PORTCULLIS_AUTH__MAX_FAILURES_PER_IP_AND_NAME", "3"),
+        ("PORTCULLIS_AUTH__MAX_FAILURES_PER_IP", "5"),
+    ])
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.get("", Some(("carol", "guess"))).await.status(), 401);
+    }
+    // Refused before verifying, even with the right password, in the registry's shape.
+    let resp = app.get("", Some(("carol", "carol-password"))).await;
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    assert_registry_error(resp, 429, "TOOMANYREQUESTS").await;
+    // Another name from the same address is not affected by carol's count…
+    assert_eq!(
+        app.get("", Some(("bob", "bob-password"))).await.status(),
+        200
+    );
+    // …until the address as a whole has failed too often.
+    assert_eq!(app.get("", Some(("bob", "guess"))).await.status(), 401);
+    assert_eq!(app.get("", Some(("alice", "guess"))).await.status(), 401);
+    assert_registry_error(
+        app.get("", Some(("alice", "alice-password"))).await,
+        429,
+        "TOOMANYREQUESTS",
+    )
+    .await;
+    // Anonymous requests are never throttled.
+    assert_eq!(
+        app.get("scope=repository:public/x:pull", None)
+            .await
+            .status(),
+        200
+    );
 }

@@ -18,6 +18,7 @@ mod password;
 mod refresh_token;
 mod robot;
 mod secret;
+mod throttle;
 
 pub use access_token::{AccessTokens, CreatedToken, ACCESS_TOKEN_PREFIX};
 pub use authenticator::{Authenticator, PasswordBackend};
@@ -31,5 +32,6 @@ pub use outcome::{AuthError, AuthOutcome, Authenticated, Rejection};
 pub use password::{hash_password, verify_password, PasswordHasher};
 pub use refresh_token::{RefreshTokens, REFRESH_TOKEN_PREFIX};
 pub use robot::{Robots, ROBOT_LOGIN_PREFIX, ROBOT_SECRET_PREFIX};
+pub use throttle::Throttle;
 
 use crate::domain::Identity;

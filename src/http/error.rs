@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     /// For 401: the Basic realm to challenge with.
     pub basic_realm: Option<String>,
+    /// For 429: seconds to wait.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             code,
             message: message.into(),
             basic_realm: None,
+            retry_after: None,
         }
     }
 
@@ -35,6 +38,7 @@ impl ApiError {
             code: e.code,
             message: e.message,
             basic_realm: (status == StatusCode::UNAUTHORIZED).then(|| realm.to_string()),
+            retry_after: None,
         }
     }
 
@@ -46,6 +50,14 @@ impl ApiError {
             Refusal::Unauthorized { message } => ApiError {
                 basic_realm: Some(realm.to_string()),
                 ..ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+            },
+            Refusal::Throttled { retry_after } => ApiError {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TOOMANYREQUESTS",
+                    "too many failed attempts: wait before trying again",
+                )
             },
             Refusal::Unavailable(e) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -85,7 +97,9 @@ impl ResponseError for ApiError {
                 ),
             ));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.insert_header((header::RETRY_AFTER, "5"));
         }
         resp.json(json!({ "errors": [{ "code": self.code, "message": self.message }] }))
