@@ -509,6 +509,15 @@ struct Origins {
 }
 
 impl Origins {
+    /// An error about `key`, located where its value came from.
+    fn error(&self, key: &str, problem: String, fix: &str) -> ConfigError {
+        ConfigError {
+            location: self.of(key),
+            problem,
+            fix: fix.to_string(),
+        }
+    }
+
     fn of(&self, key: &str) -> String {
         if let Some(var) = self.env.get(key) {
             return format!("{var} (environment, key `{key}`)");
@@ -627,11 +636,7 @@ impl Config {
     }
 
     fn from_raw(raw: RawConfig, o: &Origins) -> Result<Config, ConfigError> {
-        let err = |key: &str, problem: String, fix: &str| ConfigError {
-            location: o.of(key),
-            problem,
-            fix: fix.to_string(),
-        };
+        let err = |key: &str, problem: String, fix: &str| o.error(key, problem, fix);
 
         let listen: SocketAddr = raw.server.listen.trim().parse().map_err(|_| {
             err(
@@ -913,11 +918,7 @@ fn oidc_config(raw: &RawOidc, o: &Origins) -> Result<Option<OidcConfig>, ConfigE
     if raw.issuer.trim().is_empty() {
         return Ok(None);
     }
-    let err = |key: &str, problem: String, fix: &str| ConfigError {
-        location: o.of(key),
-        problem,
-        fix: fix.to_string(),
-    };
+    let err = |key: &str, problem: String, fix: &str| o.error(key, problem, fix);
     let issuer = raw.issuer.trim().trim_end_matches('/').to_string();
     if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
         return Err(err(
@@ -975,11 +976,7 @@ fn federation_config(
     let mut out = Vec::new();
     for (i, f) in raw.iter().enumerate() {
         let key = |k: &str| format!("federation[{i}].{k}");
-        let err = |k: &str, problem: String, fix: &str| ConfigError {
-            location: o.of(&key(k)),
-            problem,
-            fix: fix.to_string(),
-        };
+        let err = |k: &str, problem: String, fix: &str| o.error(&key(k), problem, fix);
         if f.name.trim().is_empty() || f.name.contains(':') {
             return Err(err(
                 "name",
@@ -1045,11 +1042,7 @@ fn ldap_config(raw: &RawLdap, o: &Origins) -> Result<Option<LdapConfig>, ConfigE
     if raw.urls.is_empty() {
         return Ok(None);
     }
-    let err = |key: &str, problem: String, fix: &str| ConfigError {
-        location: o.of(key),
-        problem,
-        fix: fix.to_string(),
-    };
+    let err = |key: &str, problem: String, fix: &str| o.error(key, problem, fix);
     for url in &raw.urls {
         if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
             return Err(err(

@@ -63,10 +63,6 @@ impl TokenService {
         }
     }
 
-    pub fn policies(&self) -> &PolicySet {
-        &self.policies
-    }
-
     pub fn signer(&self) -> &TokenSigner {
         &self.signer
     }
@@ -146,21 +142,6 @@ impl TokenService {
                 Err(e) => return Err(self.unavailable(e, &event)),
             },
         };
-        let requester = match &who {
-            None => Requester::Anonymous,
-            Some(w) => Requester::Authenticated(w.identity.clone()),
-        };
-
-        let decisions: Vec<_> = req
-            .scopes
-            .iter()
-            .map(|s| self.policies.decide(&requester, s))
-            .collect();
-        let granted: Vec<Scope> = decisions.iter().filter_map(|d| d.granted_scope()).collect();
-        let access: Vec<AccessEntry> = granted.iter().map(AccessEntry::from).collect();
-        let subject = requester.subject();
-        let token = self.signer.issue(&subject, &self.service, &access);
-
         let refresh_token = match (&who, &req.credentials, req.offline) {
             // A workload's own token is short-lived on purpose: no refresh token outlives it.
             (Some(w), Credentials::Password { .. }, true)
@@ -185,6 +166,22 @@ impl TokenService {
         };
 
         let auth_label = who.as_ref().map(auth_label);
+        // `who` is done with: its identity moves into the requester (no copy per request).
+        let requester = match who {
+            None => Requester::Anonymous,
+            Some(w) => Requester::Authenticated(w.identity),
+        };
+
+        let decisions: Vec<_> = req
+            .scopes
+            .iter()
+            .map(|s| self.policies.decide(&requester, s))
+            .collect();
+        let granted: Vec<Scope> = decisions.iter().filter_map(|d| d.granted_scope()).collect();
+        let access: Vec<AccessEntry> = granted.iter().map(AccessEntry::from).collect();
+        let subject = requester.subject();
+        let token = self.signer.issue(&subject, &self.service, &access);
+
         let granted_text = join(&granted);
         let reason = decisions
             .iter()

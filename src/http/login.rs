@@ -178,11 +178,9 @@ pub async fn callback(state: web::Data<AppState>, q: web::Query<Callback>) -> Ht
 }
 
 pub async fn tokens(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Some(login) = login_of(&state) else {
-        return not_configured();
-    };
-    let Some((_, s)) = login.session(&req) else {
-        return to_login();
+    let (login, _, s) = match signed_in(&state, &req) {
+        Ok(x) => x,
+        Err(answer) => return *answer,
     };
     tokens_page(login, &s, StatusCode::OK, "").await
 }
@@ -265,15 +263,10 @@ pub async fn create(
     state: web::Data<AppState>,
     form: web::Form<CreateForm>,
 ) -> HttpResponse {
-    let Some(login) = login_of(&state) else {
-        return not_configured();
+    let (login, _, s) = match signed_in_form(&state, &req, &form.csrf) {
+        Ok(x) => x,
+        Err(answer) => return *answer,
     };
-    let Some((_, s)) = login.session(&req) else {
-        return to_login();
-    };
-    if !csrf_ok(&s, &form.csrf) {
-        return csrf_refused();
-    }
     let bad = |msg: String| refused(login, &s, msg);
     let name = form.name.trim();
     if name.is_empty() || name.len() > 64 || name.chars().any(char::is_whitespace) {
@@ -330,15 +323,10 @@ pub async fn revoke(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let Some(login) = login_of(&state) else {
-        return not_configured();
+    let (login, _, s) = match signed_in_form(&state, &req, &form.csrf) {
+        Ok(x) => x,
+        Err(answer) => return *answer,
     };
-    let Some((_, s)) = login.session(&req) else {
-        return to_login();
-    };
-    if !csrf_ok(&s, &form.csrf) {
-        return csrf_refused();
-    }
     let id = path.into_inner();
     match login.store.access_token_get(&id).await {
         Ok(Some(t)) if t.owner == s.user => {
@@ -364,15 +352,10 @@ pub async fn logout(
     state: web::Data<AppState>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let Some(login) = login_of(&state) else {
-        return not_configured();
+    let (login, id, _) = match signed_in_form(&state, &req, &form.csrf) {
+        Ok(x) => x,
+        Err(answer) => return *answer,
     };
-    let Some((id, s)) = login.session(&req) else {
-        return to_login();
-    };
-    if !csrf_ok(&s, &form.csrf) {
-        return csrf_refused();
-    }
     login
         .sessions
         .lock()
@@ -383,6 +366,30 @@ pub async fn logout(
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
+}
+
+/// The sign-in state and the caller's session, or the answer to send instead (sign-in not
+/// configured, or not signed in).
+fn signed_in<'a>(
+    state: &'a AppState,
+    req: &HttpRequest,
+) -> Result<(&'a Login, String, Session), Box<HttpResponse>> {
+    let login = login_of(state).ok_or_else(|| Box::new(not_configured()))?;
+    let (id, session) = login.session(req).ok_or_else(|| Box::new(to_login()))?;
+    Ok((login, id, session))
+}
+
+/// The same for a form, which must also carry the session's CSRF token.
+fn signed_in_form<'a>(
+    state: &'a AppState,
+    req: &HttpRequest,
+    csrf: &str,
+) -> Result<(&'a Login, String, Session), Box<HttpResponse>> {
+    let found = signed_in(state, req)?;
+    if !csrf_ok(&found.2, csrf) {
+        return Err(Box::new(csrf_refused()));
+    }
+    Ok(found)
 }
 
 fn csrf_ok(s: &Session, given: &str) -> bool {
