@@ -138,6 +138,10 @@ pub struct RawAuth {
     pub max_failures_per_ip: i64,
     pub max_failures_per_ip_and_name: i64,
     pub failure_window: String,
+    /// Clients (addresses or IPv6 prefixes) and names the throttle keeps at most.
+    pub throttle_max_entries: i64,
+    /// Leading bits of an IPv6 address that make one client for the throttle.
+    pub ipv6_prefix: i64,
 }
 
 impl Default for RawAuth {
@@ -150,6 +154,8 @@ impl Default for RawAuth {
             max_failures_per_ip: 50,
             max_failures_per_ip_and_name: 10,
             failure_window: "5m".into(),
+            throttle_max_entries: 100_000,
+            ipv6_prefix: 64,
         }
     }
 }
@@ -268,6 +274,8 @@ pub struct AuthConfig {
     pub max_failures_per_ip_and_name: u32,
     /// Zero: throttling off.
     pub failure_window: Duration,
+    pub throttle_max_entries: usize,
+    pub ipv6_prefix: u8,
 }
 
 /// A password authenticator of the chain (`auth.order`).
@@ -851,6 +859,33 @@ impl Config {
             "auth.max_failures_per_ip_and_name",
             raw.auth.max_failures_per_ip_and_name,
         )?;
+        if failure_window > Duration::from_secs(24 * 3600) {
+            return Err(err(
+                "auth.failure_window",
+                format!("{} is more than 24h", raw.auth.failure_window),
+                "use a window such as 5m (\"0s\" turns throttling off)",
+            ));
+        }
+        let throttle_max_entries = match raw.auth.throttle_max_entries {
+            n if (100..=10_000_000).contains(&n) => n as usize,
+            n => {
+                return Err(err(
+                    "auth.throttle_max_entries",
+                    format!("{n} is out of range"),
+                    "use 100 up to 10000000 (each entry takes about 150 bytes)",
+                ))
+            }
+        };
+        let ipv6_prefix = match raw.auth.ipv6_prefix {
+            n if (16..=128).contains(&n) => n as u8,
+            n => {
+                return Err(err(
+                    "auth.ipv6_prefix",
+                    format!("/{n} is out of range"),
+                    "use 64 (one host usually owns a /64), or 48 to 128",
+                ))
+            }
+        };
         let ldap = ldap_config(&raw.ldap, o)?;
         let federation = federation_config(&raw.federation, o)?;
         let oidc = oidc_config(&raw.oidc, o)?;
@@ -902,6 +937,8 @@ impl Config {
                 max_failures_per_ip,
                 max_failures_per_ip_and_name,
                 failure_window,
+                throttle_max_entries,
+                ipv6_prefix,
             },
             ldap,
             oidc,

@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::authn::{
     Authenticator, CredentialCache, LdapDirectory, LocalUsers, PasswordHasher, RefreshTokens,
 };
-use crate::authn::{Federation, OidcLogin, Throttle};
+use crate::authn::{Federation, OidcLogin, Throttle, ThrottleSettings};
 use crate::authz::PolicySet;
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -58,6 +58,13 @@ impl Application {
             LocalUsers::new(store.clone(), hasher),
             refresh,
             CredentialCache::new(config.auth.cache_ttl, config.auth.cache_max_entries),
+            Arc::new(Throttle::new(ThrottleSettings {
+                per_client: config.auth.max_failures_per_ip,
+                per_client_and_name: config.auth.max_failures_per_ip_and_name,
+                window: config.auth.failure_window,
+                max_entries: config.auth.throttle_max_entries,
+                ipv6_prefix: config.auth.ipv6_prefix,
+            })),
         );
         let authn = match directory {
             Some(d) => authn.with_ldap(d, config.auth.order.clone()),
@@ -74,17 +81,11 @@ impl Application {
             tracing::info!(entries = config.federation.len(), issuers = ?issuers, "workload identity federation configured");
             authn.with_federation(Federation::new(config.federation.clone()))
         };
-        let throttle = Throttle::new(
-            config.auth.max_failures_per_ip,
-            config.auth.max_failures_per_ip_and_name,
-            config.auth.failure_window,
-        );
         let tokens = TokenService::new(
             config.token.service.clone(),
             signer,
             policies.clone(),
             authn,
-            throttle,
         );
         let login = config.oidc.as_ref().map(|oidc| {
             tracing::info!(issuer = %oidc.issuer, "browser sign-in configured at /login");

@@ -1,12 +1,13 @@
 //! The token flow, independent of HTTP: authenticate the credentials, decide every
 //! requested scope against the policies, sign the grant, audit the decision.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{self, Outcome, TokenEvent};
-use crate::authn::{AuthError, Authenticated, Authenticator, Credentials, Throttle};
+use crate::authn::{AuthError, AuthOutcome, Authenticated, Authenticator, Credentials, Rejection};
 use crate::authz::PolicySet;
 use crate::domain::{PrincipalKind, Requester, Scope};
 use crate::http::token_request::TokenRequest;
@@ -43,7 +44,6 @@ pub struct TokenService {
     signer: TokenSigner,
     policies: Arc<PolicySet>,
     authn: Authenticator,
-    throttle: Throttle,
 }
 
 impl TokenService {
@@ -52,14 +52,12 @@ impl TokenService {
         signer: TokenSigner,
         policies: Arc<PolicySet>,
         authn: Authenticator,
-        throttle: Throttle,
     ) -> TokenService {
         TokenService {
             service,
             signer,
             policies,
             authn,
-            throttle,
         }
     }
 
@@ -71,7 +69,14 @@ impl TokenService {
         &self.authn
     }
 
-    pub async fn handle(&self, req: TokenRequest, client_ip: &str) -> Result<Grant, Refusal> {
+    /// Answers one token request from `client` (the peer's address, when known).
+    pub async fn handle(
+        &self,
+        req: TokenRequest,
+        client: Option<IpAddr>,
+    ) -> Result<Grant, Refusal> {
+        let client_ip = client.map(|ip| ip.to_string()).unwrap_or_default();
+        let client_ip = client_ip.as_str();
         let requested = join(&req.scopes);
         let mut event = TokenEvent {
             outcome: Outcome::Invalid,
@@ -107,27 +112,17 @@ impl TokenService {
             }
         }
 
-        // Guessing is refused before any verification is paid for.
-        let ip: Option<std::net::IpAddr> = client_ip.parse().ok();
-        let claimed = req.credentials.claimed_name();
-        if !matches!(req.credentials, Credentials::Anonymous) {
-            if let Err(retry_after) = self.throttle.check(ip, claimed) {
-                event.outcome = Outcome::Throttled;
-                event.reason = "too many failed attempts from this address";
-                audit::token(&event);
-                return Err(Refusal::Throttled { retry_after });
-            }
-        }
-
         let who: Option<Authenticated> = match &req.credentials {
             Credentials::Anonymous => None,
-            creds => match self.authn.authenticate(creds, &self.service).await {
-                Ok(Ok(who)) => {
-                    self.throttle.succeeded(ip, claimed);
-                    Some(who)
+            creds => match self.authn.authenticate(creds, &self.service, client).await {
+                Ok(AuthOutcome::Authenticated(who)) => Some(who),
+                Ok(AuthOutcome::Rejected(Rejection::Throttled { retry_after })) => {
+                    event.outcome = Outcome::Throttled;
+                    event.reason = "too many failed attempts from this address";
+                    audit::token(&event);
+                    return Err(Refusal::Throttled { retry_after });
                 }
-                Ok(Err(rejection)) => {
-                    self.throttle.failed(ip, claimed);
+                Ok(AuthOutcome::Rejected(rejection)) => {
                     event.outcome = Outcome::Rejected;
                     event.reason = rejection.as_str();
                     audit::token(&event);
@@ -138,6 +133,14 @@ impl TokenService {
                         _ => "invalid username or password",
                     };
                     return Err(Refusal::Unauthorized { message });
+                }
+                Ok(AuthOutcome::NoMatch) => {
+                    event.outcome = Outcome::Rejected;
+                    event.reason = Rejection::UnknownUser.as_str();
+                    audit::token(&event);
+                    return Err(Refusal::Unauthorized {
+                        message: "invalid username or password",
+                    });
                 }
                 Err(e) => return Err(self.unavailable(e, &event)),
             },

@@ -639,3 +639,124 @@ async fn password_guessing_is_throttled_per_address_and_name_with_a_429() {
         200
     );
 }
+
+#[tokio::test]
+async fn simultaneous_guesses_verify_at_most_the_limit_and_the_rest_get_429() {
+    let app = Arc::new(spawn_app().await);
+    // 300 guesses at once from one address for one account (the limit is 10), with the
+    // right password among them.
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let password = if i == 150 {
+                    "carol-password".to_string()
+                } else {
+                    format!("guess-{i}")
+                };
+                app.get("", Some(("carol", &password)))
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let verified = statuses.iter().filter(|s| **s != 429).count();
+    assert!(
+        verified <= 10,
+        "{verified} of 300 simultaneous guesses were verified: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 401, 429].contains(s)),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pull_storm_with_one_new_password_shares_one_verification_and_is_never_throttled() {
+    let app = Arc::new(
+        spawn_app_with(&[
+            ("PORTCULLIS_AUTH__MAX_FAILURES_PER_IP_AND_NAME", "3"),
+            ("PORTCULLIS_AUTH__MAX_FAILURES_PER_IP", "5"),
+        ])
+        .await,
+    );
+    // 64 parallel requests with the same right password, none remembered yet: they share
+    // one verification, so the throttle's reservations never refuse them.
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.get(
+                    "scope=repository:public/x:pull",
+                    Some(("bob", "bob-password")),
+                )
+                .await
+                .status()
+                .as_u16()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+}
+
+#[tokio::test]
+async fn garbage_refresh_tokens_from_an_address_lock_out_no_other_identity_token() {
+    let app = spawn_app().await;
+    let login = app
+        .get(
+            "offline_token=true&client_id=docker",
+            Some(("bob", "bob-password")),
+        )
+        .await;
+    assert_eq!(login.status(), 200);
+    let body: Value = login.json().await.unwrap();
+    let good = body["refresh_token"].as_str().unwrap().to_string();
+    // One client behind the address retries its revoked (here: made-up) identity tokens.
+    for i in 0..30 {
+        let garbage = format!("pcr_{:0>43}", i);
+        let status = app
+            .post(&format!(
+                "grant_type=refresh_token&refresh_token={garbage}&service=test-registry"
+            ))
+            .await
+            .status()
+            .as_u16();
+        assert!([401, 429].contains(&status), "{status}");
+    }
+    let stale = format!("pcr_{:0>43}", 0);
+    for _ in 0..15 {
+        app.post(&format!(
+            "grant_type=refresh_token&refresh_token={stale}&service=test-registry"
+        ))
+        .await;
+    }
+    assert_registry_error(
+        app.post(&format!(
+            "grant_type=refresh_token&refresh_token={stale}&service=test-registry"
+        ))
+        .await,
+        429,
+        "TOOMANYREQUESTS",
+    )
+    .await;
+    // Another docker client's identity token, and passwords, from the same address still work.
+    let resp = app
+        .post(&format!(
+            "grant_type=refresh_token&refresh_token={good}&service=test-registry&scope=repository:public/x:pull"
+        ))
+        .await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        app.get("", Some(("carol", "carol-password")))
+            .await
+            .status(),
+        200
+    );
+}

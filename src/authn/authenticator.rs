@@ -10,18 +10,27 @@
 //!
 //! A credential verified once is remembered (see `cache.rs`), so a pull storm costs one
 //! argon2 verification or one database lookup per credential per `auth.cache_ttl`, not one
-//! per request.
+//! per request. Requests presenting the *same* credential while it is being verified wait
+//! for that one verification instead of starting their own (a cold pull storm of 64
+//! parallel requests costs one argon2 run, and takes one place in the throttle).
+//!
+//! Guessing is throttled here (see `throttle.rs`): a locked-out client is refused before the
+//! remembered credentials are even looked at, and every verification is reserved first.
 
-use secrecy::SecretString;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
 
 use super::access_token::AccessTokens;
 use super::cache::CredentialCache;
 use super::federation::Federation;
 use super::ldap::LdapDirectory;
 use super::robot::{Robots, ROBOT_LOGIN_PREFIX};
-use super::{
-    AuthError, AuthOutcome, Authenticated, Credentials, LocalUsers, RefreshTokens, Rejection,
-};
+use super::throttle::{Claim, Throttle};
+use super::{AuthError, AuthOutcome, Credentials, LocalUsers, RefreshTokens, Rejection};
 pub use crate::config::PasswordBackend;
 use crate::store::Store;
 
@@ -35,7 +44,14 @@ pub struct Authenticator {
     robots: Robots,
     refresh: RefreshTokens,
     cache: CredentialCache,
+    throttle: Arc<Throttle>,
+    /// Verifications in progress, by credential (the cache key): later requests with the
+    /// same credential wait for the first one's result.
+    in_flight: Mutex<HashMap<CacheKey, Arc<OnceCell<Verified>>>>,
 }
+
+type CacheKey = [u8; 32];
+type Verified = Result<AuthOutcome, AuthError>;
 
 const KIND_PASSWORD: u8 = 1;
 const KIND_REFRESH: u8 = 2;
@@ -46,8 +62,11 @@ impl Authenticator {
         local: LocalUsers,
         refresh: RefreshTokens,
         cache: CredentialCache,
+        throttle: Arc<Throttle>,
     ) -> Authenticator {
         Authenticator {
+            throttle,
+            in_flight: Mutex::new(HashMap::new()),
             tokens: AccessTokens::new(store.clone()),
             robots: Robots::new(store.clone()),
             store,
@@ -106,28 +125,101 @@ impl Authenticator {
         &self.refresh
     }
 
-    /// Authenticates non-anonymous credentials for `service`: `Ok(Ok(who))`, `Ok(Err(why))`
-    /// when refused (401), `Err` when a backend failed (503).
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// What the throttle counts a credential under: guessable ones by the name they claim,
+    /// unguessable ones (refresh tokens, robot secrets, workload JWTs) by their fingerprint.
+    fn claim<'a>(&self, creds: &'a Credentials) -> Claim<'a> {
+        match creds {
+            Credentials::Anonymous => Claim::Name(""),
+            Credentials::RefreshToken(t) => Claim::Secret(t.expose_secret()),
+            Credentials::Password { username, password }
+                if username.starts_with(ROBOT_LOGIN_PREFIX)
+                    || self
+                        .federation
+                        .as_ref()
+                        .is_some_and(|f| f.handles(username, password)) =>
+            {
+                Claim::Secret(password.expose_secret())
+            }
+            Credentials::Password { username, .. } => Claim::Name(username),
+        }
+    }
+
+    /// Authenticates non-anonymous credentials for `service`, sent from `client`:
+    /// authenticated, or rejected (401; `Rejection::Throttled` is a 429), never `NoMatch`;
+    /// `Err` when a backend failed (503).
     pub async fn authenticate(
         &self,
         creds: &Credentials,
         service: &str,
-    ) -> Result<Result<Authenticated, Rejection>, AuthError> {
+        client: Option<IpAddr>,
+    ) -> Result<AuthOutcome, AuthError> {
         let (kind, name, secret): (u8, &str, &SecretString) = match creds {
-            Credentials::Anonymous => return Ok(Err(Rejection::UnknownUser)),
+            Credentials::Anonymous => return Ok(AuthOutcome::Rejected(Rejection::UnknownUser)),
             Credentials::Password { username, password } => (KIND_PASSWORD, username, password),
             Credentials::RefreshToken(token) => (KIND_REFRESH, "", token),
         };
+        let claim = self.claim(creds);
+        if let Err(retry_after) = self.throttle.check(client, claim) {
+            return Ok(AuthOutcome::Rejected(Rejection::Throttled { retry_after }));
+        }
         // The epoch is read before verifying: a change made meanwhile leaves this result
         // already stale.
         let epoch = self.store.credentials_epoch();
         let key = self.cache.key(kind, name, secret, service);
         if let Some(mut hit) = self.cache.get(&key, epoch) {
             hit.remembered = true;
-            return Ok(Ok(hit));
+            return Ok(AuthOutcome::Authenticated(hit));
         }
-        let outcome = match creds {
-            Credentials::Anonymous => unreachable!("handled above"),
+        let cell = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        let waiting = InFlight {
+            map: &self.in_flight,
+            key,
+            cell,
+        };
+        waiting
+            .cell
+            .get_or_init(|| async {
+                let attempt = match self.throttle.reserve(client, claim) {
+                    Ok(a) => a,
+                    Err(retry_after) => {
+                        return Ok(AuthOutcome::Rejected(Rejection::Throttled { retry_after }))
+                    }
+                };
+                // An `Err` drops the attempt unsettled: an outage counts as no guess.
+                match self.verify(creds, service).await? {
+                    AuthOutcome::Authenticated(who) => {
+                        attempt.succeeded();
+                        self.cache.put(key, who.clone(), epoch, who.expires_at);
+                        Ok(AuthOutcome::Authenticated(who))
+                    }
+                    AuthOutcome::NoMatch => {
+                        attempt.failed();
+                        Ok(AuthOutcome::Rejected(Rejection::UnknownUser))
+                    }
+                    AuthOutcome::Rejected(r) => {
+                        attempt.failed();
+                        Ok(AuthOutcome::Rejected(r))
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// The authenticator chain proper, for a credential that is not remembered.
+    async fn verify(&self, creds: &Credentials, service: &str) -> Result<AuthOutcome, AuthError> {
+        Ok(match creds {
+            Credentials::Anonymous => AuthOutcome::NoMatch,
             Credentials::Password { username, password } => {
                 if let Some(fed) = self
                     .federation
@@ -145,14 +237,28 @@ impl Authenticator {
                 }
             }
             Credentials::RefreshToken(token) => self.refresh.authenticate(token, service).await?,
-        };
-        match outcome {
-            AuthOutcome::Authenticated(who) => {
-                self.cache.put(key, who.clone(), epoch, who.expires_at);
-                Ok(Ok(who))
-            }
-            AuthOutcome::NoMatch => Ok(Err(Rejection::UnknownUser)),
-            AuthOutcome::Rejected(r) => Ok(Err(r)),
+        })
+    }
+}
+
+/// A request's place among those waiting for one credential's verification. The last one
+/// to leave (or any, once the result is in) removes the entry, so requests that give up
+/// leave nothing behind.
+struct InFlight<'a> {
+    map: &'a Mutex<HashMap<CacheKey, Arc<OnceCell<Verified>>>>,
+    key: CacheKey,
+    cell: Arc<OnceCell<Verified>>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let ours = map
+            .get(&self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell));
+        // Two holders left: the map's and ours.
+        if ours && (self.cell.initialized() || Arc::strong_count(&self.cell) <= 2) {
+            map.remove(&self.key);
         }
     }
 }

@@ -18,6 +18,10 @@ pub enum Rejection {
     Expired,
     /// A federated workload token failed this check (`signature`, `audience`, …).
     Federation(&'static str),
+    /// Not verified: too many failed attempts from this client (a 429, not a 401).
+    Throttled {
+        retry_after: std::time::Duration,
+    },
 }
 
 impl Rejection {
@@ -35,6 +39,7 @@ impl Rejection {
             Rejection::WrongSecret => "wrong robot secret",
             Rejection::Expired => "account expired",
             Rejection::Federation(check) => check,
+            Rejection::Throttled { .. } => "too many failed attempts from this address",
         }
     }
 }
@@ -63,7 +68,7 @@ impl Authenticated {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthOutcome {
     Authenticated(Authenticated),
     /// This authenticator does not know the name; the next one may.
@@ -72,7 +77,7 @@ pub enum AuthOutcome {
 }
 
 /// The authenticator could not answer. Which backend, and why (for the log).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{backend} is unavailable: {cause}")]
 pub struct AuthError {
     pub backend: &'static str,

@@ -61,10 +61,7 @@ async fn respond(
     state: &AppState,
     parsed: Result<TokenRequest, RequestError>,
 ) -> Result<HttpResponse, ApiError> {
-    let client_ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let client = req.peer_addr().map(|a| a.ip());
     let realm = &state.tokens.service;
     let parsed = parsed.inspect_err(|e| {
         audit::token(&TokenEvent {
@@ -75,7 +72,7 @@ async fn respond(
             },
             subject: "",
             auth: "",
-            client_ip: &client_ip,
+            client_ip: &client.map(|ip| ip.to_string()).unwrap_or_default(),
             client_id: "",
             service: "",
             requested: "",
@@ -88,7 +85,7 @@ async fn respond(
     let flavor = request.flavor;
     let grant = state
         .tokens
-        .handle(request, &client_ip)
+        .handle(request, client)
         .await
         .map_err(|r| ApiError::from_refusal(r, realm))?;
     Ok(HttpResponse::Ok()
