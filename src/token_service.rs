@@ -10,7 +10,7 @@ use crate::audit::{self, Outcome, TokenEvent};
 use crate::authn::{AuthError, AuthOutcome, Authenticated, Authenticator, Credentials, Rejection};
 use crate::authz::PolicySet;
 use crate::domain::{PrincipalKind, Requester, Scope};
-use crate::http::token_request::TokenRequest;
+use crate::http::token_request::{TokenRequest, ACCOUNT_MISMATCH};
 use crate::token::{AccessEntry, IssuedToken, TokenSigner};
 
 /// A successful answer: the signed token, what it grants, and a refresh token when asked.
@@ -145,6 +145,19 @@ impl TokenService {
                 Err(e) => return Err(self.unavailable(e, &event)),
             },
         };
+        // A refresh token names its owner only once looked up: an `account` naming someone
+        // else is refused as it is with a password.
+        if let (Some(w), Some(account)) = (&who, &req.account) {
+            if !w.identity.logs_in_as(account) {
+                event.outcome = Outcome::Invalid;
+                event.reason = ACCOUNT_MISMATCH;
+                audit::token(&event);
+                return Err(Refusal::BadRequest {
+                    code: "BAD_TOKEN_OPTION",
+                    message: ACCOUNT_MISMATCH.to_string(),
+                });
+            }
+        }
         let refresh_token = match (&who, &req.credentials, req.offline) {
             // A workload's own token is short-lived on purpose: no refresh token outlives it.
             (Some(w), Credentials::Password { .. }, true)

@@ -760,3 +760,58 @@ async fn garbage_refresh_tokens_from_an_address_lock_out_no_other_identity_token
         200
     );
 }
+
+#[tokio::test]
+async fn two_authorization_headers_are_refused_not_resolved_by_order() {
+    let app = spawn_app().await;
+    let basic = |u: &str, p: &str| format!("Basic {}", BASE64.encode(format!("{u}:{p}").as_bytes()));
+    let resp = app
+        .client
+        .get(format!("{}/token?scope=repository:bob/x:push", app.base))
+        .header("authorization", basic("bob", "bob-password"))
+        .header("authorization", basic("carol", "wrong"))
+        .send()
+        .await
+        .unwrap();
+    let message = assert_registry_error(resp, 400, "BAD_REQUEST").await;
+    assert!(message.contains("2 times"), "{message}");
+}
+
+#[tokio::test]
+async fn a_refresh_token_with_an_account_naming_someone_else_is_refused() {
+    let app = spawn_app().await;
+    let login = app
+        .get("offline_token=true&client_id=docker", Some(("bob", "bob-password")))
+        .await;
+    let body: Value = login.json().await.unwrap();
+    let token = body["refresh_token"].as_str().unwrap().to_string();
+    // POST, as docker and containers/image send it.
+    let message = assert_registry_error(
+        app.post(&format!(
+            "grant_type=refresh_token&refresh_token={token}&service=test-registry&account=alice&scope=repository:alice/x:pull"
+        ))
+        .await,
+        400,
+        "BAD_TOKEN_OPTION",
+    )
+    .await;
+    assert!(message.contains("account"), "{message}");
+    // GET with the token as the Basic password of an empty user (containerd's fallback).
+    assert_registry_error(
+        app.get("account=alice&scope=repository:alice/x:pull", Some(("", &token)))
+            .await,
+        400,
+        "BAD_TOKEN_OPTION",
+    )
+    .await;
+    // Its owner's name, or none, is fine.
+    for query in ["account=bob&", ""] {
+        let resp = app
+            .get(
+                &format!("{query}scope=repository:bob/x:pull"),
+                Some(("", &token)),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{query}");
+    }
+}

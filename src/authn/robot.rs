@@ -11,8 +11,7 @@ use crate::domain::{AuthSource, Identity};
 use crate::store::{now, Store};
 
 pub const ROBOT_SECRET_PREFIX: &str = "pcb_";
-/// The login name of robot NAME is `robot+NAME`.
-pub const ROBOT_LOGIN_PREFIX: &str = "robot+";
+pub use crate::domain::ROBOT_LOGIN_PREFIX;
 const TOUCH_INTERVAL: i64 = 60;
 
 #[derive(Clone)]

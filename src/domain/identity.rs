@@ -124,6 +124,22 @@ impl Identity {
     }
 }
 
+/// The login name of robot NAME is `robot+NAME` (a `+` cannot appear in a user name, so the
+/// two never collide).
+pub const ROBOT_LOGIN_PREFIX: &str = "robot+";
+
+impl Identity {
+    /// Whether `login` is the name this principal logs in with (`alice`, `robot+ci`).
+    pub fn logs_in_as(&self, login: &str) -> bool {
+        match self.kind {
+            PrincipalKind::User | PrincipalKind::Workload => self.name == login,
+            PrincipalKind::Robot => login
+                .strip_prefix(ROBOT_LOGIN_PREFIX)
+                .is_some_and(|n| n == self.name),
+        }
+    }
+}
+
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind.as_str(), self.name)

@@ -9,7 +9,7 @@ mod scope_limit;
 mod username;
 
 pub use action::Action;
-pub use identity::{AuthSource, Identity, PrincipalKind, Requester};
+pub use identity::{AuthSource, Identity, PrincipalKind, Requester, ROBOT_LOGIN_PREFIX};
 pub use repo_pattern::{PatternError, RepoPattern};
 pub use scope::{parse_scope_list, ResourceType, Scope, ScopeError, MAX_SCOPES};
 pub use scope_limit::{ScopeLimit, ScopeLimitError};

@@ -15,11 +15,12 @@ use crate::token::IssuedToken;
 use crate::token_service::Grant;
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let auth = req
+    let auth: Vec<&[u8]> = req
         .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    let parsed = parse_get(req.query_string(), auth);
+        .get_all(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .collect();
+    let parsed = parse_get(req.query_string(), &auth);
     respond(&req, &state, parsed).await
 }
 

@@ -43,6 +43,9 @@ pub struct TokenRequest {
     /// `offline_token=true` (GET) or `access_type=offline` (POST).
     pub offline: bool,
     pub client_id: Option<String>,
+    /// `account`: the name the client believes it logged in as. Checked against the Basic or
+    /// form user here, and against the refresh token's owner once it is known.
+    pub account: Option<String>,
 }
 
 /// A request we refuse before authenticating: status, registry error code, message.
@@ -112,8 +115,10 @@ impl<'a> Params<'a> {
     }
 }
 
-/// `GET /token?service=…&scope=…&offline_token=…&client_id=…&account=…` with optional Basic.
-pub fn parse_get(query: &str, authorization: Option<&[u8]>) -> Result<TokenRequest, RequestError> {
+/// `GET /token?service=…&scope=…&offline_token=…&client_id=…&account=…` with optional Basic
+/// (`authorization`: every `Authorization` header sent; more than one is refused, since which
+/// of them would count is anybody's guess).
+pub fn parse_get(query: &str, authorization: &[&[u8]]) -> Result<TokenRequest, RequestError> {
     if query.len() > MAX_QUERY_BYTES {
         return Err(RequestError::bad(
             "SIZE_INVALID",
@@ -131,21 +136,20 @@ pub fn parse_get(query: &str, authorization: Option<&[u8]>) -> Result<TokenReque
         })?,
     };
     let credentials = match authorization {
-        None => Credentials::Anonymous,
-        Some(h) => parse_basic(h)?,
-    };
-    // `account` is a hint docker and containers/image send; it must not contradict the
-    // Basic user, or the request is confused about who it is for.
-    if let (Some(account), Credentials::Password { username, .. }) =
-        (p.non_empty("account")?, &credentials)
-    {
-        if &account != username {
+        [] => Credentials::Anonymous,
+        [h] => parse_basic(h)?,
+        many => {
             return Err(RequestError::bad(
-                "BAD_TOKEN_OPTION",
-                "the account parameter does not match the user of the Authorization header",
-            ));
+                "BAD_REQUEST",
+                format!(
+                    "the Authorization header is sent {} times: send it once",
+                    many.len()
+                ),
+            ))
         }
-    }
+    };
+    let account = p.non_empty("account")?;
+    check_account(account.as_deref(), &credentials)?;
     Ok(TokenRequest {
         flavor: Flavor::Get,
         credentials,
@@ -153,6 +157,7 @@ pub fn parse_get(query: &str, authorization: Option<&[u8]>) -> Result<TokenReque
         scopes: p.scopes()?,
         offline,
         client_id: p.non_empty("client_id")?,
+        account,
     })
 }
 
@@ -232,6 +237,8 @@ pub fn parse_post(content_type: Option<&str>, body: &[u8]) -> Result<TokenReques
             ))
         }
     };
+    let account = p.non_empty("account")?;
+    check_account(account.as_deref(), &credentials)?;
     Ok(TokenRequest {
         flavor: Flavor::Post,
         credentials,
@@ -239,7 +246,24 @@ pub fn parse_post(content_type: Option<&str>, body: &[u8]) -> Result<TokenReques
         scopes: p.scopes()?,
         offline,
         client_id: p.non_empty("client_id")?,
+        account,
     })
+}
+
+/// The message for an `account` that names someone other than the credentials' owner.
+pub const ACCOUNT_MISMATCH: &str =
+    "the account parameter does not match the user the credentials belong to";
+
+/// `account` is a hint docker and containers/image send; it must not contradict the user
+/// of the credentials, or the request is confused about who it is for. (A refresh token's
+/// owner is known only once it is looked up: the token flow checks that.)
+fn check_account(account: Option<&str>, credentials: &Credentials) -> Result<(), RequestError> {
+    match (account, credentials) {
+        (Some(account), Credentials::Password { username, .. }) if account != username => {
+            Err(RequestError::bad("BAD_TOKEN_OPTION", ACCOUNT_MISMATCH))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `Basic base64(user:password)`. An empty user with a secret is an identity token, as
@@ -318,7 +342,7 @@ mod tests {
     fn a_docker_login_request_parses() {
         let r = parse_get(
             "account=alice&client_id=docker&offline_token=true&service=registry.local",
-            Some(&basic("alice", "pw")),
+            &[&basic("alice", "pw")],
         )
         .unwrap();
         assert_eq!(r.service.as_deref(), Some("registry.local"));
@@ -338,7 +362,7 @@ mod tests {
     fn repeated_and_plus_separated_scopes_are_all_read() {
         let r = parse_get(
             "scope=repository:a:pull&scope=repository:b:pull+repository:c:push&scope=repository%3Aa%3Apush",
-            None,
+            &[],
         )
         .unwrap();
         let got: Vec<String> = r.scopes.iter().map(|s| s.to_string()).collect();
@@ -355,12 +379,12 @@ mod tests {
 
     #[test]
     fn an_empty_service_counts_as_absent() {
-        assert_eq!(parse_get("service=", None).unwrap().service, None);
+        assert_eq!(parse_get("service=", &[]).unwrap().service, None);
     }
 
     #[test]
     fn an_empty_basic_user_carries_an_identity_token() {
-        let r = parse_get("", Some(&basic("", "pcr_abc"))).unwrap();
+        let r = parse_get("", &[&basic("", "pcr_abc")]).unwrap();
         let Credentials::RefreshToken(t) = r.credentials else {
             panic!()
         };
@@ -407,7 +431,7 @@ mod tests {
         ];
         for (query, auth, status, code) in cases {
             let e =
-                parse_get(query, auth.as_deref()).expect_err(&format!("{:.60} should fail", query));
+                parse_get(query, &auth.iter().map(|a| a.as_slice()).collect::<Vec<_>>()).expect_err(&format!("{:.60} should fail", query));
             assert_eq!(
                 (e.status, e.code),
                 (status, code),
@@ -420,10 +444,35 @@ mod tests {
     }
 
     #[test]
+    fn two_authorization_headers_are_refused() {
+        let e = parse_get("", &[&basic("alice", "pw"), &basic("bob", "pw")]).unwrap_err();
+        assert_eq!((e.status, e.code), (400, "BAD_REQUEST"), "{}", e.message);
+        let e = parse_get("", &[&basic("alice", "pw"), &basic("alice", "pw")]).unwrap_err();
+        assert_eq!(e.status, 400, "even when they are the same");
+    }
+
+    #[test]
+    fn an_account_naming_someone_else_is_refused_on_post_too() {
+        let e = parse_post(
+            FORM,
+            b"grant_type=password&username=alice&password=pw&account=bob",
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.code), (400, "BAD_TOKEN_OPTION"));
+        let r = parse_post(FORM, b"grant_type=refresh_token&refresh_token=pcr_x&account=bob")
+            .unwrap();
+        assert_eq!(
+            r.account.as_deref(),
+            Some("bob"),
+            "kept for the token flow to check against the token's owner"
+        );
+    }
+
+    #[test]
     fn the_account_hint_may_match_or_be_absent() {
-        assert!(parse_get("account=alice", Some(&basic("alice", "pw"))).is_ok());
+        assert!(parse_get("account=alice", &[&basic("alice", "pw")]).is_ok());
         assert!(
-            parse_get("account=alice", None).is_ok(),
+            parse_get("account=alice", &[]).is_ok(),
             "ignored for anonymous requests"
         );
     }
@@ -438,7 +487,7 @@ mod tests {
             ("FALSE", false),
         ] {
             assert_eq!(
-                parse_get(&format!("offline_token={v}"), None)
+                parse_get(&format!("offline_token={v}"), &[])
                     .unwrap()
                     .offline,
                 want,
