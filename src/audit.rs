@@ -11,13 +11,44 @@
 //! What a record holds is chosen so that "why was I refused?" can be answered from the log
 //! alone, and it never holds a secret: no password, refresh token or JWT, only the token's
 //! `jti`.
+//!
+//! A record is bounded whatever the request: it lists at most [`MAX_SCOPES_RECORDED`]
+//! scopes (then says how many more there were), and no field holds more than
+//! [`MAX_FIELD_CHARS`] characters (then says how many were cut). Every value is escaped (see
+//! `log_escape.rs`), so nothing a client sends can end a record early or forge another.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::OnceLock;
 
 use crate::config::LogFormat;
+use crate::log_escape::{bounded, push_json_string, push_quoted};
 use crate::telemetry::BatchWriter;
+
+/// Scopes a record lists at most; the rest are counted.
+pub const MAX_SCOPES_RECORDED: usize = 10;
+/// Characters a field holds at most; the rest are counted.
+pub const MAX_FIELD_CHARS: usize = 4096;
+
+/// `items` joined with `sep`, at most [`MAX_SCOPES_RECORDED`] of them, then `… (+N more
+/// scopes)`: how a record lists scopes.
+pub fn scope_list<T: std::fmt::Display>(items: &[T], sep: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (i, item) in items.iter().take(MAX_SCOPES_RECORDED).enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        let _ = write!(out, "{item}");
+    }
+    if items.len() > MAX_SCOPES_RECORDED {
+        let _ = write!(
+            out,
+            "{sep}… (+{} more scopes not recorded)",
+            items.len() - MAX_SCOPES_RECORDED
+        );
+    }
+    out
+}
 
 /// How a token request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,36 +166,25 @@ fn text_line(e: &TokenEvent<'_>) -> String {
         out.push(' ');
         out.push_str(k);
         out.push('=');
-        quote(&mut out, v);
+        push_quoted(&mut out, &bounded(v, MAX_FIELD_CHARS));
     }
     out.push('\n');
     out
 }
 
 fn json_line(e: &TokenEvent<'_>) -> String {
-    let mut map = serde_json::Map::new();
-    map.insert("timestamp".into(), timestamp().into());
-    map.insert("level".into(), "INFO".into());
-    map.insert("target".into(), "audit".into());
+    let mut out = String::with_capacity(256 + e.reason.len() + e.requested.len() + e.granted.len());
+    out.push_str("{\"timestamp\":");
+    push_json_string(&mut out, &timestamp());
+    out.push_str(",\"level\":\"INFO\",\"target\":\"audit\"");
     for (k, v) in e.fields() {
-        map.insert(k.into(), v.into());
+        out.push(',');
+        push_json_string(&mut out, k);
+        out.push(':');
+        push_json_string(&mut out, &bounded(v, MAX_FIELD_CHARS));
     }
-    let mut line = serde_json::Value::Object(map).to_string();
-    line.push('\n');
-    line
-}
-
-/// A double-quoted value; escapes only when needed (they rarely are).
-fn quote(out: &mut String, v: &str) {
-    if v.bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
-    {
-        out.push('"');
-        out.push_str(v);
-        out.push('"');
-    } else {
-        let _ = write!(out, "{v:?}");
-    }
+    out.push_str("}\n");
+    out
 }
 
 #[cfg(test)]
@@ -204,6 +224,34 @@ mod tests {
             "{line}"
         );
         assert_eq!(line.matches('\n').count(), 1, "one record, one line");
+    }
+
+    #[test]
+    fn line_breaks_of_every_kind_are_escaped_in_both_formats() {
+        let hostile = "x\u{85}event=\"token\" outcome=\"issued\"\u{2028}y\u{9b}z";
+        for line in [text_line(&event(hostile)), json_line(&event(hostile))] {
+            let body = line.strip_suffix('\n').unwrap();
+            assert!(!body.chars().any(crate::log_escape::dangerous), "{line:?}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(json_line(&event(hostile)).trim_end()).unwrap();
+        assert_eq!(v["reason"], hostile, "the JSON value reads back exactly");
+    }
+
+    #[test]
+    fn a_record_is_bounded_and_says_what_was_cut() {
+        let huge = "r".repeat(100_000);
+        let line = text_line(&event(&huge));
+        assert!(line.len() < 4 * MAX_FIELD_CHARS, "{}", line.len());
+        assert!(line.contains("(cut: 95904 more characters)"), "{line}");
+        let scopes: Vec<String> = (0..64).map(|i| format!("repository:r{i}:pull")).collect();
+        let listed = scope_list(&scopes, " ");
+        assert!(listed.starts_with("repository:r0:pull repository:r1:pull"));
+        assert!(
+            listed.ends_with("… (+54 more scopes not recorded)"),
+            "{listed}"
+        );
+        assert!(!listed.contains("r10:"));
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! - [`http`]: routes, handlers, the registry error shape.
 //! - [`audit`]: one record per token request, whatever the log level, never a secret.
 //! - [`telemetry`]: logging through a batched writer (no system call per line).
+//! - [`log_escape`]: escaping values from outside, so that no log line can be forged.
 //! - [`cli`]: the `portcullis` subcommands.
 
 pub mod audit;
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod log_escape;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

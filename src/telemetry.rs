@@ -8,15 +8,30 @@
 //! buffer out every 20 ms, or sooner once it holds 256 KiB. There is no system call and no
 //! thread wake-up per line. Nothing is dropped: past 8 MiB of unwritten lines, requests wait
 //! for the writer. The returned guard writes out what is left when the process stops.
+//!
+//! Every record passes through `log_escape::sanitize_record` on its way in: a value from
+//! outside (a user name, a directory group, a provider's claim) can never end a record early
+//! or forge another, whichever code logged it and however.
+//!
+//! Malformed or broken HTTP connections (garbage request lines, clients that vanish) are the
+//! client's problem, not the server's: actix-http logs each one at ERROR, which would let
+//! anyone fill the disk and bury real errors. They are counted instead, and summarised at
+//! INFO at most once a minute (see [`ClientNoise`]).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::filter::{filter_fn, FilterExt};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogConfig, LogFormat};
+use crate::log_escape::sanitize_record;
 
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 const FLUSH_AT: usize = 256 * 1024;
@@ -36,13 +51,18 @@ struct State {
 }
 
 /// The `MakeWriter` handed to tracing: each event's line is appended to the buffer.
+/// (tracing formats an event completely, then writes it with one `write_all`: each `write`
+/// is one record.)
 #[derive(Clone)]
 pub struct BatchWriter {
     shared: Arc<Shared>,
+    json: bool,
 }
 
 impl Write for BatchWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+    fn write(&mut self, record: &[u8]) -> std::io::Result<usize> {
+        let len = record.len();
+        let bytes = sanitize_record(record, self.json);
         let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         while st.buf.len() > WAIT_AT && !st.stopping {
             self.shared.changed.notify_all();
@@ -52,11 +72,11 @@ impl Write for BatchWriter {
                 .wait(st)
                 .unwrap_or_else(|e| e.into_inner());
         }
-        st.buf.extend_from_slice(bytes);
+        st.buf.extend_from_slice(&bytes);
         if st.buf.len() >= FLUSH_AT {
             self.shared.changed.notify_all();
         }
-        Ok(bytes.len())
+        Ok(len)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -92,7 +112,7 @@ impl Drop for LogGuard {
     }
 }
 
-fn batch_writer(mut out: impl Write + Send + 'static) -> (BatchWriter, LogGuard) {
+fn batch_writer(mut out: impl Write + Send + 'static, json: bool) -> (BatchWriter, LogGuard) {
     let shared = Arc::new(Shared::default());
     let s = shared.clone();
     let thread = std::thread::Builder::new()
@@ -122,6 +142,7 @@ fn batch_writer(mut out: impl Write + Send + 'static) -> (BatchWriter, LogGuard)
     (
         BatchWriter {
             shared: shared.clone(),
+            json,
         },
         LogGuard {
             shared,
@@ -135,18 +156,125 @@ pub fn init(log: &LogConfig) -> LogGuard {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = batch_writer(std::io::stderr());
+    let json = log.format == LogFormat::Json;
+    let (writer, guard) = batch_writer(std::io::stderr(), json);
     crate::audit::install(writer.clone(), log.format);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let noise = ClientNoise::new(writer.clone(), json, NOISE_REPORT_EVERY);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(false)
         .with_target(true);
+    let not_noise = filter_fn(|m| !ClientNoise::is_noise(m));
     let _ = match log.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(
+                fmt.json()
+                    .flatten_event(true)
+                    .with_filter(filter.and(not_noise)),
+            )
+            .with(noise.with_filter(filter_fn(ClientNoise::is_noise)))
+            .try_init(),
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(fmt.with_filter(filter.and(not_noise)))
+            .with(noise.with_filter(filter_fn(ClientNoise::is_noise)))
+            .try_init(),
     };
     guard
+}
+
+/// How often, at most, the malformed connections are summarised.
+const NOISE_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Counts what actix-http reports about malformed or broken client connections, and writes
+/// one INFO line about them at most every `every`: the first at once (so an operator sees
+/// that it happens), then a count. An anonymous client can make the server write at most
+/// one such line a minute, however many connections it breaks.
+pub struct ClientNoise {
+    writer: BatchWriter,
+    json: bool,
+    every: Duration,
+    count: AtomicU64,
+    state: Mutex<NoiseState>,
+}
+
+struct NoiseState {
+    last_report: Option<Instant>,
+    last_message: String,
+}
+
+impl ClientNoise {
+    fn new(writer: BatchWriter, json: bool, every: Duration) -> ClientNoise {
+        ClientNoise {
+            writer,
+            json,
+            every,
+            count: AtomicU64::new(0),
+            state: Mutex::new(NoiseState {
+                last_report: None,
+                last_message: String::new(),
+            }),
+        }
+    }
+
+    /// actix-http's per-connection reports of trouble: parse errors, broken streams, early
+    /// EOFs (its trace and debug events go the usual way).
+    fn is_noise(meta: &Metadata<'_>) -> bool {
+        *meta.level() <= tracing::Level::WARN
+            && (meta.target().starts_with("actix_http::h1")
+                || meta.target().starts_with("actix_http::h2"))
+    }
+
+    fn report(&self, message: String) {
+        let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.last_message = message;
+        let due = st.last_report.is_none_or(|t| t.elapsed() >= self.every);
+        if !due {
+            return;
+        }
+        st.last_report = Some(Instant::now());
+        self.count.fetch_sub(n, Ordering::Relaxed);
+        let text = format!(
+            "{n} malformed or broken HTTP connection(s) since the last report (the last: {}); these are counted and reported at most every {}s",
+            crate::log_escape::bounded(&st.last_message, 200),
+            self.every.as_secs()
+        );
+        drop(st);
+        let now = time::OffsetDateTime::now_utc();
+        let ts = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let mut line = String::new();
+        if self.json {
+            line.push_str("{\"timestamp\":");
+            crate::log_escape::push_json_string(&mut line, &ts);
+            line.push_str(",\"level\":\"INFO\",\"target\":\"portcullis::http\",\"message\":");
+            crate::log_escape::push_json_string(&mut line, &text);
+            line.push_str("}\n");
+        } else {
+            line.push_str(&ts);
+            line.push_str("  INFO portcullis::http: ");
+            line.push_str(&text);
+            line.push('\n');
+        }
+        let _ = self.writer.clone().write_all(line.as_bytes());
+    }
+}
+
+impl<S: Subscriber> Layer<S> for ClientNoise {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{v:?}");
+                }
+            }
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        self.report(m.0);
+    }
 }
 
 #[cfg(test)]
@@ -169,7 +297,7 @@ mod tests {
     #[test]
     fn every_line_is_written_in_order_and_the_rest_on_drop() {
         let sink = Sink::default();
-        let (writer, guard) = batch_writer(sink.clone());
+        let (writer, guard) = batch_writer(sink.clone(), false);
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let mut w = writer.clone();
@@ -197,9 +325,43 @@ mod tests {
     }
 
     #[test]
+    fn client_noise_is_reported_once_then_counted() {
+        let sink = Sink::default();
+        let (writer, guard) = batch_writer(sink.clone(), false);
+        let noise = ClientNoise::new(writer, false, Duration::from_secs(3600));
+        for i in 0..1000 {
+            noise.report(format!("stream error: Request parse error: {i}"));
+        }
+        drop(guard);
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains(" INFO portcullis::http: 1 malformed"),
+            "{text}"
+        );
+        assert_eq!(
+            noise.count.load(Ordering::Relaxed),
+            999,
+            "the rest are counted"
+        );
+    }
+
+    #[test]
+    fn a_record_with_line_breaks_stays_one_record() {
+        let sink = Sink::default();
+        let (mut writer, guard) = batch_writer(sink.clone(), false);
+        writer
+            .write_all("INFO sign-in user=mallory\n2026 INFO audit: forged\u{2028}\n".as_bytes())
+            .unwrap();
+        drop(guard);
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+    }
+
+    #[test]
     fn lines_are_written_within_the_flush_interval_without_a_drop() {
         let sink = Sink::default();
-        let (mut writer, _guard) = batch_writer(sink.clone());
+        let (mut writer, _guard) = batch_writer(sink.clone(), false);
         writer.write_all(b"hello\n").unwrap();
         std::thread::sleep(FLUSH_EVERY * 5);
         assert_eq!(&*sink.0.lock().unwrap(), b"hello\n");

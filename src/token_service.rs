@@ -77,7 +77,7 @@ impl TokenService {
     ) -> Result<Grant, Refusal> {
         let client_ip = client.map(|ip| ip.to_string()).unwrap_or_default();
         let client_ip = client_ip.as_str();
-        let requested = join(&req.scopes);
+        let requested = audit::scope_list(&req.scopes, " ");
         let mut event = TokenEvent {
             outcome: Outcome::Invalid,
             subject: req.credentials.claimed_name(),
@@ -198,12 +198,14 @@ impl TokenService {
         let subject = requester.subject();
         let token = self.signer.issue(&subject, &self.service, &access);
 
-        let granted_text = join(&granted);
-        let reason = decisions
-            .iter()
-            .map(|d| format!("{} ({})", d.requested, d.reason()))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let granted_text = audit::scope_list(&granted, " ");
+        let reason = audit::scope_list(
+            &decisions
+                .iter()
+                .map(|d| DecisionText(d))
+                .collect::<Vec<_>>(),
+            "; ",
+        );
         event.outcome = Outcome::Issued;
         event.subject = &subject;
         if let Some(label) = &auth_label {
@@ -247,10 +249,11 @@ fn auth_label(w: &Authenticated) -> String {
     }
 }
 
-fn join(scopes: &[Scope]) -> String {
-    scopes
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// `repository:a:pull (pull: allowed by …)`, as the audit record's reason lists it.
+struct DecisionText<'a>(&'a crate::authz::Decision);
+
+impl std::fmt::Display for DecisionText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.0.requested, self.0.reason())
+    }
 }

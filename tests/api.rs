@@ -764,7 +764,8 @@ async fn garbage_refresh_tokens_from_an_address_lock_out_no_other_identity_token
 #[tokio::test]
 async fn two_authorization_headers_are_refused_not_resolved_by_order() {
     let app = spawn_app().await;
-    let basic = |u: &str, p: &str| format!("Basic {}", BASE64.encode(format!("{u}:{p}").as_bytes()));
+    let basic =
+        |u: &str, p: &str| format!("Basic {}", BASE64.encode(format!("{u}:{p}").as_bytes()));
     let resp = app
         .client
         .get(format!("{}/token?scope=repository:bob/x:push", app.base))
@@ -781,7 +782,10 @@ async fn two_authorization_headers_are_refused_not_resolved_by_order() {
 async fn a_refresh_token_with_an_account_naming_someone_else_is_refused() {
     let app = spawn_app().await;
     let login = app
-        .get("offline_token=true&client_id=docker", Some(("bob", "bob-password")))
+        .get(
+            "offline_token=true&client_id=docker",
+            Some(("bob", "bob-password")),
+        )
         .await;
     let body: Value = login.json().await.unwrap();
     let token = body["refresh_token"].as_str().unwrap().to_string();
@@ -798,8 +802,11 @@ async fn a_refresh_token_with_an_account_naming_someone_else_is_refused() {
     assert!(message.contains("account"), "{message}");
     // GET with the token as the Basic password of an empty user (containerd's fallback).
     assert_registry_error(
-        app.get("account=alice&scope=repository:alice/x:pull", Some(("", &token)))
-            .await,
+        app.get(
+            "account=alice&scope=repository:alice/x:pull",
+            Some(("", &token)),
+        )
+        .await,
         400,
         "BAD_TOKEN_OPTION",
     )

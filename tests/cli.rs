@@ -370,3 +370,92 @@ fn audit_records_are_written_whatever_the_log_level_in_text_and_json() {
         }
     }
 }
+
+/// Characters some log reader takes for a line break (or a terminal for a command).
+const LINE_BREAKERS: [char; 6] = ['\n', '\r', '\u{85}', '\u{9b}', '\u{2028}', '\u{2029}'];
+
+#[test]
+fn no_value_from_a_client_can_forge_an_audit_line_in_either_format() {
+    for format in ["text", "json"] {
+        let p = Portcullis::start(
+            &Portcullis::fixture_policies(),
+            &[("PORTCULLIS_LOG__FORMAT", format)],
+        );
+        let forged = "x\u{85}2026-01-01T00.00.00Z  INFO audit event=\"token\" outcome=\"issued\" subject=\"admin\"\u{2028}\u{9b}31m";
+        let resp = support::http_get(
+            &format!(
+                "{}/token?client_id=cid-{}",
+                p.url(),
+                support::oidc::url_encode(forged)
+            ),
+            &[("Authorization", &support::basic_auth(forged, "guess"))],
+        )
+        .unwrap();
+        assert_eq!(resp.status, 401);
+        let log = p.wait_for_log("cid-");
+        for c in LINE_BREAKERS.iter().filter(|c| **c != '\n') {
+            assert!(!log.contains(*c), "{format}: {c:?} written raw:\n{log}");
+        }
+        let records: Vec<&str> = log.lines().filter(|l| l.contains("cid-")).collect();
+        assert_eq!(records.len(), 1, "{format}: one record:\n{log}");
+        assert!(
+            !log.lines().any(|l| l.starts_with("2026-01-01")),
+            "{format}: a forged line:\n{log}"
+        );
+        if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(records[0]).unwrap();
+            assert_eq!(v["subject"], forged, "the value reads back exactly");
+        }
+    }
+}
+
+#[test]
+fn a_huge_request_writes_a_bounded_audit_record_that_says_it_was_cut() {
+    let p = Portcullis::start(&Portcullis::fixture_policies(), &[]);
+    // 64 scopes of 200-character names: a 14 KB query.
+    let scopes: Vec<String> = (0..64)
+        .map(|i| format!("scope=repository:huge/{i:02}{}:pull,push", "n".repeat(200)))
+        .collect();
+    let query = scopes.join("&");
+    assert!(query.len() > 13_000);
+    let resp = support::http_get(&format!("{}/token?{query}", p.url()), &[]).unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let log = p.wait_for_log("huge/00");
+    let record = log.lines().find(|l| l.contains("huge/00")).unwrap();
+    assert!(
+        record.len() < 16 * 1024,
+        "{} bytes in one audit record",
+        record.len()
+    );
+    assert!(
+        record.contains("(+54 more scopes not recorded)"),
+        "says how many scopes were left out: {record}"
+    );
+}
+
+#[test]
+fn malformed_http_requests_are_counted_not_each_logged_as_an_error() {
+    use std::io::{Read, Write};
+    let p = Portcullis::start(&Portcullis::fixture_policies(), &[]);
+    for i in 0..50 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", p.port())).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(format!("GARBAGE {i} \x01\x02\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+    }
+    let log = p.wait_for_log("malformed or broken HTTP connection");
+    assert!(
+        !log.contains(" ERROR "),
+        "no ERROR line per request:\n{log}"
+    );
+    assert_eq!(
+        log.matches("malformed or broken HTTP connection").count(),
+        1,
+        "one summary line, then counted:\n{log}"
+    );
+    // The server is fine.
+    let resp = support::http_get(&format!("{}/healthz", p.url()), &[]).unwrap();
+    assert_eq!(resp.status, 200);
+}

@@ -430,8 +430,11 @@ mod tests {
             ("", Some(vec![0xff, 0xfe]), 401, "UNAUTHORIZED"),
         ];
         for (query, auth, status, code) in cases {
-            let e =
-                parse_get(query, &auth.iter().map(|a| a.as_slice()).collect::<Vec<_>>()).expect_err(&format!("{:.60} should fail", query));
+            let e = parse_get(
+                query,
+                &auth.iter().map(|a| a.as_slice()).collect::<Vec<_>>(),
+            )
+            .expect_err(&format!("{:.60} should fail", query));
             assert_eq!(
                 (e.status, e.code),
                 (status, code),
@@ -459,8 +462,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((e.status, e.code), (400, "BAD_TOKEN_OPTION"));
-        let r = parse_post(FORM, b"grant_type=refresh_token&refresh_token=pcr_x&account=bob")
-            .unwrap();
+        let r = parse_post(
+            FORM,
+            b"grant_type=refresh_token&refresh_token=pcr_x&account=bob",
+        )
+        .unwrap();
         assert_eq!(
             r.account.as_deref(),
             Some("bob"),
