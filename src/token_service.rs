@@ -200,10 +200,7 @@ impl TokenService {
 
         let granted_text = audit::scope_list(&granted, " ");
         let reason = audit::scope_list(
-            &decisions
-                .iter()
-                .map(|d| DecisionText(d))
-                .collect::<Vec<_>>(),
+            &decisions.iter().map(DecisionText).collect::<Vec<_>>(),
             "; ",
         );
         event.outcome = Outcome::Issued;
