@@ -136,6 +136,11 @@ impl Application {
         );
         tracing::info!(policies = %config.policies.dir.display(), summary = %policies.summary(), "policies loaded");
         tracing::info!(store = store.display_url(), "database ready");
+        if let Some(file) = store.sqlite_file() {
+            for w in crate::store::mode_warnings(file) {
+                tracing::warn!("{w}");
+            }
+        }
         if config.server.public_url_derived && config.server.listen.ip().is_unspecified() {
             tracing::warn!(
                 realm = %config.server.realm(),

@@ -459,3 +459,35 @@ fn malformed_http_requests_are_counted_not_each_logged_as_an_error() {
     let resp = support::http_get(&format!("{}/healthz", p.url()), &[]).unwrap();
     assert_eq!(resp.status, 200);
 }
+
+#[test]
+fn the_database_is_created_private_and_check_warns_about_wider_modes() {
+    let dir = workdir();
+    let out = portcullis(dir.path(), &["check"], &[], None);
+    out.assert_success("check on embedded defaults");
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("data"), 0o700, "the data directory");
+    assert_eq!(mode("data/portcullis.db"), 0o600, "the database");
+    assert_eq!(mode("data/portcullis.db.epoch"), 0o600, "the epoch file");
+    assert!(!out.stdout.contains("warning"), "{}", out.stdout);
+
+    std::fs::set_permissions(
+        dir.path().join("data/portcullis.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = portcullis(dir.path(), &["check"], &[], None);
+    assert!(
+        out.stdout.contains("warning  database")
+            && out.stdout.contains("mode 644")
+            && out.stdout.contains("chmod 600"),
+        "{}",
+        out.stdout
+    );
+}

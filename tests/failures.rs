@@ -67,3 +67,68 @@ fn a_broken_database_gives_503_and_a_log_line_naming_it() {
         503
     );
 }
+
+/// Polls `f` every 100 ms for up to 10 s until it returns true.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_database_file_replaced_under_the_server_is_reopened_and_a_removed_one_is_a_503() {
+    let p = Portcullis::start(&Portcullis::fixture_policies(), &[]);
+    p.add_user("alice", "alice-password", &[]);
+    p.add_user("bob", "bob-password", &[]);
+    let token_url = format!("{}/token?scope=repository:public/x:pull", p.url());
+    let status = |user: &str, password: &str| {
+        http_get(
+            &token_url,
+            &[("Authorization", &basic_auth(user, password))],
+        )
+        .unwrap()
+        .status
+    };
+    assert_eq!(status("alice", "alice-password"), 200, "and now remembered");
+
+    // A restore: a copy in which alice is disabled is moved over the database.
+    let db = p.dir().join("portcullis.db");
+    let copy = p.dir().join("restored.db");
+    std::fs::copy(&db, &copy).unwrap();
+    let copy_url = format!("sqlite://{}", copy.display());
+    p.cli_with(
+        &["user", "disable", "alice"],
+        None,
+        &[("PORTCULLIS_STORE__URL", &copy_url)],
+    )
+    .assert_success("disabling alice in the copy");
+    std::fs::rename(&copy, &db).unwrap();
+    eventually("alice is refused after the restore", || {
+        status("alice", "alice-password") == 401
+    });
+    let log = p.wait_for_log("the database file was replaced under the running server");
+    assert!(log.contains("reopened the new file"), "{log}");
+    assert_eq!(status("bob", "bob-password"), 200, "the new file is in use");
+
+    // Removed: a 503 naming the database, never an empty database's "wrong password".
+    let aside = p.dir().join("aside.db");
+    std::fs::rename(&db, &aside).unwrap();
+    let ready = || {
+        http_get(&format!("{}/readyz", p.url()), &[])
+            .unwrap()
+            .status
+    };
+    eventually("readiness fails", || ready() == 503);
+    p.wait_for_log("the database file was removed under the running server");
+    let resp = http_get(
+        &format!("{}/token", p.url()),
+        &[("Authorization", &basic_auth("carol", "any"))],
+    )
+    .unwrap();
+    assert_eq!(resp.status, 503, "{}", resp.text());
+    assert!(!db.exists(), "no empty database was created in its place");
+    std::fs::rename(&aside, &db).unwrap();
+    eventually("ready again", || ready() == 200);
+}

@@ -47,6 +47,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 {
                     println!("warning  keys       this key's coordinates start with a zero byte: distribution 3.1 computes its thumbprint differently; tokens still verify through x5c");
                 }
+                if let Ok(m) = std::fs::metadata(&files.key) {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = m.permissions().mode() & 0o777;
+                    if mode & 0o077 != 0 {
+                        println!("warning  keys       {} is mode {mode:o}: others can read the signing key; chmod 600 {}", files.key.display(), files.key.display());
+                    }
+                }
                 let bundle = std::fs::read_to_string(&files.bundle).unwrap_or_default();
                 if bundle != key.bundle_pem() {
                     println!("warning  keys       {} does not hold the current certificate: run `portcullis registry-config` to rewrite it", files.bundle.display());
@@ -79,6 +86,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 store.display_url(),
                 store.backend().as_str()
             );
+            if let Some(file) = store.sqlite_file() {
+                for w in crate::store::mode_warnings(file) {
+                    println!("warning  database   {w}");
+                }
+            }
         }
         Err(e) => {
             problems += 1;

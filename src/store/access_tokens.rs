@@ -104,7 +104,7 @@ impl Store {
             " FROM access_tokens WHERE token_hash = $1"
         ))
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(row.map(record))
@@ -120,7 +120,7 @@ impl Store {
             " FROM access_tokens WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(row.map(record))
@@ -138,7 +138,7 @@ impl Store {
                     " FROM access_tokens WHERE owner = $1 ORDER BY created_at, id"
                 ))
                 .bind(o)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool()?)
                 .await
             }
             None => {
@@ -147,7 +147,7 @@ impl Store {
                     columns!(),
                     " FROM access_tokens ORDER BY owner, created_at, id"
                 ))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool()?)
                 .await
             }
         }

@@ -5,7 +5,7 @@ impl Store {
         match sqlx::query("INSERT INTO groups (name, created_at) VALUES ($1, $2)")
             .bind(name)
             .bind(now())
-            .execute(&self.pool)
+            .execute(&self.pool()?)
             .await
         {
             Ok(_) => Ok(()),
@@ -17,7 +17,11 @@ impl Store {
     }
 
     pub async fn group_delete(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
+        let mut tx = self
+            .pool()?
+            .begin()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         sqlx::query("DELETE FROM group_members WHERE group_name = $1")
             .bind(name)
             .run_in(&mut tx, self)
@@ -39,7 +43,7 @@ impl Store {
         sqlx::query_as(
             "SELECT g.name, (SELECT COUNT(*) FROM group_members m WHERE m.group_name = g.name) FROM groups g ORDER BY g.name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))
     }
@@ -50,7 +54,7 @@ impl Store {
             "SELECT user_name FROM group_members WHERE group_name = $1 ORDER BY user_name",
         )
         .bind(name)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(rows.into_iter().map(|(u,)| u).collect())
@@ -91,7 +95,7 @@ impl Store {
     async fn group_must_exist(&self, name: &str) -> Result<(), StoreError> {
         let found: Option<(String,)> = sqlx::query_as("SELECT name FROM groups WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool()?)
             .await
             .map_err(|e| self.unavailable(e))?;
         found

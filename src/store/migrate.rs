@@ -43,12 +43,12 @@ pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS portcullis_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
-    .execute(&store.pool)
+    .execute(&store.pool()?)
     .await
     .map_err(e)?;
     let done = applied(store).await?;
     for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
-        let mut tx = store.pool.begin().await.map_err(e)?;
+        let mut tx = store.pool()?.begin().await.map_err(e)?;
         let sql = match store.backend {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
@@ -76,7 +76,7 @@ pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
 pub(super) async fn applied(store: &Store) -> Result<Vec<i64>, StoreError> {
     let rows: Vec<(i64,)> =
         sqlx::query_as("SELECT version FROM portcullis_migrations ORDER BY version")
-            .fetch_all(&store.pool)
+            .fetch_all(&store.pool()?)
             .await
             .map_err(|err| store.unavailable(err))?;
     Ok(rows.into_iter().map(|(v,)| v).collect())

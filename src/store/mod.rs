@@ -9,11 +9,12 @@ mod groups;
 mod migrate;
 mod refresh_tokens;
 mod robots;
+mod sqlite_file;
 mod users;
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -24,6 +25,8 @@ pub use refresh_tokens::{NewRefreshToken, RefreshTokenRecord};
 pub use robots::{RobotRecord, RobotSecretRecord};
 
 use epoch::Epoch;
+pub use sqlite_file::mode_warnings;
+use sqlite_file::SqliteFile;
 pub use users::{PasswordHash, UserRecord};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,11 +62,16 @@ pub enum StoreError {
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    /// Swapped for a new pool when the SQLite file is replaced (see `sqlite_file.rs`).
+    pool: Arc<RwLock<AnyPool>>,
     backend: Backend,
     /// The URL without credentials, for messages.
     display_url: String,
     epoch: Arc<Epoch>,
+    /// The SQLite file, when the database is one.
+    file: Option<Arc<SqliteFile>>,
+    /// Statements and transactions started: what one operation costs, as a count.
+    round_trips: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Store {
@@ -75,8 +83,8 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects and applies pending migrations. For SQLite the file and its directory are
-    /// created if missing.
+    /// Connects and applies pending migrations. For SQLite the file (0600) and its directory
+    /// (0700) are created if missing, and the file is watched for being replaced.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -90,6 +98,11 @@ impl Store {
             polled: AtomicU64::new(0),
             local: AtomicU64::new(0),
         };
+        let mut file = None;
+        let io_error = |e: std::io::Error| StoreError::Unavailable {
+            backend: "sqlite",
+            source: sqlx::Error::Io(e),
+        };
         let url = match backend {
             Backend::Sqlite => {
                 let memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -98,13 +111,7 @@ impl Store {
                     options = options.max_connections(1);
                     epoch = Epoch::Memory(AtomicU64::new(0));
                 } else if let Some(path) = sqlite_path(url) {
-                    let parent = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(&parent).map_err(|e| StoreError::Unavailable {
-                            backend: "sqlite",
-                            source: sqlx::Error::Io(e),
-                        })?;
-                    }
+                    sqlite_file::create_private(&path).map_err(io_error)?;
                     let mut name = path.clone().into_os_string();
                     name.push(".epoch");
                     let name = std::path::PathBuf::from(name);
@@ -115,13 +122,16 @@ impl Store {
                             Epoch::Memory(AtomicU64::new(0))
                         }
                     };
+                    file = Some(Arc::new(SqliteFile::new(path)));
                 }
+                // The file exists by now: never let SQLite create one (a file that vanished
+                // must not come back empty).
                 if url.contains("mode=") || memory {
                     url.to_string()
                 } else if url.contains('?') {
-                    format!("{url}&mode=rwc")
+                    format!("{url}&mode=rw")
                 } else {
-                    format!("{url}?mode=rwc")
+                    format!("{url}?mode=rw")
                 }
             }
             Backend::Postgres => {
@@ -129,22 +139,138 @@ impl Store {
                 url.to_string()
             }
         };
-        let pool = options
-            .connect(&url)
-            .await
-            .map_err(|source| StoreError::Unavailable {
-                backend: backend.as_str(),
-                source,
-            })?;
+        let pool =
+            options
+                .clone()
+                .connect(&url)
+                .await
+                .map_err(|source| StoreError::Unavailable {
+                    backend: backend.as_str(),
+                    source,
+                })?;
         let store = Store {
-            pool,
+            pool: Arc::new(RwLock::new(pool)),
             backend,
             display_url,
             epoch: Arc::new(epoch),
+            file,
+            round_trips: Arc::new(AtomicU64::new(0)),
         };
+        if let Some(f) = &store.file {
+            f.remember_id();
+        }
         migrate::run(&store).await?;
-        store.epoch.start_polling(store.pool.clone());
+        store.epoch.start_polling(store.current_pool());
+        store.watch_file(url, options);
         Ok(store)
+    }
+
+    /// The pool to run a statement on; fails (503) while the SQLite file is gone.
+    fn pool(&self) -> Result<AnyPool, StoreError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        if let Some(f) = self.file.as_ref().filter(|f| f.is_gone()) {
+            return Err(StoreError::Unavailable {
+                backend: "sqlite",
+                source: sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "the database file {} is gone or could not be reopened",
+                        f.path.display()
+                    ),
+                )),
+            });
+        }
+        Ok(self.current_pool())
+    }
+
+    fn current_pool(&self) -> AnyPool {
+        self.pool.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Statements and transactions this store (and its clones) has started so far.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Checks the SQLite file's identity every second, and reopens the pool on a file that
+    /// replaced it (see `sqlite_file.rs`). Stops when the store is dropped.
+    fn watch_file(&self, url: String, options: AnyPoolOptions) {
+        let Some(file) = self.file.clone() else {
+            return;
+        };
+        let pool = Arc::downgrade(&self.pool);
+        let epoch = self.epoch.clone();
+        let display_url = self.display_url.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(pool) = pool.upgrade() else { return };
+                let now = match file.current_id() {
+                    Ok(id) => id,
+                    Err(e) => {
+                        tracing::warn!(file = %file.path.display(), error = %e, "cannot check the database file");
+                        continue;
+                    }
+                };
+                match now {
+                    None => {
+                        if !file.is_gone() {
+                            file.set_gone(true);
+                            tracing::error!(file = %file.path.display(), "the database file was removed under the running server: requests that need the database get 503 until it is back (it is never recreated empty)");
+                        }
+                    }
+                    Some(id) if Some(id) == file.opened_id() => {
+                        if file.is_gone() {
+                            file.set_gone(false);
+                            tracing::info!(file = %file.path.display(), "the database file is back");
+                        }
+                    }
+                    Some(id) => {
+                        let reopened = async {
+                            let new = options.clone().connect(&url).await.map_err(|source| {
+                                StoreError::Unavailable {
+                                    backend: "sqlite",
+                                    source,
+                                }
+                            })?;
+                            let probe = Store {
+                                pool: Arc::new(RwLock::new(new.clone())),
+                                backend: Backend::Sqlite,
+                                display_url: display_url.clone(),
+                                epoch: epoch.clone(),
+                                file: None,
+                                round_trips: Arc::new(AtomicU64::new(0)),
+                            };
+                            migrate::run(&probe).await?;
+                            Ok::<_, StoreError>(new)
+                        }
+                        .await;
+                        match reopened {
+                            Ok(new) => {
+                                let old = std::mem::replace(
+                                    &mut *pool.write().unwrap_or_else(|e| e.into_inner()),
+                                    new.clone(),
+                                );
+                                *file.id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+                                file.set_gone(false);
+                                // Nothing remembered from the old file may be used again.
+                                epoch.bump(&new).await;
+                                tokio::spawn(async move { old.close().await });
+                                tracing::warn!(file = %file.path.display(), inode = id.1, "the database file was replaced under the running server: reopened the new file and forgot every remembered credential");
+                            }
+                            Err(e) => {
+                                if !file.is_gone() {
+                                    file.set_gone(true);
+                                    tracing::error!(file = %file.path.display(), error = %e, "the database file was replaced under the running server and the new file cannot be opened: requests that need the database get 503");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
     }
 
     pub fn backend(&self) -> Backend {
@@ -157,10 +283,22 @@ impl Store {
 
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        // A file replaced within the last second is not the one the pool has open.
+        if let Some(f) = &self.file {
+            if f.current_id().ok().flatten() != f.opened_id() {
+                return Err(StoreError::Unavailable {
+                    backend: "sqlite",
+                    source: sqlx::Error::Io(std::io::Error::other(format!(
+                        "the database file {} was replaced or removed; reopening",
+                        f.path.display()
+                    ))),
+                });
+            }
+        }
         // Reads a real table: `SELECT 1` succeeds on a SQLite connection whose file is
         // corrupt or gone.
         sqlx::query("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.pool()?)
             .await
             .map_err(|e| self.unavailable(e))?;
         Ok(())
@@ -174,11 +312,16 @@ impl Store {
 
     /// Records that credentials changed; every mutating method calls it after committing.
     async fn changed(&self) {
-        self.epoch.bump(&self.pool).await;
+        self.epoch.bump(&self.current_pool()).await;
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.current_pool().close().await;
+    }
+
+    /// The SQLite database file, when the store is one.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref().map(|f| f.path.as_path())
     }
 
     fn unavailable(&self, source: sqlx::Error) -> StoreError {
@@ -200,7 +343,7 @@ trait Run {
 
 impl Run for sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
     async fn run(self, store: &Store) -> Result<u64, StoreError> {
-        self.execute(&store.pool)
+        self.execute(&store.pool()?)
             .await
             .map(|r| r.rows_affected())
             .map_err(|e| store.unavailable(e))

@@ -111,7 +111,7 @@ impl Store {
             " FROM refresh_tokens WHERE token_hash = $1"
         ))
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(row.map(record))
@@ -141,12 +141,12 @@ impl Store {
                 ))
                 .bind(kind)
                 .bind(name)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool()?)
                 .await
             }
             None => {
                 sqlx::query_as(concat!("SELECT ", columns!(), " FROM refresh_tokens ORDER BY created_at DESC, id"))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.pool()?)
                     .await
             }
         }

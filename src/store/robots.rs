@@ -58,7 +58,11 @@ impl Store {
         secret_hash: &str,
     ) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
+        let mut tx = self
+            .pool()?
+            .begin()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         let res = sqlx::query("INSERT INTO robots (name, description, disabled, created_at, expires_at) VALUES ($1, $2, 0, $3, $4)")
             .bind(name)
             .bind(description)
@@ -86,7 +90,7 @@ impl Store {
         let row: Option<RobotRow> =
             sqlx::query_as("SELECT name, description, disabled, created_at, expires_at FROM robots WHERE name = $1")
                 .bind(name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.pool()?)
                 .await
                 .map_err(|e| self.unavailable(e))?;
         Ok(row.map(robot))
@@ -96,7 +100,7 @@ impl Store {
         let rows: Vec<RobotRow> = sqlx::query_as(
             "SELECT name, description, disabled, created_at, expires_at FROM robots ORDER BY name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(rows.into_iter().map(robot).collect())
@@ -117,7 +121,11 @@ impl Store {
 
     /// Removes the robot, its secrets and its refresh tokens.
     pub async fn robot_delete(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
+        let mut tx = self
+            .pool()?
+            .begin()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         for sql in [
             "DELETE FROM robot_secrets WHERE robot = $1",
             "DELETE FROM refresh_tokens WHERE subject_kind = 'robot' AND subject = $1",
@@ -149,7 +157,11 @@ impl Store {
             return Err(StoreError::NotFound(format!("robot {name:?}")));
         }
         let t = now();
-        let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
+        let mut tx = self
+            .pool()?
+            .begin()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         if !keep_old {
             for sql in [
                 "UPDATE robot_secrets SET revoked_at = $1 WHERE robot = $2 AND revoked_at IS NULL",
@@ -180,7 +192,7 @@ impl Store {
             "SELECT id, robot, created_at, last_used_at, revoked_at FROM robot_secrets WHERE secret_hash = $1",
         )
         .bind(secret_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(row.map(secret))
@@ -191,7 +203,7 @@ impl Store {
             "SELECT id, robot, created_at, last_used_at, revoked_at FROM robot_secrets WHERE robot = $1 ORDER BY created_at, id",
         )
         .bind(name)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(rows.into_iter().map(secret).collect())

@@ -48,7 +48,7 @@ impl Store {
         .bind(name)
         .bind(&hash.0)
         .bind(t)
-        .execute(&self.pool)
+        .execute(&self.pool()?)
         .await;
         match res {
             Ok(_) => {
@@ -69,7 +69,7 @@ impl Store {
             " FROM users WHERE name = $1"
         ))
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(row.map(record))
@@ -81,7 +81,7 @@ impl Store {
             user_columns!(),
             " FROM users ORDER BY name"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(rows.into_iter().map(record).collect())
@@ -95,7 +95,11 @@ impl Store {
         hash: &PasswordHash,
     ) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
+        let mut tx = self
+            .pool()?
+            .begin()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         let n = sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE name = $3",
         )
@@ -130,7 +134,11 @@ impl Store {
         groups: &[String],
     ) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
+        let mut tx = self
+            .pool()?
+            .begin()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         let existing: Option<(String,)> =
             sqlx::query_as("SELECT source FROM users WHERE name = $1")
                 .bind(name)
@@ -184,7 +192,11 @@ impl Store {
 
     /// Removes the user, its group memberships and its refresh tokens.
     pub async fn user_delete(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.unavailable(e))?;
+        let mut tx = self
+            .pool()?
+            .begin()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         for sql in [
             "DELETE FROM refresh_tokens WHERE subject_kind = 'user' AND subject = $1",
             "DELETE FROM group_members WHERE user_name = $1",
@@ -211,7 +223,7 @@ impl Store {
             "SELECT group_name FROM group_members WHERE user_name = $1 UNION SELECT group_name FROM external_groups WHERE user_name = $1 ORDER BY 1",
         )
         .bind(name)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
         Ok(rows.into_iter().map(|(g,)| g).collect())

@@ -114,10 +114,17 @@ impl Portcullis {
 
     /// Runs `portcullis ARGS` against the same configuration and database.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CmdOutput {
+        self.cli_with(args, stdin, &[])
+    }
+
+    /// Runs `portcullis ARGS` with the server's settings, some of them overridden
+    /// (e.g. another `PORTCULLIS_STORE__URL`).
+    pub fn cli_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> CmdOutput {
         let mut cmd = Command::new(binary());
         cmd.args(args).current_dir(self.dir.path());
         clean_env(&mut cmd);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.envs(env.iter().copied());
         run_command(cmd, stdin.map(str::as_bytes), Duration::from_secs(60))
     }
 
