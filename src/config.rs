@@ -66,6 +66,8 @@ pub struct RawToken {
     pub clock_skew: String,
     pub refresh_ttl: String,
     pub x5c: bool,
+    /// Refresh tokens one user or robot keeps at most; the least recently used go first.
+    pub refresh_tokens_per_subject: i64,
 }
 
 impl Default for RawToken {
@@ -79,6 +81,7 @@ impl Default for RawToken {
             clock_skew: "10s".into(),
             refresh_ttl: "90d".into(),
             x5c: true,
+            refresh_tokens_per_subject: 100,
         }
     }
 }
@@ -247,6 +250,7 @@ pub struct TokenConfig {
     pub refresh_ttl: Duration,
     /// Put the certificate chain in every token header (see `portcullis.example.toml`).
     pub x5c: bool,
+    pub refresh_tokens_per_subject: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -717,6 +721,23 @@ impl Config {
             ));
         }
         let refresh_ttl = duration("token.refresh_ttl", &raw.token.refresh_ttl)?;
+        if refresh_ttl > Duration::from_secs(3650 * 86400) {
+            return Err(err(
+                "token.refresh_ttl",
+                format!("{} is more than 3650d", raw.token.refresh_ttl),
+                "90d is usual: a refresh token is a long-lived credential",
+            ));
+        }
+        let refresh_tokens_per_subject = match raw.token.refresh_tokens_per_subject {
+            n if (1..=100_000).contains(&n) => n as usize,
+            n => {
+                return Err(err(
+                    "token.refresh_tokens_per_subject",
+                    format!("{n} is out of range"),
+                    "use 1 to 100000 (one per machine that runs `docker login`; 100 is usual)",
+                ))
+            }
+        };
         if refresh_ttl < ttl {
             return Err(err(
                 "token.refresh_ttl",
@@ -925,6 +946,7 @@ impl Config {
                 clock_skew,
                 refresh_ttl,
                 x5c: raw.token.x5c,
+                refresh_tokens_per_subject,
             },
             store: StoreConfig { url },
             keys: KeysConfig { dir: keys_dir },

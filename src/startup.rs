@@ -49,7 +49,12 @@ impl Application {
             }
             None => None,
         };
-        let mut refresh = RefreshTokens::new(store.clone(), config.token.refresh_ttl);
+        let mut refresh = RefreshTokens::new(
+            store.clone(),
+            config.token.refresh_ttl,
+            config.token.refresh_tokens_per_subject,
+        );
+        purge_periodically(store.clone());
         if let Some(d) = &directory {
             refresh = refresh.with_ldap(d.clone());
         }
@@ -158,4 +163,28 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// How often expired and revoked refresh tokens are deleted.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How long a revoked or expired refresh token stays listed before it is deleted.
+const PURGE_AFTER: i64 = 86400;
+
+/// Deletes refresh tokens that expired or were revoked more than a day ago, at start and
+/// then every hour, so that the table holds what is in use and not its history.
+fn purge_periodically(store: Store) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PURGE_EVERY);
+        loop {
+            tick.tick().await;
+            match store
+                .refresh_token_purge(crate::store::now() - PURGE_AFTER)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "purged expired and revoked refresh tokens"),
+                Err(e) => tracing::warn!(error = %e, "could not purge expired refresh tokens"),
+            }
+        }
+    });
 }

@@ -822,3 +822,36 @@ async fn a_refresh_token_with_an_account_naming_someone_else_is_refused() {
         assert_eq!(resp.status(), 200, "{query}");
     }
 }
+
+#[tokio::test]
+async fn logging_in_in_a_loop_keeps_a_bounded_number_of_refresh_tokens() {
+    let app = spawn_app_with(&[("PORTCULLIS_TOKEN__REFRESH_TOKENS_PER_SUBJECT", "3")]).await;
+    let mut tokens = Vec::new();
+    for _ in 0..10 {
+        let body: Value = app
+            .get(
+                "offline_token=true&client_id=docker",
+                Some(("bob", "bob-password")),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        tokens.push(body["refresh_token"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        app.store
+            .refresh_token_list(Some("bob"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let newest = tokens.last().unwrap();
+    let resp = app
+        .post(&format!(
+            "grant_type=refresh_token&refresh_token={newest}&service=test-registry"
+        ))
+        .await;
+    assert_eq!(resp.status(), 200, "the newest still works");
+}

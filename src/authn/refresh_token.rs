@@ -25,6 +25,8 @@ const TOUCH_INTERVAL: i64 = 60;
 pub struct RefreshTokens {
     store: Store,
     ttl: Duration,
+    /// Refresh tokens a principal keeps at most (`token.refresh_tokens_per_subject`).
+    per_subject: usize,
     tokens: AccessTokens,
     robots: Robots,
     /// For directory users: asked again (exists? which groups?) on every use.
@@ -32,8 +34,9 @@ pub struct RefreshTokens {
 }
 
 impl RefreshTokens {
-    pub fn new(store: Store, ttl: Duration) -> RefreshTokens {
+    pub fn new(store: Store, ttl: Duration, per_subject: usize) -> RefreshTokens {
         RefreshTokens {
+            per_subject,
             tokens: AccessTokens::new(store.clone()),
             robots: Robots::new(store.clone()),
             store,
@@ -61,21 +64,24 @@ impl RefreshTokens {
             expires_at = expires_at.min(e);
         }
         self.store
-            .refresh_token_insert(&NewRefreshToken {
-                token_hash: &s.hash,
-                id: &s.id,
-                subject_kind: who.identity.kind.as_str(),
-                subject: &who.identity.name,
-                pat_id: who.pat_id.as_deref(),
-                source: if who.identity.source == AuthSource::Ldap {
-                    "ldap"
-                } else {
-                    "local"
+            .refresh_token_insert(
+                &NewRefreshToken {
+                    token_hash: &s.hash,
+                    id: &s.id,
+                    subject_kind: who.identity.kind.as_str(),
+                    subject: &who.identity.name,
+                    pat_id: who.pat_id.as_deref(),
+                    source: if who.identity.source == AuthSource::Ldap {
+                        "ldap"
+                    } else {
+                        "local"
+                    },
+                    service,
+                    client_id,
+                    expires_at,
                 },
-                service,
-                client_id,
-                expires_at,
-            })
+                self.per_subject,
+            )
             .await?;
         Ok(s.secret)
     }
@@ -169,7 +175,7 @@ mod tests {
             .user_create("alice", &PasswordHash("x".into()))
             .await
             .unwrap();
-        let rt = RefreshTokens::new(store.clone(), Duration::from_secs(3600));
+        let rt = RefreshTokens::new(store.clone(), Duration::from_secs(3600), 100);
         (
             store,
             rt,
@@ -230,7 +236,7 @@ mod tests {
             .user_create("alice", &PasswordHash("x".into()))
             .await
             .unwrap();
-        let rt = RefreshTokens::new(store, Duration::ZERO);
+        let rt = RefreshTokens::new(store, Duration::ZERO, 100);
         let who = Authenticated::new(Identity::user("alice", vec![], AuthSource::Password));
         let t = rt.issue(&who, "svc", "docker").await.unwrap();
         assert_eq!(
@@ -269,7 +275,7 @@ mod tests {
         else {
             panic!()
         };
-        let rt = RefreshTokens::new(store.clone(), Duration::from_secs(3600));
+        let rt = RefreshTokens::new(store.clone(), Duration::from_secs(3600), 100);
         let t = rt.issue(&bot, "svc", "docker").await.unwrap();
         let id = identity(rt.authenticate(&t, "svc").await.unwrap());
         assert_eq!((id.kind, id.name.as_str()), (PrincipalKind::Robot, "ci"));

@@ -61,6 +61,11 @@ macro_rules! columns {
     };
 }
 
+/// Live personal access tokens one user may have (and revoked or expired ones kept for their
+/// list): each is made by hand, so this is far more than anyone needs, and it bounds what a
+/// signed-in user can make the server store.
+pub const MAX_LIVE_ACCESS_TOKENS: i64 = 100;
+
 impl Store {
     /// Stores a new token. A live token of the same owner and name is a conflict: names are
     /// how people tell their tokens apart ("ci-build", "laptop").
@@ -69,15 +74,25 @@ impl Store {
             return Err(StoreError::NotFound(format!("user {:?}", t.owner)));
         }
         let at = now();
-        if self
-            .access_token_list(Some(t.owner))
-            .await?
-            .iter()
-            .any(|x| x.name == t.name && x.is_live(at))
-        {
+        let (live, same_name): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN name = $3 THEN 1 ELSE 0 END), 0) FROM access_tokens WHERE owner = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(t.owner)
+        .bind(at)
+        .bind(t.name)
+        .fetch_one(&self.pool()?)
+        .await
+        .map_err(|e| self.unavailable(e))?;
+        if same_name > 0 {
             return Err(StoreError::Conflict(format!(
                 "a live token named {:?} of {:?}",
                 t.name, t.owner
+            )));
+        }
+        if live >= MAX_LIVE_ACCESS_TOKENS {
+            return Err(StoreError::Limit(format!(
+                "{:?} already has {live} live access tokens, the most one user may have: revoke the ones no longer used first",
+                t.owner
             )));
         }
         sqlx::query(
@@ -91,6 +106,15 @@ impl Store {
         .bind(at)
         .bind(t.expires_at)
         .run(self).await?;
+        // Revoked and expired tokens are kept for the owner's list, but only the newest.
+        sqlx::query(
+            "DELETE FROM access_tokens WHERE owner = $1 AND (revoked_at IS NOT NULL OR expires_at <= $2) AND id NOT IN (SELECT id FROM access_tokens WHERE owner = $1 AND (revoked_at IS NOT NULL OR expires_at <= $2) ORDER BY created_at DESC, id LIMIT $3)",
+        )
+        .bind(t.owner)
+        .bind(at)
+        .bind(MAX_LIVE_ACCESS_TOKENS)
+        .run(self)
+        .await?;
         Ok(())
     }
 
@@ -192,6 +216,42 @@ mod tests {
             scopes: "repository:a:pull",
             expires_at: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_user_has_at_most_a_hundred_live_tokens_and_keeps_a_hundred_dead_ones() {
+        let s = memory_store().await;
+        s.user_create("alice", &PasswordHash("x".into()))
+            .await
+            .unwrap();
+        for i in 0..MAX_LIVE_ACCESS_TOKENS {
+            s.access_token_insert(&new(&format!("i{i}"), &format!("h{i}"), &format!("t{i}")))
+                .await
+                .unwrap();
+        }
+        let e = s.access_token_insert(&new("x", "hx", "one-more")).await;
+        assert!(
+            matches!(&e, Err(StoreError::Limit(m)) if m.contains("revoke")),
+            "{e:?}"
+        );
+        // Make and revoke in a loop: the dead ones kept stay bounded too.
+        for i in 0..250 {
+            let old = if i < 100 {
+                format!("i{i}")
+            } else {
+                format!("n{}", i - 100)
+            };
+            assert!(s.access_token_revoke(&old).await.unwrap());
+            s.access_token_insert(&new(&format!("n{i}"), &format!("hn{i}"), &format!("n{i}")))
+                .await
+                .unwrap();
+        }
+        let all = s.access_token_list(Some("alice")).await.unwrap();
+        assert!(
+            all.len() <= 2 * MAX_LIVE_ACCESS_TOKENS as usize,
+            "{}",
+            all.len()
+        );
     }
 
     #[tokio::test]

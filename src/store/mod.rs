@@ -58,6 +58,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} does not exist")]
     NotFound(String),
+    /// A bound on what one principal may own was reached; the message says which and what
+    /// to do.
+    #[error("{0}")]
+    Limit(String),
 }
 
 #[derive(Clone)]

@@ -83,7 +83,19 @@ macro_rules! columns {
 }
 
 impl Store {
-    pub async fn refresh_token_insert(&self, t: &NewRefreshToken<'_>) -> Result<(), StoreError> {
+    /// Stores a new refresh token and keeps at most `keep` of its subject's: the ones used
+    /// (or made) least recently go, so that nobody can fill the disk by logging in in a loop.
+    /// (Those removed are not revoked: a token unused for longest is not in use.)
+    pub async fn refresh_token_insert(
+        &self,
+        t: &NewRefreshToken<'_>,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool()?
+            .begin()
+            .await
+            .map_err(|e| self.unavailable(e))?;
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, id, subject_kind, subject, pat_id, source, service, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -97,8 +109,25 @@ impl Store {
         .bind(t.client_id)
         .bind(now())
         .bind(t.expires_at)
-        .run(self).await?;
-        Ok(())
+        .run_in(&mut tx, self).await?;
+        sqlx::query(
+            "DELETE FROM refresh_tokens WHERE subject_kind = $1 AND subject = $2 AND token_hash NOT IN (SELECT token_hash FROM refresh_tokens WHERE subject_kind = $1 AND subject = $2 ORDER BY COALESCE(last_used_at, created_at) DESC, created_at DESC, id LIMIT $3)",
+        )
+        .bind(t.subject_kind)
+        .bind(t.subject)
+        .bind(keep.max(1) as i64)
+        .run_in(&mut tx, self)
+        .await?;
+        tx.commit().await.map_err(|e| self.unavailable(e))
+    }
+
+    /// Deletes refresh tokens that expired or were revoked before `cutoff` (Unix seconds);
+    /// returns how many.
+    pub async fn refresh_token_purge(&self, cutoff: i64) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1 OR revoked_at < $1")
+            .bind(cutoff)
+            .run(self)
+            .await
     }
 
     pub async fn refresh_token_find(
@@ -190,7 +219,7 @@ fn split_subject(s: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{memory_store, NewRefreshToken, PasswordHash};
+    use crate::store::{memory_store, now, NewRefreshToken, PasswordHash};
 
     fn new<'a>(hash: &'a str, id: &'a str, subject: &'a str) -> NewRefreshToken<'a> {
         NewRefreshToken {
@@ -212,10 +241,10 @@ mod tests {
         s.user_create("alice", &PasswordHash("x".into()))
             .await
             .unwrap();
-        s.refresh_token_insert(&new("h1", "id1", "alice"))
+        s.refresh_token_insert(&new("h1", "id1", "alice"), 100)
             .await
             .unwrap();
-        s.refresh_token_insert(&new("h2", "id2", "alice"))
+        s.refresh_token_insert(&new("h2", "id2", "alice"), 100)
             .await
             .unwrap();
         let r = s.refresh_token_find("h1").await.unwrap().unwrap();
@@ -239,12 +268,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_subject_keeps_its_most_recently_used_tokens_and_old_ones_are_purged() {
+        let s = memory_store().await;
+        for i in 0..5 {
+            s.refresh_token_insert(&new(&format!("h{i}"), &format!("id{i}"), "carol"), 3)
+                .await
+                .unwrap();
+        }
+        let kept = s.refresh_token_list(Some("carol")).await.unwrap();
+        assert_eq!(kept.len(), 3);
+        // A token in use survives the ones made after it.
+        let used = kept[2].id.clone();
+        s.refresh_token_touch(&used, now() + 100).await.unwrap();
+        for i in 5..8 {
+            s.refresh_token_insert(&new(&format!("h{i}"), &format!("id{i}"), "carol"), 3)
+                .await
+                .unwrap();
+        }
+        let ids: Vec<String> = s
+            .refresh_token_list(Some("carol"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids.len(), 3);
+        assert!(ids.contains(&used), "{ids:?}");
+
+        let mut expired = new("hx", "idx", "dave");
+        expired.expires_at = now() - 10;
+        s.refresh_token_insert(&expired, 3).await.unwrap();
+        s.refresh_token_insert(&new("hr", "idr", "dave"), 3)
+            .await
+            .unwrap();
+        s.refresh_token_revoke("idr").await.unwrap();
+        assert_eq!(s.refresh_token_purge(now() + 1).await.unwrap(), 2);
+        assert!(s.refresh_token_list(Some("dave")).await.unwrap().is_empty());
+        assert_eq!(s.refresh_token_list(Some("carol")).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
     async fn a_password_change_revokes_the_users_refresh_tokens_and_moves_the_epoch() {
         let s = memory_store().await;
         s.user_create("bob", &PasswordHash("x".into()))
             .await
             .unwrap();
-        s.refresh_token_insert(&new("h", "i", "bob")).await.unwrap();
+        s.refresh_token_insert(&new("h", "i", "bob"), 100)
+            .await
+            .unwrap();
         let before = s.credentials_epoch();
         s.user_set_password("bob", &PasswordHash("y".into()))
             .await

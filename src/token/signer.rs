@@ -119,6 +119,7 @@ mod tests {
             clock_skew: Duration::from_secs(10),
             refresh_ttl: Duration::from_secs(3600),
             x5c,
+            refresh_tokens_per_subject: 100,
         }
     }
 
