@@ -83,8 +83,8 @@ macro_rules! columns {
 }
 
 impl Store {
-    /// Stores a new refresh token and keeps at most `keep` of its subject's: the ones used
-    /// (or made) least recently go, so that nobody can fill the disk by logging in in a loop.
+    /// Stores a new refresh token and keeps at most `keep` of its subject's (the new one
+    /// always among them): the ones used (or made) least recently go, so that nobody can fill the disk by logging in in a loop.
     /// (Those removed are not revoked: a token unused for longest is not in use.)
     pub async fn refresh_token_insert(
         &self,
@@ -111,11 +111,12 @@ impl Store {
         .bind(t.expires_at)
         .run_in(&mut tx, self).await?;
         sqlx::query(
-            "DELETE FROM refresh_tokens WHERE subject_kind = $1 AND subject = $2 AND token_hash NOT IN (SELECT token_hash FROM refresh_tokens WHERE subject_kind = $1 AND subject = $2 ORDER BY COALESCE(last_used_at, created_at) DESC, created_at DESC, id LIMIT $3)",
+            "DELETE FROM refresh_tokens WHERE subject_kind = $1 AND subject = $2 AND token_hash <> $4 AND token_hash NOT IN (SELECT token_hash FROM refresh_tokens WHERE subject_kind = $1 AND subject = $2 AND token_hash <> $4 ORDER BY COALESCE(last_used_at, created_at) DESC, created_at DESC, id LIMIT $3)",
         )
         .bind(t.subject_kind)
         .bind(t.subject)
-        .bind(keep.max(1) as i64)
+        .bind(keep.max(1) as i64 - 1)
+        .bind(t.token_hash)
         .run_in(&mut tx, self)
         .await?;
         tx.commit().await.map_err(|e| self.unavailable(e))
