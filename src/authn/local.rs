@@ -95,6 +95,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_user_who_signs_in_elsewhere_costs_the_same_verification_as_an_unknown_name() {
+        let l = setup().await;
+        l.store
+            .user_sign_in_external("sso-user", "oidc", &[])
+            .await
+            .unwrap();
+        let runs = l.hasher.runs();
+        let out = l
+            .authenticate("sso-user", &SecretString::from("guess"))
+            .await
+            .unwrap();
+        assert_eq!(out, AuthOutcome::Rejected(Rejection::WrongPassword));
+        assert_eq!(l.hasher.runs(), runs + 1, "a full dummy verification");
+        l.authenticate("nobody", &SecretString::from("guess"))
+            .await
+            .unwrap();
+        assert_eq!(l.hasher.runs(), runs + 2, "the same as an unknown name");
+    }
+
+    #[tokio::test]
     async fn a_disabled_user_is_rejected_even_with_the_right_password() {
         let l = setup().await;
         l.store.user_set_disabled("alice", true).await.unwrap();

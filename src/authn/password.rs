@@ -11,6 +11,7 @@
 //!   returns it to the system once it has been idle a moment. (Verifying on the blocking
 //!   pool instead left a 19 MiB arena behind on every thread it ever used: 700+ MiB.)
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,9 +42,12 @@ struct Job {
 #[derive(Clone)]
 pub struct PasswordHasher {
     jobs: Sender<Job>,
-    /// Verified against when a user does not exist, so that an unknown name costs the same
-    /// time as a wrong password and cannot be told apart by timing.
+    /// Verified against when a user does not exist or cannot log in with a password (people
+    /// who sign in at their identity provider have a hash that never verifies), so that such
+    /// a name costs the same time as a wrong password and cannot be told apart by timing.
     dummy: Arc<str>,
+    /// argon2 computations run so far.
+    runs: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -53,26 +57,35 @@ impl PasswordHasher {
             hash_password(&SecretString::from(random_string())).expect("hashing a random password");
         // Several receivers on one queue: each thread waits (and times out) on its own.
         let (tx, rx) = crossbeam_channel::bounded::<Job>(QUEUE);
+        let runs = Arc::new(AtomicU64::new(0));
         for i in 0..threads.max(1) {
             let rx = rx.clone();
+            let runs = runs.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || worker(rx))
+                .spawn(move || worker(rx, &runs))
                 .expect("spawning a password verification thread");
         }
         PasswordHasher {
             jobs: tx,
             dummy: Arc::from(dummy.0),
+            runs,
         }
     }
 
-    /// Verifies `password` against `hash`, or against the dummy hash when there is no user
-    /// (the result is then always false).
+    /// argon2 computations run so far (each costs the same, real or dummy).
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    /// Verifies `password` against `hash`, or against the dummy hash when there is no user or
+    /// the hash is not one a password can match (the result is then always false).
     pub async fn verify(
         &self,
         hash: Option<&PasswordHash>,
         password: &SecretString,
     ) -> Result<bool, AuthError> {
+        let hash = hash.filter(|h| usable(&h.0));
         let real = hash.is_some();
         let phc: Arc<str> = hash.map_or_else(|| self.dummy.clone(), |h| Arc::from(h.0.as_str()));
         let (reply, answer) = oneshot::channel();
@@ -96,7 +109,17 @@ impl PasswordHasher {
     }
 }
 
-fn worker(rx: Receiver<Job>) {
+/// Whether `phc` is an argon2 hash a password could match (not `!`, not garbage).
+fn usable(phc: &str) -> bool {
+    PhcHash::new(phc).is_ok_and(|h| {
+        h.salt.is_some()
+            && h.hash.is_some()
+            && Params::try_from(&h).is_ok()
+            && Algorithm::try_from(h.algorithm.as_str()).is_ok()
+    })
+}
+
+fn worker(rx: Receiver<Job>, runs: &AtomicU64) {
     lower_priority();
     let mut memory: Vec<Block> = Vec::new();
     loop {
@@ -107,6 +130,7 @@ fn worker(rx: Receiver<Job>) {
         };
         match next {
             Ok(job) => {
+                runs.fetch_add(1, Ordering::Relaxed);
                 let ok = verify_with(&mut memory, &job.phc, &job.password);
                 let _ = job.reply.send(ok);
             }
@@ -223,6 +247,23 @@ mod tests {
             .verify(None, &SecretString::from("anything"))
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_hash_that_can_never_verify_costs_the_same_dummy_verification() {
+        let hasher = PasswordHasher::new(1);
+        for hash in [
+            None,
+            Some(PasswordHash("!".into())),
+            Some(PasswordHash("$argon2id$junk".into())),
+        ] {
+            let before = hasher.runs();
+            assert!(!hasher
+                .verify(hash.as_ref(), &SecretString::from("anything"))
+                .await
+                .unwrap());
+            assert_eq!(hasher.runs(), before + 1, "{hash:?}: one argon2 run");
+        }
     }
 
     #[tokio::test]

@@ -96,6 +96,54 @@ impl Store {
         Ok(row.map(robot))
     }
 
+    /// The robot called `name` and the secret whose hash is `secret_hash`, each if it
+    /// exists, in one statement that does the same work whether or not the robot exists (two
+    /// index lookups), so that timing does not tell which robots exist.
+    pub async fn robot_credential(
+        &self,
+        name: &str,
+        secret_hash: &str,
+    ) -> Result<(Option<RobotRecord>, Option<RobotSecretRecord>), StoreError> {
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let row: Row = sqlx::query_as(
+            "SELECT r.name, r.description, r.disabled, r.created_at, r.expires_at, s.id, s.robot, s.created_at, s.last_used_at, s.revoked_at \
+             FROM (SELECT CAST($1 AS TEXT) AS name, CAST($2 AS TEXT) AS hash) q \
+             LEFT JOIN robots r ON r.name = q.name \
+             LEFT JOIN robot_secrets s ON s.secret_hash = q.hash",
+        )
+        .bind(name)
+        .bind(secret_hash)
+        .fetch_one(&self.pool()?)
+        .await
+        .map_err(|e| self.unavailable(e))?;
+        let (rname, description, disabled, created_at, expires_at) =
+            (row.0, row.1, row.2, row.3, row.4);
+        let robot = match (rname, description, disabled, created_at) {
+            (Some(name), Some(description), Some(disabled), Some(created_at)) => {
+                Some(robot((name, description, disabled, created_at, expires_at)))
+            }
+            _ => None,
+        };
+        let found = match (row.5, row.6, row.7) {
+            (Some(id), Some(robot), Some(created_at)) => {
+                Some(secret((id, robot, created_at, row.8, row.9)))
+            }
+            _ => None,
+        };
+        Ok((robot, found))
+    }
+
     pub async fn robot_list(&self) -> Result<Vec<RobotRecord>, StoreError> {
         let rows: Vec<RobotRow> = sqlx::query_as(
             "SELECT name, description, disabled, created_at, expires_at FROM robots ORDER BY name",
