@@ -335,6 +335,13 @@ pub struct RawOidc {
     pub username_claim: String,
     pub groups_claim: String,
     pub session_ttl: String,
+    /// Put before the provider's group names (unless mapped), so they stay apart from
+    /// local groups.
+    pub group_prefix: String,
+    /// Count only the groups named in `group_map`.
+    pub only_mapped_groups: bool,
+    /// Provider group name → the `group:` name policies use.
+    pub group_map: BTreeMap<String, String>,
 }
 
 impl Default for RawOidc {
@@ -348,6 +355,9 @@ impl Default for RawOidc {
             username_claim: "preferred_username".into(),
             groups_claim: "groups".into(),
             session_ttl: "8h".into(),
+            group_prefix: "oidc:".into(),
+            only_mapped_groups: false,
+            group_map: BTreeMap::new(),
         }
     }
 }
@@ -363,6 +373,9 @@ pub struct OidcConfig {
     pub username_claim: String,
     pub groups_claim: String,
     pub session_ttl: Duration,
+    pub group_prefix: String,
+    pub only_mapped_groups: bool,
+    pub group_map: BTreeMap<String, String>,
 }
 
 /// One `[[federation]]` entry: which workload tokens are trusted, and as whom.
@@ -472,7 +485,7 @@ impl Default for RawLdap {
             nested_groups: false,
             group_map: BTreeMap::new(),
             only_mapped_groups: false,
-            group_prefix: String::new(),
+            group_prefix: "ldap:".into(),
         }
     }
 }
@@ -1017,6 +1030,14 @@ fn oidc_config(raw: &RawOidc, o: &Origins) -> Result<Option<OidcConfig>, ConfigE
             "e.g. 8h",
         )
     })?;
+    if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(30 * 86400) {
+        return Err(err(
+            "oidc.session_ttl",
+            format!("{} is out of range", raw.session_ttl),
+            "use between 1m and 30d; 8h is usual",
+        ));
+    }
+    group_names("oidc", &raw.group_prefix, &raw.group_map, o)?;
     Ok(Some(OidcConfig {
         issuer,
         client_id: raw.client_id.trim().to_string(),
@@ -1025,7 +1046,37 @@ fn oidc_config(raw: &RawOidc, o: &Origins) -> Result<Option<OidcConfig>, ConfigE
         username_claim: raw.username_claim.clone(),
         groups_claim: raw.groups_claim.clone(),
         session_ttl,
+        group_prefix: raw.group_prefix.trim().to_string(),
+        only_mapped_groups: raw.only_mapped_groups,
+        group_map: raw.group_map.clone(),
     }))
+}
+
+/// A group prefix and map of section `section` hold only names policies can bind.
+fn group_names(
+    section: &str,
+    prefix: &str,
+    map: &BTreeMap<String, String>,
+    o: &Origins,
+) -> Result<(), ConfigError> {
+    if prefix.trim().chars().any(char::is_whitespace) {
+        return Err(o.error(
+            &format!("{section}.group_prefix"),
+            format!("{prefix:?} holds a space"),
+            "a prefix such as \"ldap:\" (ending in ':' keeps external groups apart from local ones, whose names cannot hold ':')",
+        ));
+    }
+    if let Some((from, to)) = map
+        .iter()
+        .find(|(_, to)| to.is_empty() || to.chars().any(char::is_whitespace))
+    {
+        return Err(o.error(
+            &format!("{section}.group_map"),
+            format!("{from:?} maps to {to:?}, which cannot be a group name"),
+            "map to a group name without spaces, as policies bind it (group:NAME)",
+        ));
+    }
+    Ok(())
 }
 
 fn federation_config(
@@ -1200,6 +1251,7 @@ fn ldap_config(raw: &RawLdap, o: &Origins) -> Result<Option<LdapConfig>, ConfigE
             ))
         }
     };
+    group_names("ldap", &raw.group_prefix, &raw.group_map, o)?;
     Ok(Some(LdapConfig {
         urls: raw.urls.clone(),
         starttls: raw.starttls,

@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::authn::{
     Authenticator, CredentialCache, LdapDirectory, LocalUsers, PasswordHasher, RefreshTokens,
 };
-use crate::authn::{Federation, OidcLogin, Throttle, ThrottleSettings};
+use crate::authn::{Federation, LoginSealer, OidcLogin, Throttle, ThrottleSettings};
 use crate::authz::PolicySet;
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -92,14 +92,22 @@ impl Application {
             policies.clone(),
             authn,
         );
-        let login = config.oidc.as_ref().map(|oidc| {
-            tracing::info!(issuer = %oidc.issuer, "browser sign-in configured at /login");
-            crate::http::login::Login::new(
-                OidcLogin::new(oidc.clone(), &config.server.public_url),
-                store.clone(),
-                &config.server.public_url,
-            )
-        });
+        let login = match &config.oidc {
+            None => None,
+            Some(oidc) => {
+                tracing::info!(issuer = %oidc.issuer, "browser sign-in configured at /login");
+                let key = config.keys.dir.join("login-state.key");
+                let sealer = LoginSealer::load_or_generate(&key).with_context(|| {
+                    format!("the key sealing sign-ins in progress, {}", key.display())
+                })?;
+                Some(crate::http::login::Login::new(
+                    OidcLogin::new(oidc.clone(), &config.server.public_url),
+                    store.clone(),
+                    sealer,
+                    &config.server.public_url,
+                ))
+            }
+        };
         let state = Arc::new(AppState::new(
             tokens,
             store.clone(),

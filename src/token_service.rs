@@ -147,7 +147,10 @@ impl TokenService {
         };
         // A refresh token names its owner only once looked up: an `account` naming someone
         // else is refused as it is with a password.
-        if let (Some(w), Some(account)) = (&who, &req.account) {
+        // (With a password, the parser already compared it with the name given.)
+        if let (Some(w), Some(account), Credentials::RefreshToken(_)) =
+            (&who, &req.account, &req.credentials)
+        {
             if !w.identity.logs_in_as(account) {
                 event.outcome = Outcome::Invalid;
                 event.reason = ACCOUNT_MISMATCH;

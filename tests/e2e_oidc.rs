@@ -289,8 +289,17 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// Signs in through the provider as the mock's current login; returns the session cookie.
-fn sign_in(p: &Portcullis) -> String {
+/// The `NAME=value` part of the response's `Set-Cookie` for cookie `name`.
+fn set_cookie(resp: &support::HttpResponse, name: &str) -> Option<String> {
+    resp.header_all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_string())
+}
+
+/// A browser's first steps of a sign-in: `/login` (the cookie keeping the sign-in in
+/// progress) and the provider's redirect back (the callback URL with code and state).
+fn start_sign_in(p: &Portcullis) -> (String, String) {
     let start = http_get(&format!("{}/login", p.url()), &[]).unwrap();
     assert_eq!(start.status, 302, "{}", start.text());
     let authorize = start.header("location").unwrap().to_string();
@@ -298,13 +307,24 @@ fn sign_in(p: &Portcullis) -> String {
         authorize.contains("code_challenge_method=S256"),
         "PKCE: {authorize}"
     );
+    let kept = set_cookie(&start, "portcullis_login").expect("the sign-in is kept in a cookie");
     let back = http_get(&authorize, &[]).unwrap();
     assert_eq!(back.status, 302, "{}", back.text());
-    let callback = back.header("location").unwrap().to_string();
-    let done = http_get(&callback, &[]).unwrap();
+    (kept, back.header("location").unwrap().to_string())
+}
+
+/// Signs in through the provider as the mock's current login; returns the session cookie.
+fn sign_in(p: &Portcullis) -> String {
+    let (kept, callback) = start_sign_in(p);
+    let done = http_get(&callback, &[("Cookie", &kept)]).unwrap();
     assert_eq!(done.status, 303, "{}", done.text());
     assert_eq!(done.header("location"), Some("/login/tokens"));
-    let cookie = done.header("set-cookie").unwrap().to_string();
+    let cookie = done
+        .header_all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("portcullis_session="))
+        .unwrap()
+        .to_string();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
@@ -342,7 +362,7 @@ fn a_person_signs_in_makes_tokens_pushes_with_them_and_revokes_one() {
     assert_eq!(page.status, 200);
     assert!(
         page.text()
-            .contains("Signed in as <strong>alice</strong> (groups: developers)"),
+            .contains("Signed in as <strong>alice</strong> (groups: oidc:developers)"),
         "{}",
         page.text()
     );

@@ -25,6 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{AuthError, AuthOutcome, Authenticated, Rejection};
 pub use crate::config::LdapConfig as LdapSettings;
+use crate::domain::GroupMapping;
 use crate::domain::{AuthSource, Identity};
 
 /// Invalid credentials (RFC 4511 resultCode 49).
@@ -232,27 +233,22 @@ impl LdapDirectory {
     }
 
     /// Maps directory group names to the `group:` names policies use: a `group_map` entry
-    /// gives the exact name; other groups get `group_prefix` (unless only mapped groups
-    /// count).
+    /// gives the exact name; other groups get `group_prefix` (`ldap:` by default), unless
+    /// only mapped groups count.
     pub fn map_groups(&self, directory_groups: &[String]) -> Vec<String> {
-        let mut out: Vec<String> = directory_groups
-            .iter()
-            .filter_map(|g| {
-                match self
-                    .settings
-                    .group_map
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(g))
-                {
-                    Some((_, to)) => Some(to.clone()),
-                    None if self.settings.only_mapped_groups => None,
-                    None => Some(format!("{}{g}", self.settings.group_prefix)),
-                }
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        out
+        let mapped = GroupMapping {
+            prefix: &self.settings.group_prefix,
+            map: &self.settings.group_map,
+            only_mapped: self.settings.only_mapped_groups,
+        }
+        .apply(directory_groups);
+        if mapped.dropped > 0 {
+            tracing::warn!(
+                dropped = mapped.dropped,
+                "some directory groups were ignored: too many, or names too long or holding spaces"
+            );
+        }
+        mapped.groups
     }
 
     /// What the directory says about `username` (for `portcullis ldap test`): no password

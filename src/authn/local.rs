@@ -98,7 +98,7 @@ mod tests {
     async fn a_user_who_signs_in_elsewhere_costs_the_same_verification_as_an_unknown_name() {
         let l = setup().await;
         l.store
-            .user_sign_in_external("sso-user", "oidc", &[])
+            .user_sign_in_external("oidc", "https://idp.example", "sub", "sso-user", &[])
             .await
             .unwrap();
         let runs = l.hasher.runs();

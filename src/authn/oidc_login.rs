@@ -2,25 +2,32 @@
 //! PKCE), so people can make their own personal access tokens: `docker login` cannot open a
 //! browser, but a token made in one works everywhere.
 //!
-//! `start` remembers the PKCE verifier and nonce under a random `state` (10 minutes at most)
-//! and returns the provider's authorization URL; `finish` takes the code and state back,
-//! exchanges the code (with the verifier), verifies the ID token (signature against the
-//! provider's keys, issuer, audience, expiry, nonce) and returns who signed in: the
-//! configured username claim, and the groups claim for `group:` policies.
+//! `start` makes the `state`, PKCE verifier and nonce and returns them (for the browser to
+//! keep, see `login_state.rs`) with the provider's authorization URL; `finish` takes the
+//! code and state back with what the browser kept, checks the state is the one this browser
+//! started, exchanges the code (with the verifier), verifies the ID token (signature against
+//! the provider's keys, issuer, audience, expiry, nonce) and returns who signed in: the
+//! provider's issuer and `sub` (what the account is bound to), the configured username
+//! claim, and the groups claim.
+//!
+//! The provider's keys are discovered on first use and fetched again when an ID token names
+//! a key they do not hold (a key rotation), at most every [`JWKS_REFETCH_COOLDOWN`]. A token
+//! that fails verification is logged at WARN with the reason.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use data_encoding::BASE64URL_NOPAD;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use super::login_state::{LoginState, LOGIN_STATE_TTL};
 use crate::config::OidcConfig;
 use crate::domain::Username;
 
@@ -35,13 +42,19 @@ type RelyingParty = CoreClient<
     EndpointMaybeSet,
 >;
 
-const PENDING_FOR: Duration = Duration::from_secs(600);
-const MAX_PENDING: usize = 10_000;
+/// How often, at most, the provider's keys are fetched again for a token naming an unknown
+/// key: an anonymous client cannot make portcullis hammer the provider.
+pub const JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(10);
 
-/// Who signed in.
+/// Who signed in, as the provider vouches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedIn {
+    /// The provider's issuer and the person's `sub` there: what the account is bound to.
+    pub issuer: String,
+    pub subject: String,
+    /// The configured username claim, lowercased: the registry user name for a new account.
     pub username: String,
+    /// The groups claim, as the provider gave it (not yet mapped).
     pub groups: Vec<String>,
 }
 
@@ -55,18 +68,12 @@ pub enum LoginError {
     Refused(String),
 }
 
-struct Pending {
-    verifier: PkceCodeVerifier,
-    nonce: Nonce,
-    created: Instant,
-}
-
 pub struct OidcLogin {
     config: OidcConfig,
     redirect_url: String,
     http: openidconnect::reqwest::Client,
-    metadata: Mutex<Option<CoreProviderMetadata>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    /// The provider's metadata (with its keys), and when the keys were last fetched.
+    metadata: Mutex<Option<(CoreProviderMetadata, Instant)>>,
 }
 
 impl OidcLogin {
@@ -82,7 +89,6 @@ impl OidcLogin {
                 .build()
                 .expect("an HTTP client"),
             metadata: Mutex::new(None),
-            pending: Mutex::new(HashMap::new()),
         }
     }
 
@@ -94,7 +100,7 @@ impl OidcLogin {
     /// provider is down) and kept.
     async fn metadata(&self) -> Result<CoreProviderMetadata, LoginError> {
         let mut m = self.metadata.lock().await;
-        if let Some(meta) = m.as_ref() {
+        if let Some((meta, _)) = m.as_ref() {
             return Ok(meta.clone());
         }
         let issuer = IssuerUrl::new(self.config.issuer.clone())
@@ -104,8 +110,33 @@ impl OidcLogin {
             .map_err(|e| {
                 LoginError::Unavailable(format!("{}: discovery failed: {e}", self.config.issuer))
             })?;
-        *m = Some(meta.clone());
+        *m = Some((meta.clone(), Instant::now()));
         Ok(meta)
+    }
+
+    /// Fetches the provider's keys again, unless that was done less than
+    /// [`JWKS_REFETCH_COOLDOWN`] ago; the metadata to verify with either way.
+    async fn refetch_keys(&self) -> Result<CoreProviderMetadata, LoginError> {
+        let mut m = self.metadata.lock().await;
+        let Some((meta, fetched)) = m.as_mut() else {
+            drop(m);
+            return self.metadata().await;
+        };
+        if fetched.elapsed() < JWKS_REFETCH_COOLDOWN {
+            return Ok(meta.clone());
+        }
+        let jwks = JsonWebKeySet::fetch_async(meta.jwks_uri(), &self.http)
+            .await
+            .map_err(|e| {
+                LoginError::Unavailable(format!(
+                    "{}: fetching its keys failed: {e}",
+                    self.config.issuer
+                ))
+            })?;
+        *meta = meta.clone().set_jwks(jwks);
+        *fetched = Instant::now();
+        tracing::info!(issuer = %self.config.issuer, "fetched the identity provider's keys again (an ID token named a key they did not hold)");
+        Ok(meta.clone())
     }
 
     /// The relying-party client for `meta`, redirecting back to `/login/callback`.
@@ -123,8 +154,9 @@ impl OidcLogin {
         .set_redirect_uri(redirect))
     }
 
-    /// Starts a sign-in: the URL to send the browser to.
-    pub async fn start(&self) -> Result<String, LoginError> {
+    /// Starts a sign-in: the URL to send the browser to, and what the browser must keep
+    /// for the callback (sealed in a cookie).
+    pub async fn start(&self) -> Result<(String, LoginState), LoginError> {
         let meta = self.metadata().await?;
         let client = self.client(meta)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -137,32 +169,37 @@ impl OidcLogin {
             request = request.add_scope(Scope::new(s.clone()));
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
-        let mut pending = self.pending.lock().await;
-        pending.retain(|_, p| p.created.elapsed() < PENDING_FOR);
-        if pending.len() >= MAX_PENDING {
-            return Err(LoginError::Unavailable(
-                "too many sign-ins in progress".into(),
-            ));
-        }
-        pending.insert(
-            state.secret().clone(),
-            Pending {
-                verifier,
-                nonce,
-                created: Instant::now(),
+        Ok((
+            url.to_string(),
+            LoginState {
+                state: state.secret().clone(),
+                verifier: verifier.secret().clone(),
+                nonce: nonce.secret().clone(),
+                created: crate::store::now(),
             },
-        );
-        Ok(url.to_string())
+        ))
     }
 
-    /// Completes a sign-in from the provider's redirect.
-    pub async fn finish(&self, code: &str, state: &str) -> Result<SignedIn, LoginError> {
-        let pending = self.pending.lock().await.remove(state);
-        let Some(p) = pending.filter(|p| p.created.elapsed() < PENDING_FOR) else {
-            return Err(LoginError::Refused(
-                "this sign-in is unknown or expired: start again".into(),
-            ));
+    /// Completes a sign-in from the provider's redirect (`code`, `state`), with what the
+    /// browser kept since `start` (`None`: it kept nothing, e.g. it did not start this
+    /// sign-in).
+    pub async fn finish(
+        &self,
+        code: &str,
+        state: &str,
+        kept: Option<LoginState>,
+    ) -> Result<SignedIn, LoginError> {
+        let Some(kept) = kept else {
+            return Err(LoginError::Refused(format!(
+                "this browser did not start this sign-in, or took more than {} minutes: start again",
+                LOGIN_STATE_TTL / 60
+            )));
         };
+        if !constant_time_eq(kept.state.as_bytes(), state.as_bytes()) {
+            return Err(LoginError::Refused(
+                "this sign-in was not started in this browser (the state does not match): start again".into(),
+            ));
+        }
         let meta = self.metadata().await?;
         let client = self.client(meta)?;
         let response = client
@@ -170,7 +207,7 @@ impl OidcLogin {
             .map_err(|e| {
                 LoginError::Unavailable(format!("the provider has no token endpoint: {e}"))
             })?
-            .set_pkce_verifier(p.verifier)
+            .set_pkce_verifier(PkceCodeVerifier::new(kept.verifier))
             .request_async(&self.http)
             .await
             .map_err(|e| LoginError::Refused(format!("the code exchange failed: {e}")))?;
@@ -178,14 +215,30 @@ impl OidcLogin {
         let id_token = response
             .id_token()
             .ok_or_else(|| LoginError::Refused("the provider returned no ID token".into()))?;
-        id_token
-            .claims(&client.id_token_verifier(), &p.nonce)
-            .map_err(|e| LoginError::Refused(format!("the ID token is not valid: {e}")))?;
+        let nonce = Nonce::new(kept.nonce);
+        let verified = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            Ok(c) => Ok(c.clone()),
+            // A key the cached set does not hold: the provider may have rotated its keys.
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                let refreshed = self.client(self.refetch_keys().await?)?;
+                let verifier = refreshed.id_token_verifier();
+                let again = id_token.claims(&verifier, &nonce).cloned();
+                again
+            }
+            Err(e) => Err(e),
+        };
+        let claims = verified.map_err(|e| {
+            tracing::warn!(issuer = %self.config.issuer, error = %e, "an ID token from the identity provider failed verification: sign-in refused");
+            LoginError::Refused(format!("the ID token is not valid: {e}"))
+        })?;
+        let subject = claims.subject().as_str().to_string();
         // Verified above; read the claims the standard set does not cover (groups, custom
         // username claims) from the same token.
-        let claims = payload(&id_token.to_string())
+        let raw = payload(&id_token.to_string())
             .ok_or_else(|| LoginError::Refused("unreadable ID token".into()))?;
-        let raw_name = claims
+        let raw_name = raw
             .get(&self.config.username_claim)
             .and_then(Value::as_str)
             .ok_or_else(|| {
@@ -198,7 +251,7 @@ impl OidcLogin {
         Username::parse(&username).map_err(|e| {
             LoginError::Refused(format!("the name {raw_name:?} (claim {:?}) cannot be a registry user: {e}; choose another oidc.username_claim", self.config.username_claim))
         })?;
-        let groups = match claims.get(&self.config.groups_claim) {
+        let groups = match raw.get(&self.config.groups_claim) {
             Some(Value::Array(a)) => a
                 .iter()
                 .filter_map(Value::as_str)
@@ -211,8 +264,18 @@ impl OidcLogin {
                 .collect(),
             _ => Vec::new(),
         };
-        Ok(SignedIn { username, groups })
+        Ok(SignedIn {
+            issuer: self.config.issuer.clone(),
+            subject,
+            username,
+            groups,
+        })
     }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
 fn payload(jwt: &str) -> Option<serde_json::Map<String, Value>> {

@@ -484,6 +484,24 @@ impl PolicySet {
         out
     }
 
+    /// Groups that grants make admins (every action, `*`, or the catalog), with the grant:
+    /// what `portcullis check` looks at when groups can come from outside.
+    pub fn admin_groups(&self) -> Vec<(String, RuleRef)> {
+        let t = &self.grants;
+        let mut out: Vec<(String, RuleRef)> = t
+            .index
+            .groups()
+            .flat_map(|(g, bucket)| {
+                bucket
+                    .iter()
+                    .filter(|h| h.bits & (Head::ALL | Head::CATALOG) != 0)
+                    .map(move |h| (g.to_string(), t.origins[h.rule as usize].clone()))
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1.line).cmp(&(&b.0, b.1.line)));
+        out
+    }
+
     /// e.g. "3 files, 5 roles, 7 grants, 1 deny" (roles include the four built-in ones).
     pub fn summary(&self) -> String {
         let count =

@@ -148,6 +148,11 @@ impl<T: Copy + PartialEq> SubjectIndex<T> {
         }
     }
 
+    /// Every group bucket: `(group name, entries)`.
+    pub(crate) fn groups(&self) -> impl Iterator<Item = (&str, &[T])> {
+        self.groups.iter().map(|(g, b)| (&**g, b.as_slice()))
+    }
+
     /// Calls `visit` with every bucket that applies to `who`. An entry naming several of the
     /// requester's subjects is seen more than once; callers keep the minimum, so that is
     /// harmless and cheaper than de-duplicating.

@@ -67,11 +67,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     match PolicySet::load_dir(&config.policies.dir) {
-        Ok(p) => println!(
-            "ok       policies   {} ({})",
-            config.policies.dir.display(),
-            p.summary()
-        ),
+        Ok(p) => {
+            println!(
+                "ok       policies   {} ({})",
+                config.policies.dir.display(),
+                p.summary()
+            );
+            for w in external_admin_warnings(&config, &p) {
+                println!("warning  groups     {w}");
+            }
+        }
         Err(e) => {
             problems += 1;
             println!("error    policies   {e}");
@@ -102,4 +107,57 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         anyhow::bail!("{problems} problem(s) found");
     }
     Ok(())
+}
+
+/// Where groups from outside (the directory, the identity provider) can reach a grant that
+/// makes its members admins: whoever names groups there would be an admin here.
+fn external_admin_warnings(config: &Config, policies: &PolicySet) -> Vec<String> {
+    let admin = policies.admin_groups();
+    let mut out = Vec::new();
+    let sources = [
+        config.ldap.as_ref().map(|l| {
+            (
+                "ldap",
+                "the directory",
+                &l.group_prefix,
+                &l.group_map,
+                l.only_mapped_groups,
+            )
+        }),
+        config.oidc.as_ref().map(|o| {
+            (
+                "oidc",
+                "the identity provider",
+                &o.group_prefix,
+                &o.group_map,
+                o.only_mapped_groups,
+            )
+        }),
+    ];
+    for (section, source, prefix, map, only_mapped) in sources.into_iter().flatten() {
+        for (group, rule) in &admin {
+            if let Some((from, _)) = map.iter().find(|(_, to)| *to == group) {
+                out.push(format!(
+                    "{section}.group_map makes {source}'s group {from:?} group:{group}, which {} makes admin: whoever controls that group in {source} is an admin here",
+                    rule.location()
+                ));
+            } else if prefix.is_empty() && !only_mapped {
+                out.push(format!(
+                    "{section}.group_prefix is empty: a group named {group:?} in {source} would be group:{group}, which {} makes admin; set {section}.group_prefix = \"{section}:\" and map the groups you trust with [{section}.group_map]",
+                    rule.location()
+                ));
+            } else if !prefix.is_empty() && group.starts_with(prefix.as_str()) && !only_mapped {
+                out.push(format!(
+                    "group:{group} comes from {source} and {} makes it admin: whoever controls that group in {source} is an admin here",
+                    rule.location()
+                ));
+            }
+        }
+        if !prefix.is_empty() && !prefix.contains(':') {
+            out.push(format!(
+                "{section}.group_prefix {prefix:?} has no ':': {source}'s groups can take the name of a local group (local names cannot hold ':'); end it with ':'"
+            ));
+        }
+    }
+    out
 }

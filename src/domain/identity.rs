@@ -129,10 +129,13 @@ impl Identity {
 pub const ROBOT_LOGIN_PREFIX: &str = "robot+";
 
 impl Identity {
-    /// Whether `login` is the name this principal logs in with (`alice`, `robot+ci`).
+    /// Whether `login` is the name this principal logs in with (`alice`, `robot+ci`). A
+    /// workload logs in with its federation entry's name, which its identity does not keep:
+    /// never true for one.
     pub fn logs_in_as(&self, login: &str) -> bool {
         match self.kind {
-            PrincipalKind::User | PrincipalKind::Workload => self.name == login,
+            PrincipalKind::User => self.name == login,
+            PrincipalKind::Workload => false,
             PrincipalKind::Robot => login
                 .strip_prefix(ROBOT_LOGIN_PREFIX)
                 .is_some_and(|n| n == self.name),

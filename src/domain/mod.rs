@@ -2,6 +2,7 @@
 //! code past the HTTP/CLI boundary never re-checks a scope string or a username.
 
 mod action;
+mod group_mapping;
 mod identity;
 mod repo_pattern;
 mod scope;
@@ -9,6 +10,7 @@ mod scope_limit;
 mod username;
 
 pub use action::Action;
+pub use group_mapping::{GroupMapping, MappedGroups, MAX_EXTERNAL_GROUPS};
 pub use identity::{AuthSource, Identity, PrincipalKind, Requester, ROBOT_LOGIN_PREFIX};
 pub use repo_pattern::{PatternError, RepoPattern};
 pub use scope::{parse_scope_list, ResourceType, Scope, ScopeError, MAX_SCOPES};

@@ -6,10 +6,20 @@
 //!   make one. `POST /login/tokens` makes it and shows its secret once.
 //!   `POST /login/tokens/{id}/revoke` revokes one. `POST /logout` ends the session.
 //!
-//! Sessions are server-side (the cookie holds a random id only). The cookie is `HttpOnly`,
-//! `SameSite=Lax`, and `Secure` when portcullis is served over https. Every form carries the
-//! session's CSRF token, compared in constant time. Signing in again never touches existing
-//! tokens: each is independent, one per machine.
+//! - A sign-in in progress is kept by the browser that started it, sealed in a cookie (see
+//!   `authn/login_state.rs`): the server holds nothing for it, and a callback in another
+//!   browser is refused (no login CSRF).
+//! - Sessions are server-side (the cookie holds a random id only), at most
+//!   [`SESSIONS_PER_USER`] per person (signing in again ends the oldest) and
+//!   [`MAX_SESSIONS`] in all (the one closest to its end goes first): nobody can fill the
+//!   table, and a full table never refuses a sign-in. The cookies are `HttpOnly`,
+//!   `SameSite=Lax`, and over https `Secure` with the `__Host-` prefix (no other site under
+//!   the same domain can set them). Every form carries the session's CSRF token, compared in
+//!   constant time. Signing in again never touches existing tokens: each is independent, one
+//!   per machine.
+//! - Every answer of these routes, errors included, is an HTML page of the same shape (they
+//!   are pages for people); a refusal says why, and an outage names what is down (the
+//!   identity provider, or portcullis's own database), never blaming one for the other.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,13 +32,17 @@ use ring::rand::SecureRandom;
 use secrecy::ExposeSecret;
 
 use super::AppState;
-use crate::authn::{AccessTokens, LoginError, OidcLogin};
+use crate::authn::{AccessTokens, LoginError, LoginSealer, OidcLogin, LOGIN_STATE_TTL};
 use crate::config::parse_duration;
-use crate::domain::ScopeLimit;
-use crate::store::{now, Store};
+use crate::domain::{GroupMapping, ScopeLimit};
+use crate::store::{now, ExternalSignIn, Store, StoreError};
 
-const COOKIE: &str = "portcullis_session";
-const MAX_SESSIONS: usize = 100_000;
+const SESSION_COOKIE: &str = "portcullis_session";
+const LOGIN_COOKIE: &str = "portcullis_login";
+/// Sessions in all; past it the one closest to its end is dropped.
+pub const MAX_SESSIONS: usize = 100_000;
+/// Sessions one person may have; signing in again past it ends their oldest.
+pub const SESSIONS_PER_USER: usize = 10;
 
 #[derive(Clone)]
 struct Session {
@@ -42,52 +56,108 @@ struct Session {
 pub struct Login {
     oidc: OidcLogin,
     store: Store,
+    sealer: LoginSealer,
     sessions: Mutex<HashMap<String, Session>>,
     ttl: Duration,
     secure_cookie: bool,
 }
 
 impl Login {
-    pub fn new(oidc: OidcLogin, store: Store, public_url: &str) -> Login {
+    pub fn new(oidc: OidcLogin, store: Store, sealer: LoginSealer, public_url: &str) -> Login {
         Login {
             ttl: oidc.config().session_ttl,
             oidc,
             store,
+            sealer,
             sessions: Mutex::new(HashMap::new()),
             secure_cookie: public_url.starts_with("https://"),
         }
     }
 
     fn session(&self, req: &HttpRequest) -> Option<(String, Session)> {
-        let id = session_cookie(req)?;
+        let ids = cookies(req, &self.cookie_name(SESSION_COOKIE));
+        // Two session cookies: which one counts would be anybody's guess.
+        let [id] = ids.as_slice() else {
+            return None;
+        };
         let mut map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(&id) {
-            Some(s) if s.until > Instant::now() => Some((id, s.clone())),
+        match map.get(id) {
+            Some(s) if s.until > Instant::now() => Some((id.clone(), s.clone())),
             Some(_) => {
-                map.remove(&id);
+                map.remove(id);
                 None
             }
             None => None,
         }
     }
 
-    fn cookie(&self, value: &str, max_age: u64) -> String {
+    /// Starts a session for `user`: at most [`SESSIONS_PER_USER`] each (their oldest ends)
+    /// and [`MAX_SESSIONS`] in all (the one closest to its end goes).
+    fn open_session(&self, user: String, groups: Vec<String>) -> String {
+        let id = random();
+        let now = Instant::now();
+        let mut map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, s| s.until > now);
+        let mut theirs: Vec<(Instant, String)> = map
+            .iter()
+            .filter(|(_, s)| s.user == user)
+            .map(|(k, s)| (s.until, k.clone()))
+            .collect();
+        if theirs.len() >= SESSIONS_PER_USER {
+            theirs.sort();
+            for (_, k) in &theirs[..=theirs.len() - SESSIONS_PER_USER] {
+                map.remove(k);
+            }
+        }
+        if map.len() >= MAX_SESSIONS {
+            if let Some(k) = map
+                .iter()
+                .min_by_key(|(_, s)| s.until)
+                .map(|(k, _)| k.clone())
+            {
+                map.remove(&k);
+            }
+        }
+        map.insert(
+            id.clone(),
+            Session {
+                user,
+                groups,
+                csrf: random(),
+                until: now + self.ttl,
+            },
+        );
+        id
+    }
+
+    /// Over https, `__Host-NAME`: a cookie no other host under the same domain can set.
+    fn cookie_name(&self, name: &str) -> String {
+        if self.secure_cookie {
+            format!("__Host-{name}")
+        } else {
+            name.to_string()
+        }
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: u64) -> String {
         format!(
-            "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+            self.cookie_name(name),
             if self.secure_cookie { "; Secure" } else { "" }
         )
     }
 }
 
-/// The session id from the `Cookie` header.
-fn session_cookie(req: &HttpRequest) -> Option<String> {
+/// Every value of the cookie called `name` in the request.
+fn cookies(req: &HttpRequest, name: &str) -> Vec<String> {
     req.headers()
         .get_all(header::COOKIE)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .filter(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+        .collect()
 }
 
 fn random() -> String {
@@ -107,8 +177,17 @@ pub async fn start(state: web::Data<AppState>) -> HttpResponse {
         return not_configured();
     };
     match login.oidc.start().await {
-        Ok(url) => HttpResponse::Found()
+        Ok((url, kept)) => HttpResponse::Found()
             .insert_header((header::LOCATION, url))
+            .insert_header((
+                header::SET_COOKIE,
+                login.cookie(
+                    LOGIN_COOKIE,
+                    &login.sealer.seal(&kept),
+                    LOGIN_STATE_TTL as u64,
+                ),
+            ))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
         Err(e) => failure(e),
     }
@@ -122,10 +201,23 @@ pub struct Callback {
     error_description: Option<String>,
 }
 
-pub async fn callback(state: web::Data<AppState>, q: web::Query<Callback>) -> HttpResponse {
+pub async fn callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<Callback>,
+) -> HttpResponse {
     let Some(login) = login_of(&state) else {
         return not_configured();
     };
+    let mut answer = signed_in_from_provider(login, &req, &q).await;
+    // The sign-in in progress is over, whichever way it went.
+    if let Ok(v) = header::HeaderValue::from_str(&login.cookie(LOGIN_COOKIE, "", 0)) {
+        answer.headers_mut().append(header::SET_COOKIE, v);
+    }
+    answer
+}
+
+async fn signed_in_from_provider(login: &Login, req: &HttpRequest, q: &Callback) -> HttpResponse {
     if let Some(err) = &q.error {
         let detail = q.error_description.as_deref().unwrap_or("");
         return page(StatusCode::BAD_REQUEST, "Sign-in refused", &format!("<p>The identity provider refused the sign-in: {} {}</p><p><a href=\"/login\">Try again</a></p>", esc(err), esc(detail)));
@@ -137,42 +229,64 @@ pub async fn callback(state: web::Data<AppState>, q: web::Query<Callback>) -> Ht
             "<p>The identity provider sent no code. <a href=\"/login\">Start again</a>.</p>",
         );
     };
-    let who = match login.oidc.finish(code, st).await {
+    let t = now();
+    let kept = cookies(req, &login.cookie_name(LOGIN_COOKIE))
+        .iter()
+        .filter_map(|c| login.sealer.open(c, t))
+        .find(|k| k.state == *st);
+    let who = match login.oidc.finish(code, st, kept).await {
         Ok(w) => w,
         Err(e) => return failure(e),
     };
-    if let Err(e) = login
+    let config = login.oidc.config();
+    let mapped = GroupMapping {
+        prefix: &config.group_prefix,
+        map: &config.group_map,
+        only_mapped: config.only_mapped_groups,
+    }
+    .apply(&who.groups);
+    if mapped.dropped > 0 {
+        tracing::warn!(user = ?who.username, dropped = mapped.dropped, "some of the identity provider's groups were ignored: too many, or names too long or holding spaces");
+    }
+    let outcome = login
         .store
-        .user_sign_in_external(&who.username, "oidc", &who.groups)
-        .await
-    {
-        tracing::warn!(user = %who.username, error = %e, "sign-in refused");
-        return match e {
-            crate::store::StoreError::Conflict(_) => page(StatusCode::CONFLICT, "Sign-in refused", &format!("<p>A local account named <code>{}</code> exists; an identity provider cannot sign in as it. Ask an administrator.</p>", esc(&who.username))),
-            other => failure(LoginError::Unavailable(other.to_string())),
-        };
-    }
-    tracing::info!(target: "audit", event = "sign_in", subject = %who.username, groups = %who.groups.join(","), "signed in through OIDC");
-    let id = random();
-    {
-        let mut map = login.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        map.retain(|_, s| s.until > now);
-        if map.len() >= MAX_SESSIONS {
-            return failure(LoginError::Unavailable("too many sessions".into()));
+        .user_sign_in_external(
+            "oidc",
+            &who.issuer,
+            &who.subject,
+            &who.username,
+            &mapped.groups,
+        )
+        .await;
+    let account = match outcome {
+        Ok(ExternalSignIn::SignedIn { account, bound_now }) => {
+            if bound_now {
+                tracing::info!(target: "audit", event = "account_bound", subject = ?account, issuer = ?who.issuer, provider_subject = ?who.subject, "an account is bound to this identity provider subject");
+            }
+            account
         }
-        map.insert(
-            id.clone(),
-            Session {
-                user: who.username,
-                groups: who.groups,
-                csrf: random(),
-                until: now + login.ttl,
-            },
-        );
-    }
+        Ok(refused) => {
+            tracing::warn!(user = ?who.username, issuer = ?who.issuer, provider_subject = ?who.subject, outcome = ?refused, "sign-in refused");
+            let why = match refused {
+                ExternalSignIn::LocalNameTaken => format!("A local account named <code>{}</code> exists; an identity provider cannot sign in as it.", esc(&who.username)),
+                ExternalSignIn::NameTakenByAnother => format!("The name <code>{}</code> already belongs to another account of your identity provider, so it cannot be yours here. An administrator can choose another claim for names (<code>oidc.username_claim</code>, e.g. <code>email</code>).", esc(&who.username)),
+                _ => "Your account is disabled.".to_string(),
+            };
+            return page(
+                StatusCode::FORBIDDEN,
+                "Sign-in refused",
+                &format!("<p>{why}</p><p>Ask an administrator.</p>"),
+            );
+        }
+        Err(e) => return database_down(e),
+    };
+    tracing::info!(target: "audit", event = "sign_in", subject = ?account, groups = ?mapped.groups, "signed in through OIDC");
+    let id = login.open_session(account, mapped.groups);
     HttpResponse::SeeOther()
-        .insert_header((header::SET_COOKIE, login.cookie(&id, login.ttl.as_secs())))
+        .insert_header((
+            header::SET_COOKIE,
+            login.cookie(SESSION_COOKIE, &id, login.ttl.as_secs()),
+        ))
         .insert_header((header::LOCATION, "/login/tokens"))
         .finish()
 }
@@ -188,7 +302,7 @@ pub async fn tokens(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 async fn tokens_page(login: &Login, s: &Session, status: StatusCode, notice: &str) -> HttpResponse {
     let list = match login.store.access_token_list(Some(&s.user)).await {
         Ok(l) => l,
-        Err(e) => return failure(LoginError::Unavailable(e.to_string())),
+        Err(e) => return database_down(e),
     };
     let t = now();
     let mut rows = String::new();
@@ -289,7 +403,11 @@ pub async fn create(
         .await
     {
         Ok(c) => c,
-        Err(e) => return bad(e.to_string()).await,
+        Err(e) => match e.downcast::<StoreError>() {
+            Ok(e @ StoreError::Unavailable { .. }) => return database_down(e),
+            Ok(e) => return bad(e.to_string()).await,
+            Err(e) => return bad(e.to_string()).await,
+        },
     };
     tracing::info!(target: "audit", event = "access_token_created", subject = %s.user, name = %name, id = %created.id, scopes = %limit, "access token made at the sign-in page");
     let body = format!(
@@ -331,7 +449,7 @@ pub async fn revoke(
     match login.store.access_token_get(&id).await {
         Ok(Some(t)) if t.owner == s.user => {
             if let Err(e) = login.store.access_token_revoke(&id).await {
-                return failure(LoginError::Unavailable(e.to_string()));
+                return database_down(e);
             }
             tracing::info!(target: "audit", event = "access_token_revoked", subject = %s.user, id = %id, "access token revoked at the sign-in page");
             HttpResponse::SeeOther()
@@ -343,7 +461,7 @@ pub async fn revoke(
             "No such token",
             "<p>You have no such token. <a href=\"/login/tokens\">Back</a></p>",
         ),
-        Err(e) => failure(LoginError::Unavailable(e.to_string())),
+        Err(e) => database_down(e),
     }
 }
 
@@ -362,7 +480,7 @@ pub async fn logout(
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id);
     let mut resp = page(StatusCode::OK, "Signed out", "<p>You are signed out. Your tokens keep working until they expire or you revoke them. <a href=\"/login\">Sign in again</a></p>");
-    if let Ok(v) = header::HeaderValue::from_str(&login.cookie("", 0)) {
+    if let Ok(v) = header::HeaderValue::from_str(&login.cookie(SESSION_COOKIE, "", 0)) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
@@ -412,6 +530,75 @@ fn not_configured() -> HttpResponse {
     page(StatusCode::NOT_FOUND, "Sign-in is not configured", "<p>This portcullis has no identity provider (<code>[oidc]</code> in its configuration).</p>")
 }
 
+/// Forms of these pages: small, and a malformed one answered as a page.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(16 * 1024)
+        .error_handler(|e, _| {
+            let status = actix_web::ResponseError::status_code(&e);
+            let what = format!("The form could not be read: {e}.");
+            actix_web::error::InternalError::from_response(e, malformed(status, &what)).into()
+        })
+}
+
+pub fn query_error(e: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let what = format!("The address could not be read: {e}.");
+    actix_web::error::InternalError::from_response(e, malformed(StatusCode::BAD_REQUEST, &what))
+        .into()
+}
+
+pub fn path_error(e: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    let what = format!("The address could not be read: {e}.");
+    actix_web::error::InternalError::from_response(e, malformed(StatusCode::NOT_FOUND, &what))
+        .into()
+}
+
+/// An unknown path under `/login`, or a method the page does not take.
+pub async fn no_such_page(req: HttpRequest) -> HttpResponse {
+    let known = matches!(
+        req.path(),
+        "/login" | "/login/callback" | "/login/tokens" | "/logout"
+    ) || (req.path().starts_with("/login/tokens/") && req.path().ends_with("/revoke"));
+    if known {
+        let mut r = malformed(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{} does not take {} requests.", req.path(), req.method()),
+        );
+        let allow = match req.path() {
+            "/login/tokens" => "GET, POST",
+            "/login" | "/login/callback" => "GET",
+            _ => "POST",
+        };
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        r
+    } else {
+        malformed(
+            StatusCode::NOT_FOUND,
+            &format!("There is no page {}.", req.path()),
+        )
+    }
+}
+
+/// portcullis's own database failed: say so, and never blame the identity provider.
+fn database_down(e: StoreError) -> HttpResponse {
+    tracing::error!(backend = "database", error = %e, "a sign-in page failed: the database is unavailable");
+    page(StatusCode::SERVICE_UNAVAILABLE, "Try again shortly", "<p>portcullis cannot reach its database right now (the identity provider is not at fault). Try again in a moment.</p>")
+}
+
+/// Any other answer of these routes that is not a page of theirs (a malformed form or
+/// query, an unknown path, a wrong method): the same page shape, never actix's text.
+pub fn malformed(status: StatusCode, what: &str) -> HttpResponse {
+    page(
+        status,
+        "Not understood",
+        &format!(
+            "<p>{}</p><p><a href=\"/login\">Sign in</a> or go to <a href=\"/login/tokens\">your tokens</a>.</p>",
+            esc(what)
+        ),
+    )
+}
+
 fn failure(e: LoginError) -> HttpResponse {
     match e {
         LoginError::Unavailable(cause) => {
@@ -419,7 +606,7 @@ fn failure(e: LoginError) -> HttpResponse {
             page(StatusCode::SERVICE_UNAVAILABLE, "Try again shortly", "<p>The identity provider cannot be reached right now. <a href=\"/login\">Try again</a> in a moment.</p>")
         }
         LoginError::Refused(why) => {
-            tracing::info!(reason = %why, "sign-in refused");
+            tracing::info!(reason = ?why, "sign-in refused");
             page(
                 StatusCode::BAD_REQUEST,
                 "Sign-in failed",
@@ -479,23 +666,46 @@ mod tests {
             username_claim: "preferred_username".into(),
             groups_claim: "groups".into(),
             session_ttl: Duration::from_secs(3600),
+            group_prefix: "oidc:".into(),
+            only_mapped_groups: false,
+            group_map: Default::default(),
         };
         Login::new(
             OidcLogin::new(config, public_url),
             crate::store::memory_store().await,
+            LoginSealer::new([7; 32]),
             public_url,
         )
     }
 
     #[tokio::test]
     async fn the_session_cookie_is_http_only_same_site_and_secure_over_https() {
-        let c = login("https://auth.example.com").await.cookie("abc", 60);
+        let c = login("https://auth.example.com")
+            .await
+            .cookie(SESSION_COOKIE, "abc", 60);
         assert_eq!(
             c,
-            "portcullis_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+            "__Host-portcullis_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
         );
-        let c = login("http://localhost:5001").await.cookie("abc", 60);
-        assert!(!c.contains("Secure"));
+        let c = login("http://localhost:5001")
+            .await
+            .cookie(SESSION_COOKIE, "abc", 60);
+        assert_eq!(
+            c,
+            "portcullis_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"
+        );
+    }
+
+    #[tokio::test]
+    async fn sessions_are_bounded_per_person_and_a_full_table_refuses_nobody() {
+        let l = login("http://localhost:5001").await;
+        let first = l.open_session("mallory".into(), vec![]);
+        for _ in 0..100 {
+            l.open_session("mallory".into(), vec![]);
+        }
+        let map = l.sessions.lock().unwrap();
+        assert_eq!(map.len(), SESSIONS_PER_USER);
+        assert!(!map.contains_key(&first), "the oldest went");
     }
 
     #[test]

@@ -64,12 +64,25 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route(web::post().to(token::post))
                     .default_service(web::to(error::method_not_allowed)),
             )
-            .route("/login", web::get().to(login::start))
-            .route("/login/callback", web::get().to(login::callback))
-            .route("/login/tokens", web::get().to(login::tokens))
-            .route("/login/tokens", web::post().to(login::create))
-            .route("/login/tokens/{id}/revoke", web::post().to(login::revoke))
-            .route("/logout", web::post().to(login::logout))
+            // The sign-in pages: every answer, errors included, is a page of theirs.
+            .service(
+                web::scope("/login")
+                    .app_data(login::form_config())
+                    .app_data(web::QueryConfig::default().error_handler(login::query_error))
+                    .app_data(web::PathConfig::default().error_handler(login::path_error))
+                    .route("", web::get().to(login::start))
+                    .route("/callback", web::get().to(login::callback))
+                    .route("/tokens", web::get().to(login::tokens))
+                    .route("/tokens", web::post().to(login::create))
+                    .route("/tokens/{id}/revoke", web::post().to(login::revoke))
+                    .default_service(web::to(login::no_such_page)),
+            )
+            .service(
+                web::resource("/logout")
+                    .app_data(login::form_config())
+                    .route(web::post().to(login::logout))
+                    .default_service(web::to(login::no_such_page)),
+            )
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .default_service(web::to(error::not_found));

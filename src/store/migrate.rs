@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_external_users.sql"),
         postgres: include_str!("../../migrations/postgres/0004_external_users.sql"),
     },
+    Migration {
+        version: 5,
+        name: "external_identity",
+        sqlite: include_str!("../../migrations/sqlite/0005_external_identity.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_external_identity.sql"),
+    },
 ];
 
 pub(super) async fn run(store: &Store) -> Result<(), StoreError> {

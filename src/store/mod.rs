@@ -27,7 +27,7 @@ pub use robots::{RobotRecord, RobotSecretRecord};
 use epoch::Epoch;
 pub use sqlite_file::mode_warnings;
 use sqlite_file::SqliteFile;
-pub use users::{PasswordHash, UserRecord};
+pub use users::{ExternalSignIn, PasswordHash, UserRecord};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -418,6 +418,6 @@ mod tests {
         s.close().await;
         // A second connect finds the migrations applied.
         let s = Store::connect(&url).await.unwrap();
-        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5]);
     }
 }

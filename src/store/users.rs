@@ -12,6 +12,19 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+/// How a sign-in at an identity provider ended, as far as accounts go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExternalSignIn {
+    /// Signed in as `account`; `bound_now` when the account was made (or bound) just now.
+    SignedIn { account: String, bound_now: bool },
+    /// A local account has the name: an identity provider never signs in as it.
+    LocalNameTaken,
+    /// Another person at the provider (another `sub`) already has an account of the name.
+    NameTakenByAnother,
+    /// The account is disabled.
+    Disabled,
+}
+
 #[derive(Clone, Debug)]
 pub struct UserRecord {
     pub name: String,
@@ -122,59 +135,107 @@ impl Store {
         Ok(())
     }
 
-    /// Records a person who signed in through an identity provider (`source`, e.g. `oidc`):
-    /// creates their user row on first sign-in (with a password hash that never verifies:
-    /// they sign in at their provider, and use access tokens with registry clients) and
-    /// replaces their groups with `groups`. A local user of the same name is left alone
-    /// and refused (`Conflict`), so an identity provider can never take over a local account.
+    /// Records a person who signed in at an identity provider (`source`, e.g. `oidc`), bound
+    /// to the provider's `issuer` and the person's `subject` (`sub`) there:
+    /// - the account bound to (`issuer`, `subject`), whatever name the provider now gives;
+    /// - else a new account named `name` (with a password hash that never verifies: they sign
+    ///   in at their provider, and use access tokens with registry clients);
+    /// - an account of that name made by a sign-in before accounts were bound (no subject
+    ///   recorded) is bound now, to whoever signs in with it first;
+    /// - a local account of that name, or one bound to someone else, is never taken over.
+    ///
+    /// The account's groups are replaced with `groups`. A refusal is a value, not an error.
     pub async fn user_sign_in_external(
         &self,
-        name: &str,
         source: &str,
+        issuer: &str,
+        subject: &str,
+        name: &str,
         groups: &[String],
-    ) -> Result<(), StoreError> {
+    ) -> Result<ExternalSignIn, StoreError> {
         let t = now();
         let mut tx = self
             .pool()?
             .begin()
             .await
             .map_err(|e| self.unavailable(e))?;
-        let existing: Option<(String,)> =
-            sqlx::query_as("SELECT source FROM users WHERE name = $1")
+        let bound: Option<(String, i64)> = sqlx::query_as(
+            "SELECT name, disabled FROM users WHERE external_issuer = $1 AND external_subject = $2",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.unavailable(e))?;
+        let (account, outcome) = match bound {
+            Some((_, disabled)) if disabled != 0 => return Ok(ExternalSignIn::Disabled),
+            Some((account, _)) => (
+                account.clone(),
+                ExternalSignIn::SignedIn {
+                    account,
+                    bound_now: false,
+                },
+            ),
+            None => {
+                let existing: Option<(String, Option<String>, i64)> = sqlx::query_as(
+                    "SELECT source, external_subject, disabled FROM users WHERE name = $1",
+                )
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(|e| self.unavailable(e))?;
-        match existing {
-            Some((s,)) if s != source => {
-                return Err(StoreError::Conflict(format!("a {s} user named {name:?}")));
-            }
-            Some(_) => {}
-            None => {
-                sqlx::query(
-                    "INSERT INTO users (name, password_hash, disabled, created_at, password_changed_at, source) VALUES ($1, '!', 0, $2, $2, $3)",
+                match existing {
+                    Some((s, _, _)) if s != source => return Ok(ExternalSignIn::LocalNameTaken),
+                    Some((_, Some(_), _)) => return Ok(ExternalSignIn::NameTakenByAnother),
+                    Some((_, None, disabled)) if disabled != 0 => {
+                        return Ok(ExternalSignIn::Disabled)
+                    }
+                    Some((_, None, _)) => {
+                        sqlx::query(
+                            "UPDATE users SET external_issuer = $1, external_subject = $2 WHERE name = $3",
+                        )
+                        .bind(issuer)
+                        .bind(subject)
+                        .bind(name)
+                        .run_in(&mut tx, self)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO users (name, password_hash, disabled, created_at, password_changed_at, source, external_issuer, external_subject) VALUES ($1, '!', 0, $2, $2, $3, $4, $5)",
+                        )
+                        .bind(name)
+                        .bind(t)
+                        .bind(source)
+                        .bind(issuer)
+                        .bind(subject)
+                        .run_in(&mut tx, self)
+                        .await?;
+                    }
+                }
+                (
+                    name.to_string(),
+                    ExternalSignIn::SignedIn {
+                        account: name.to_string(),
+                        bound_now: true,
+                    },
                 )
-                .bind(name)
-                .bind(t)
-                .bind(source)
-                .run_in(&mut tx, self)
-                .await?;
             }
-        }
+        };
         sqlx::query("DELETE FROM external_groups WHERE user_name = $1")
-            .bind(name)
+            .bind(&account)
             .run_in(&mut tx, self)
             .await?;
         for g in groups {
             sqlx::query("INSERT INTO external_groups (user_name, group_name) VALUES ($1, $2)")
-                .bind(name)
+                .bind(&account)
                 .bind(g)
                 .run_in(&mut tx, self)
                 .await?;
         }
         tx.commit().await.map_err(|e| self.unavailable(e))?;
         self.changed().await;
-        Ok(())
+        Ok(outcome)
     }
 
     pub async fn user_set_disabled(&self, name: &str, disabled: bool) -> Result<(), StoreError> {
@@ -259,28 +320,80 @@ mod tests {
         ));
     }
 
+    fn signed_in(account: &str, bound_now: bool) -> ExternalSignIn {
+        ExternalSignIn::SignedIn {
+            account: account.into(),
+            bound_now,
+        }
+    }
+
     #[tokio::test]
     async fn people_signing_in_elsewhere_get_a_user_row_and_their_current_groups() {
         let s = memory_store().await;
-        s.user_sign_in_external("carol", "oidc", &["dev".into(), "ops".into()])
-            .await
-            .unwrap();
+        let idp = "https://idp.example";
+        assert_eq!(
+            s.user_sign_in_external("oidc", idp, "sub-1", "carol", &["dev".into(), "ops".into()])
+                .await
+                .unwrap(),
+            signed_in("carol", true)
+        );
         assert_eq!(s.user_groups("carol").await.unwrap(), ["dev", "ops"]);
-        s.user_sign_in_external("carol", "oidc", &["dev".into()])
-            .await
-            .unwrap();
+        assert_eq!(
+            s.user_sign_in_external("oidc", idp, "sub-1", "carol", &["dev".into()])
+                .await
+                .unwrap(),
+            signed_in("carol", false)
+        );
         assert_eq!(
             s.user_groups("carol").await.unwrap(),
             ["dev"],
             "replaced at each sign-in"
         );
         s.user_create("dave", &h("x")).await.unwrap();
-        assert!(
-            matches!(
-                s.user_sign_in_external("dave", "oidc", &[]).await,
-                Err(StoreError::Conflict(_))
-            ),
+        assert_eq!(
+            s.user_sign_in_external("oidc", idp, "sub-2", "dave", &[])
+                .await
+                .unwrap(),
+            ExternalSignIn::LocalNameTaken,
             "a local account is never taken over"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_account_is_bound_to_the_providers_subject_not_to_a_name() {
+        let s = memory_store().await;
+        let idp = "https://idp.example";
+        s.user_sign_in_external("oidc", idp, "sub-1", "erin", &["dev".into()])
+            .await
+            .unwrap();
+        // Someone else at the provider picks the same preferred_username.
+        assert_eq!(
+            s.user_sign_in_external("oidc", idp, "sub-666", "erin", &["admins".into()])
+                .await
+                .unwrap(),
+            ExternalSignIn::NameTakenByAnother
+        );
+        assert_eq!(s.user_groups("erin").await.unwrap(), ["dev"], "untouched");
+        // The same person renamed at the provider keeps their account.
+        assert_eq!(
+            s.user_sign_in_external("oidc", idp, "sub-1", "erin-renamed", &[])
+                .await
+                .unwrap(),
+            signed_in("erin", false)
+        );
+        // The same subject at another issuer is another person.
+        assert_eq!(
+            s.user_sign_in_external("oidc", "https://other.example", "sub-1", "erin", &[])
+                .await
+                .unwrap(),
+            ExternalSignIn::NameTakenByAnother
+        );
+        s.user_set_disabled("erin", true).await.unwrap();
+        assert_eq!(
+            s.user_sign_in_external("oidc", idp, "sub-1", "erin", &[])
+                .await
+                .unwrap(),
+            ExternalSignIn::Disabled
         );
     }
 
