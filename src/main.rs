@@ -10,6 +10,15 @@ fn main() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
     let cli = portcullis::cli::Cli::parse();
+    // Commands print results for pipes: `portcullis check | head` must end quietly when the
+    // reader goes away, as other command-line tools do, not panic on the closed pipe. (The
+    // server keeps ignoring SIGPIPE: a client that hangs up must never stop it.)
+    if !matches!(cli.command, portcullis::cli::Command::Serve) {
+        // SAFETY: restores the default disposition of one signal, before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

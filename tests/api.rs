@@ -855,3 +855,80 @@ async fn logging_in_in_a_loop_keeps_a_bounded_number_of_refresh_tokens() {
         .await;
     assert_eq!(resp.status(), 200, "the newest still works");
 }
+
+/// Every answer of the sign-in routes is an HTML page with a heading, whether sign-in is
+/// configured or not, and whatever is wrong with the request.
+async fn assert_login_routes_answer_pages(app: &TestApp, what: &str) {
+    let form = "application/x-www-form-urlencoded";
+    let cases: Vec<(&str, &str, Option<&str>, &str)> = vec![
+        ("GET", "/login/callback", None, ""),
+        ("GET", "/login/callback?code=a&state=b", None, ""),
+        ("GET", "/login/callback?code=%ZZ", None, ""),
+        ("GET", "/login/nope", None, ""),
+        ("PUT", "/login", None, ""),
+        ("DELETE", "/login/tokens", None, ""),
+        ("POST", "/login/tokens", Some(form), "name=x"),
+        ("POST", "/login/tokens", Some("application/json"), "{}"),
+        ("POST", "/login/tokens/abc/revoke", Some(form), ""),
+        ("POST", "/logout", Some(form), "nothing=here"),
+        ("GET", "/logout", None, ""),
+    ];
+    for (method, path, content_type, body) in cases {
+        let mut req = app
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", app.base));
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.body(body.to_string()).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+        let text = resp.text().await.unwrap();
+        assert!(
+            (400..600).contains(&status),
+            "{what}: {method} {path}: {status}"
+        );
+        assert!(
+            ct.starts_with("text/html") && text.contains("<h1>"),
+            "{what}: {method} {path}: {status} {ct}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_sign_in_routes_answer_every_error_as_a_page_whether_or_not_sign_in_is_configured() {
+    let off = spawn_app().await;
+    assert_login_routes_answer_pages(&off, "sign-in off").await;
+    // Configured, with a provider that cannot be reached: /login blames it, and only it.
+    let on = spawn_app_with(&[
+        ("PORTCULLIS_OIDC__ISSUER", "http://127.0.0.1:9"),
+        ("PORTCULLIS_OIDC__CLIENT_ID", "portcullis"),
+    ])
+    .await;
+    assert_login_routes_answer_pages(&on, "sign-in on").await;
+    let resp = on
+        .client
+        .get(format!("{}/login", on.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("identity provider cannot be reached"));
+    // A callback without the sign-in's cookie is refused before anything else.
+    let resp = on
+        .client
+        .get(format!("{}/login/callback?code=a&state=b", on.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("did not start this sign-in"));
+}

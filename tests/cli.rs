@@ -491,3 +491,111 @@ fn the_database_is_created_private_and_check_warns_about_wider_modes() {
         out.stdout
     );
 }
+
+#[test]
+fn check_warns_when_a_group_from_outside_can_reach_an_admin_grant() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[ldap]\nurls = [\"ldap://127.0.0.1:9\"]\ndirect_bind = \"uid={username},dc=x\"\ngroup_prefix = \"\"\n\n\
+         [oidc]\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"p\"\n\n[oidc.group_map]\n\"registry-admins\" = \"admins\"\n",
+    )
+    .unwrap();
+    let out = portcullis(dir.path(), &["check", "--config", "p.toml"], &[], None);
+    let policy_line = "policies/default.toml:";
+    assert!(
+        out.stdout
+            .contains("warning  groups     ldap.group_prefix is empty: a group named \"admins\"")
+            && out.stdout.contains(policy_line),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "oidc.group_map makes the identity provider's group \"registry-admins\" group:admins"
+        ),
+        "{}",
+        out.stdout
+    );
+    // The defaults keep them apart: no warning.
+    std::fs::write(
+        dir.path().join("q.toml"),
+        "[ldap]\nurls = [\"ldap://127.0.0.1:9\"]\ndirect_bind = \"uid={username},dc=x\"\n\n[oidc]\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"p\"\n",
+    )
+    .unwrap();
+    let out = portcullis(dir.path(), &["check", "--config", "q.toml"], &[], None);
+    assert!(!out.stdout.contains("warning  groups"), "{}", out.stdout);
+}
+
+#[test]
+fn a_command_whose_reader_goes_away_ends_quietly() {
+    use std::io::Read;
+    let dir = workdir();
+    for args in [&["check"][..], &["registry-config"][..]] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        cmd.args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("PORTCULLIS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
+        // `| head -0`: the reader is gone before the command prints anything.
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        child.wait().unwrap();
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_expiry_beyond_ten_years_is_refused_instead_of_printing_an_expired_secret() {
+    let dir = workdir();
+    portcullis(
+        dir.path(),
+        &["user", "add", "alice"],
+        &[],
+        Some("alice-password\n"),
+    )
+    .assert_success("user add");
+    for args in [
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--name",
+            "ci",
+            "--scope",
+            "repository:a:pull",
+            "--expires",
+            "9223372036854775807s",
+        ][..],
+        &["robot", "create", "ci", "--expires", "9223372036854775807s"][..],
+    ] {
+        let out = portcullis(dir.path(), args, &[], None);
+        out.assert_failure("an absurd expiry");
+        assert!(
+            out.stdout.trim().is_empty(),
+            "no secret printed: {}",
+            out.stdout
+        );
+        assert!(
+            out.stderr.contains("longer than 3650 days"),
+            "{}",
+            out.stderr
+        );
+    }
+}

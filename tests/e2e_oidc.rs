@@ -470,3 +470,203 @@ fn a_person_signs_in_makes_tokens_pushes_with_them_and_revokes_one() {
         "no secret in the log"
     );
 }
+
+/// portcullis with browser sign-in at `oidc`, plus `extra` TOML (after the [oidc] keys).
+fn sso(oidc: &MockOidc, extra: &str) -> (Portcullis, tempfile::NamedTempFile) {
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\n{extra}",
+            oidc.issuer()
+        ),
+    )
+    .unwrap();
+    let p = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_CONFIG", config.path().to_str().unwrap())],
+    );
+    (p, config)
+}
+
+fn tokens_page(p: &Portcullis, cookie: &str) -> String {
+    let page = http_get(&format!("{}/login/tokens", p.url()), &[("Cookie", cookie)]).unwrap();
+    assert_eq!(page.status, 200, "{}", page.text());
+    page.text()
+}
+
+/// Makes a personal access token on the page; returns its secret.
+fn make_token(p: &Portcullis, cookie: &str, name: &str, scopes: &str) -> String {
+    let csrf = field(&tokens_page(p, cookie), "name=\"csrf\" value=\"");
+    let made = support::http_request(
+        "POST",
+        &format!("{}/login/tokens", p.url()),
+        &[
+            ("Cookie", cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(
+            form(&[
+                ("csrf", &csrf),
+                ("name", name),
+                ("scopes", scopes),
+                ("expires", "1d"),
+            ])
+            .as_bytes(),
+        ),
+    )
+    .unwrap();
+    assert_eq!(made.status, 200, "{}", made.text());
+    field(&made.text(), "id=\"secret\" readonly size=\"60\" value=\"")
+}
+
+#[test]
+fn ten_thousand_anonymous_sign_in_starts_hold_nothing_and_block_nobody() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login("alice-sub", &json!({"preferred_username": "alice"}));
+    let (p, _config) = sso(&oidc, "");
+    let url = format!("{}/login", p.url());
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                for _ in 0..1251 {
+                    let r = http_get(&url, &[]).unwrap();
+                    assert_eq!(r.status, 302, "{}", r.text());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Someone else signs in as usual.
+    let cookie = sign_in(&p);
+    assert!(tokens_page(&p, &cookie).contains("Signed in as <strong>alice</strong>"));
+}
+
+#[test]
+fn a_callback_followed_in_another_browser_is_refused_not_signed_in_as_the_attacker() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login("mallory-sub", &json!({"preferred_username": "mallory"}));
+    let (p, _config) = sso(&oidc, "");
+    // The attacker starts a sign-in and stops at the provider's redirect back.
+    let (_attackers_cookie, callback) = start_sign_in(&p);
+    // The victim's browser follows the attacker's link: with no sign-in of its own…
+    let r = http_get(&callback, &[]).unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("did not start this sign-in"),
+        "{}",
+        r.text()
+    );
+    assert!(set_cookie(&r, "portcullis_session").is_none(), "no session");
+    // …or with one it started itself.
+    oidc.set_login("victim-sub", &json!({"preferred_username": "victim"}));
+    let (victims_cookie, _) = start_sign_in(&p);
+    let r = http_get(&callback, &[("Cookie", &victims_cookie)]).unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(set_cookie(&r, "portcullis_session").is_none(), "no session");
+    let log = p.log();
+    assert!(
+        !log.contains("subject=\"mallory\""),
+        "nobody signed in as mallory:\n{log}"
+    );
+}
+
+#[test]
+fn a_second_provider_account_with_the_same_name_never_gets_the_first_ones_account() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login("sub-alice", &json!({"preferred_username": "alice"}));
+    let (p, _config) = sso(&oidc, "");
+    let alice = sign_in(&p);
+    let secret = make_token(&p, &alice, "laptop", "repository:alice/**:pull,push");
+
+    // Someone else at the provider chooses the same preferred_username.
+    oidc.set_login("sub-impostor", &json!({"preferred_username": "Alice"}));
+    let (kept, callback) = start_sign_in(&p);
+    let r = http_get(&callback, &[("Cookie", &kept)]).unwrap();
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(
+        r.text().contains("already belongs to another account"),
+        "{}",
+        r.text()
+    );
+    assert!(set_cookie(&r, "portcullis_session").is_none());
+    // alice's token is untouched, and the real alice, renamed at the provider, is still alice.
+    assert!(tokens_page(&p, &alice).contains("laptop"));
+    oidc.set_login("sub-alice", &json!({"preferred_username": "alice.smith"}));
+    let again = sign_in(&p);
+    assert!(tokens_page(&p, &again).contains("Signed in as <strong>alice</strong>"));
+    assert!(!tokens_page(&p, &again).contains(&secret));
+}
+
+#[test]
+fn sign_in_survives_a_provider_key_rotation_and_a_bad_id_token_is_logged_at_warn() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login("sub-bob", &json!({"preferred_username": "bob"}));
+    let (p, _config) = sso(&oidc, "");
+    sign_in(&p);
+    // The provider rotates and drops its old key: the cached keys no longer hold the new one.
+    oidc.rotate_key();
+    sign_in(&p);
+    p.wait_for_log("fetched the identity provider's keys again");
+
+    // An ID token for another audience is refused, and the log says why at WARN.
+    oidc.set_login(
+        "sub-bob",
+        &json!({"preferred_username": "bob", "aud": "someone-else"}),
+    );
+    let (kept, callback) = start_sign_in(&p);
+    let r = http_get(&callback, &[("Cookie", &kept)]).unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    let log = p.wait_for_log("failed verification");
+    let line = log
+        .lines()
+        .find(|l| l.contains("failed verification"))
+        .unwrap();
+    assert!(line.contains(" WARN "), "{line}");
+    assert!(
+        line.to_lowercase().contains("audience"),
+        "the cause: {line}"
+    );
+}
+
+#[test]
+fn a_provider_group_named_admins_is_not_the_local_admins_group() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login(
+        "sub-eve",
+        &json!({"preferred_username": "eve", "groups": ["admins", "dev\u{9b}31m"]}),
+    );
+    let (p, _config) = sso(&oidc, "");
+    let registry = Registry::start(&p.registry_config());
+    let cookie = sign_in(&p);
+    assert!(
+        tokens_page(&p, &cookie).contains("(groups: oidc:admins, oidc:dev"),
+        "{}",
+        tokens_page(&p, &cookie)
+    );
+    let secret = make_token(&p, &cookie, "t", "repository:**:*");
+    // group:admins is admin on ** in the fixture policies: eve must not be.
+    let r = http_get(
+        &format!(
+            "{}/token?service=portcullis&scope=repository:someone/app:push,delete&scope=registry:catalog:*",
+            p.url()
+        ),
+        &[("Authorization", &basic_auth("eve", &secret))],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        payload(r.json()["token"].as_str().unwrap())["access"],
+        json!([]),
+        "no push, delete or catalog"
+    );
+    drop(registry);
+    let log = p.wait_for_log("event=\"sign_in\"");
+    assert!(
+        !log.contains('\u{9b}'),
+        "a terminal control written raw in the log"
+    );
+}

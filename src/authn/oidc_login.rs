@@ -72,8 +72,9 @@ pub struct OidcLogin {
     config: OidcConfig,
     redirect_url: String,
     http: openidconnect::reqwest::Client,
-    /// The provider's metadata (with its keys), and when the keys were last fetched.
-    metadata: Mutex<Option<(CoreProviderMetadata, Instant)>>,
+    /// The provider's metadata (with its keys), and when the keys were last fetched again
+    /// for an unknown key (`None`: never).
+    metadata: Mutex<Option<(CoreProviderMetadata, Option<Instant>)>>,
 }
 
 impl OidcLogin {
@@ -110,7 +111,7 @@ impl OidcLogin {
             .map_err(|e| {
                 LoginError::Unavailable(format!("{}: discovery failed: {e}", self.config.issuer))
             })?;
-        *m = Some((meta.clone(), Instant::now()));
+        *m = Some((meta.clone(), None));
         Ok(meta)
     }
 
@@ -118,11 +119,11 @@ impl OidcLogin {
     /// [`JWKS_REFETCH_COOLDOWN`] ago; the metadata to verify with either way.
     async fn refetch_keys(&self) -> Result<CoreProviderMetadata, LoginError> {
         let mut m = self.metadata.lock().await;
-        let Some((meta, fetched)) = m.as_mut() else {
+        let Some((meta, refetched)) = m.as_mut() else {
             drop(m);
             return self.metadata().await;
         };
-        if fetched.elapsed() < JWKS_REFETCH_COOLDOWN {
+        if refetched.is_some_and(|t| t.elapsed() < JWKS_REFETCH_COOLDOWN) {
             return Ok(meta.clone());
         }
         let jwks = JsonWebKeySet::fetch_async(meta.jwks_uri(), &self.http)
@@ -134,7 +135,7 @@ impl OidcLogin {
                 ))
             })?;
         *meta = meta.clone().set_jwks(jwks);
-        *fetched = Instant::now();
+        *refetched = Some(Instant::now());
         tracing::info!(issuer = %self.config.issuer, "fetched the identity provider's keys again (an ID token named a key they did not hold)");
         Ok(meta.clone())
     }
@@ -230,8 +231,14 @@ impl OidcLogin {
             Err(e) => Err(e),
         };
         let claims = verified.map_err(|e| {
-            tracing::warn!(issuer = %self.config.issuer, error = %e, "an ID token from the identity provider failed verification: sign-in refused");
-            LoginError::Refused(format!("the ID token is not valid: {e}"))
+            let cause = match &e {
+                ClaimsVerificationError::SignatureVerification(inner) => {
+                    format!("{e}: {inner}")
+                }
+                other => other.to_string(),
+            };
+            tracing::warn!(issuer = %self.config.issuer, error = %cause, "an ID token from the identity provider failed verification: sign-in refused");
+            LoginError::Refused(format!("the ID token is not valid: {cause}"))
         })?;
         let subject = claims.subject().as_str().to_string();
         // Verified above; read the claims the standard set does not cover (groups, custom

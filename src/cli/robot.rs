@@ -6,8 +6,7 @@ use secrecy::ExposeSecret;
 
 use super::date;
 use crate::authn::{Robots, ROBOT_LOGIN_PREFIX};
-use crate::config::parse_duration;
-use crate::domain::Username;
+use crate::domain::{Lifetime, Username};
 use crate::store::{now, Store};
 
 #[derive(Subcommand, Debug)]
@@ -22,7 +21,7 @@ pub enum RobotCommand {
         /// What it is for.
         #[arg(long, default_value = "")]
         description: String,
-        /// Lifetime of the robot, e.g. 90d; without it the robot does not expire.
+        /// Lifetime of the robot, e.g. 90d (1m to 3650d); without it the robot does not expire.
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
     },
@@ -54,11 +53,11 @@ pub async fn run(store: &Store, cmd: RobotCommand) -> anyhow::Result<()> {
         } => {
             Username::parse(&name).with_context(|| format!("invalid robot name {name:?}"))?;
             let expires_at = match &expires {
-                Some(d) => {
-                    let d = parse_duration(d)
-                        .map_err(|e| anyhow::anyhow!("--expires {d:?}: {e} (write e.g. 90d)"))?;
-                    Some(now() + d.as_secs() as i64)
-                }
+                Some(d) => Some(
+                    Lifetime::parse(d)
+                        .map_err(|e| anyhow::anyhow!("--expires {e}"))?
+                        .expires_at(now()),
+                ),
                 None => None,
             };
             let secret = robots.create(&name, &description, expires_at).await?;

@@ -6,8 +6,7 @@ use secrecy::ExposeSecret;
 
 use super::date;
 use crate::authn::AccessTokens;
-use crate::config::parse_duration;
-use crate::domain::ScopeLimit;
+use crate::domain::{Lifetime, ScopeLimit};
 use crate::store::{now, Store};
 
 #[derive(Subcommand, Debug)]
@@ -29,7 +28,7 @@ pub enum TokenCommand {
         /// repository:team/**:pull or registry:catalog:*; repeatable.
         #[arg(long = "scope", value_name = "SCOPE", required = true)]
         scopes: Vec<String>,
-        /// Lifetime, e.g. 30d or 12h; without it the token does not expire.
+        /// Lifetime, e.g. 30d or 12h (1m to 3650d); without it the token does not expire.
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
     },
@@ -64,12 +63,11 @@ pub async fn run(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
             let items: Vec<&str> = scopes.iter().flat_map(|s| s.split_whitespace()).collect();
             let limit = ScopeLimit::parse(&items)?;
             let expires_at = match &expires {
-                Some(d) => {
-                    let d = parse_duration(d).map_err(|e| {
-                        anyhow::anyhow!("--expires {d:?}: {e} (write e.g. 30d or 12h)")
-                    })?;
-                    Some(now() + d.as_secs() as i64)
-                }
+                Some(d) => Some(
+                    Lifetime::parse(d)
+                        .map_err(|e| anyhow::anyhow!("--expires {e}"))?
+                        .expires_at(now()),
+                ),
                 None => None,
             };
             let created = AccessTokens::new(store.clone())

@@ -4,6 +4,7 @@
 mod action;
 mod group_mapping;
 mod identity;
+mod lifetime;
 mod repo_pattern;
 mod scope;
 mod scope_limit;
@@ -12,6 +13,7 @@ mod username;
 pub use action::Action;
 pub use group_mapping::{GroupMapping, MappedGroups, MAX_EXTERNAL_GROUPS};
 pub use identity::{AuthSource, Identity, PrincipalKind, Requester, ROBOT_LOGIN_PREFIX};
+pub use lifetime::{Lifetime, LifetimeError, MAX_LIFETIME_DAYS};
 pub use repo_pattern::{PatternError, RepoPattern};
 pub use scope::{parse_scope_list, ResourceType, Scope, ScopeError, MAX_SCOPES};
 pub use scope_limit::{ScopeLimit, ScopeLimitError};

@@ -33,8 +33,7 @@ use secrecy::ExposeSecret;
 
 use super::AppState;
 use crate::authn::{AccessTokens, LoginError, LoginSealer, OidcLogin, LOGIN_STATE_TTL};
-use crate::config::parse_duration;
-use crate::domain::{GroupMapping, ScopeLimit};
+use crate::domain::{GroupMapping, Lifetime, ScopeLimit};
 use crate::store::{now, ExternalSignIn, Store, StoreError};
 
 const SESSION_COOKIE: &str = "portcullis_session";
@@ -393,8 +392,8 @@ pub async fn create(
     };
     let expires_at = match form.expires.trim() {
         "" => None,
-        d => match parse_duration(d) {
-            Ok(d) => Some(now() + d.as_secs() as i64),
+        d => match Lifetime::parse(d) {
+            Ok(l) => Some(l.expires_at(now())),
             Err(e) => return bad(format!("expires: {e}")).await,
         },
     };
