@@ -43,6 +43,12 @@ pub struct RawServer {
     pub public_url: String,
     /// Serve `/bench/constant` and `/bench/sign`, the baselines of the benchmark.
     pub benchmark_routes: bool,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: i64,
+    /// How long a request's head, and then its body, may take to arrive.
+    pub request_timeout: String,
+    /// How long an idle connection is kept open for the next request.
+    pub keep_alive: String,
 }
 
 impl Default for RawServer {
@@ -51,6 +57,9 @@ impl Default for RawServer {
             listen: "127.0.0.1:5001".into(),
             public_url: String::new(),
             benchmark_routes: false,
+            max_connections: 10_000,
+            request_timeout: "10s".into(),
+            keep_alive: "5s".into(),
         }
     }
 }
@@ -207,6 +216,9 @@ pub struct ServerConfig {
     /// True when `public_url` was derived from `listen` rather than set.
     pub public_url_derived: bool,
     pub benchmark_routes: bool,
+    pub max_connections: usize,
+    pub request_timeout: Duration,
+    pub keep_alive: Duration,
 }
 
 impl ServerConfig {
@@ -717,6 +729,30 @@ impl Config {
                 )
             })
         };
+        let max_connections = match raw.server.max_connections {
+            n if (16..=1_000_000).contains(&n) => n as usize,
+            n => return Err(err(
+                "server.max_connections",
+                format!("{n} is out of range"),
+                "use 16 to 1000000; it must stay under the process's open-file limit (ulimit -n)",
+            )),
+        };
+        let request_timeout = duration("server.request_timeout", &raw.server.request_timeout)?;
+        if request_timeout < Duration::from_secs(1) || request_timeout > Duration::from_secs(300) {
+            return Err(err(
+                "server.request_timeout",
+                format!("{} is out of range", raw.server.request_timeout),
+                "use 1s to 5m; a token request is a few hundred bytes, 10s is plenty",
+            ));
+        }
+        let keep_alive = duration("server.keep_alive", &raw.server.keep_alive)?;
+        if keep_alive > Duration::from_secs(3600) {
+            return Err(err(
+                "server.keep_alive",
+                format!("{} is more than 1h", raw.server.keep_alive),
+                "use 0s (close after each request) to 1h; 5s is usual",
+            ));
+        }
         let ttl = duration("token.ttl", &raw.token.ttl)?;
         if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(24 * 3600) {
             return Err(err(
@@ -949,6 +985,9 @@ impl Config {
                 public_url,
                 public_url_derived,
                 benchmark_routes: raw.server.benchmark_routes,
+                max_connections,
+                request_timeout,
+                keep_alive,
             },
             token: TokenConfig {
                 service: raw.token.service,

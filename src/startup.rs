@@ -13,6 +13,7 @@ use crate::authn::{
 use crate::authn::{Federation, LoginSealer, OidcLogin, Throttle, ThrottleSettings};
 use crate::authz::PolicySet;
 use crate::config::Config;
+use crate::http::deadline::BodyTimeout;
 use crate::http::{self, AppState};
 use crate::store::Store;
 use crate::token::{KeyFiles, SigningKey, TokenSigner};
@@ -124,10 +125,27 @@ impl Application {
             format!("cannot listen on {} (server.listen)", config.server.listen)
         })?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || App::new().configure(http::routes(state.clone())))
-            .listen(listener)?
-            .shutdown_timeout(30)
-            .run();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let max_connections = connection_cap(config.server.max_connections);
+        let body_timeout = actix_web::web::Data::new(BodyTimeout(config.server.request_timeout));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(body_timeout.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    http::deadline::body_deadline,
+                ))
+                .configure(http::routes(state.clone()))
+        })
+        .workers(workers)
+        // actix counts connections per worker.
+        .max_connections(max_connections.div_ceil(workers).max(1))
+        .backlog(1024)
+        .client_request_timeout(config.server.request_timeout)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+        .keep_alive(config.server.keep_alive)
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
 
         let bundle = std::fs::canonicalize(&files.bundle).unwrap_or(files.bundle.clone());
         if key.generated {
@@ -195,4 +213,46 @@ fn purge_periodically(store: Store) {
             }
         }
     });
+}
+
+/// File descriptors kept free for everything but client connections (database, log,
+/// directory, identity provider, key files).
+const SPARE_FILES: u64 = 256;
+
+/// `server.max_connections`, within what the process may open: the soft open-file limit is
+/// raised to the hard one (as Go's runtime does), and a cap above it is lowered, so that a
+/// flood of connections meets the cap, never "too many open files".
+fn connection_cap(wanted: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a local struct.
+    let files = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return wanted;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        lim.rlim_cur
+    };
+    let room = files.saturating_sub(SPARE_FILES).max(16) as usize;
+    if wanted > room {
+        tracing::warn!(
+            max_connections = wanted,
+            open_file_limit = files,
+            using = room,
+            "server.max_connections is above what the open-file limit leaves for connections: using {room}; raise the limit (ulimit -n, LimitNOFILE=) or lower server.max_connections"
+        );
+        room
+    } else {
+        wanted
+    }
 }

@@ -132,3 +132,86 @@ fn a_database_file_replaced_under_the_server_is_reopened_and_a_removed_one_is_a_
     std::fs::rename(&aside, &db).unwrap();
     eventually("ready again", || ready() == 200);
 }
+
+/// Open file descriptors of process `pid`.
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// A `POST /token` announcing a 1000-byte body and sending a few bytes of it, then stalling.
+fn stalled_body(port: u16) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(
+        b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=pa",
+    )
+    .unwrap();
+    s
+}
+
+#[test]
+fn stalled_request_bodies_are_cut_off_and_health_answers_meanwhile() {
+    use std::io::Read;
+    let p = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_SERVER__REQUEST_TIMEOUT", "3s")],
+    );
+    let before = open_files(p.pid());
+    let mut stalled: Vec<_> = (0..300).map(|_| stalled_body(p.port())).collect();
+    // The server answers others while 300 bodies are pending.
+    let t = std::time::Instant::now();
+    let health = support::http_request_timeout(
+        "GET",
+        &format!("{}/healthz", p.url()),
+        &[],
+        None,
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap();
+    assert_eq!(health.status, 200);
+    assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    // Each stalled request ends with a 408 in the registry's shape, and its connection closes.
+    for s in &mut stalled {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer)
+            .expect("the server closes the connection");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("\"code\":\"TIMEOUT\""), "{text}");
+    }
+    drop(stalled);
+    eventually("the connections' files are released", || {
+        open_files(p.pid()) <= before + 5
+    });
+}
+
+#[test]
+fn connections_beyond_server_max_connections_wait_instead_of_exhausting_the_process() {
+    let p = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[
+            ("PORTCULLIS_SERVER__MAX_CONNECTIONS", "32"),
+            ("PORTCULLIS_SERVER__REQUEST_TIMEOUT", "3s"),
+        ],
+    );
+    let before = open_files(p.pid());
+    let stalled: Vec<_> = (0..80).map(|_| stalled_body(p.port())).collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let held = open_files(p.pid()) - before;
+    assert!(
+        (16..=32).contains(&held),
+        "{held} connections held with a cap of 32 and 80 waiting"
+    );
+    // The rest waited their turn: once the stalled bodies time out, the server answers again.
+    let health = support::wait_for_http_status(
+        &format!("{}/healthz", p.url()),
+        std::time::Duration::from_secs(60),
+        &[200],
+    );
+    assert_eq!(health.status, 200);
+    drop(stalled);
+}

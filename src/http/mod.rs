@@ -2,6 +2,7 @@
 //! registry's error shape. The only module (with `startup`) that knows about actix-web.
 
 mod bench;
+pub mod deadline;
 mod error;
 mod health;
 pub mod login;

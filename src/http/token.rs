@@ -34,11 +34,19 @@ pub async fn post(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("could not read the request body: {e}"),
-            )
+            if super::deadline::timed_out(&e) {
+                ApiError::new(
+                    actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                    "TIMEOUT",
+                    "the request body did not arrive within server.request_timeout: send it at once",
+                )
+            } else {
+                ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    format!("could not read the request body: {e}"),
+                )
+            }
         })?;
         if body.len() + chunk.len() > MAX_REQUEST_BYTES {
             return Err(ApiError::new(

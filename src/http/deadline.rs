@@ -1,0 +1,85 @@
+//! A deadline for receiving a request's body.
+//!
+//! actix-web bounds the time to receive a request's head (`client_request_timeout`), but not
+//! its body: a `POST` announcing `Content-Length: 1000` and sending three bytes held its
+//! connection (and a file descriptor, and the buffers) for ever, and 20,000 of them took the
+//! server down. Every request's body must now arrive within `server.request_timeout` of its
+//! head; a body that does not ends the request with an error (408 on `/token`), and the
+//! connection is closed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::middleware::Next;
+use actix_web::web::Bytes;
+use actix_web::HttpMessage;
+use futures_util::Stream;
+
+/// The message of the error a late body ends with (handlers recognise it).
+pub const BODY_TIMED_OUT: &str = "the request body did not arrive in time";
+
+/// How long bodies may take, as app data for [`body_deadline`].
+#[derive(Clone, Copy, Debug)]
+pub struct BodyTimeout(pub Duration);
+
+/// Middleware: wraps every request's body in a stream that fails once the deadline passes.
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let timeout = req
+        .app_data::<actix_web::web::Data<BodyTimeout>>()
+        .map(|t| t.0)
+        .unwrap_or(Duration::from_secs(10));
+    let inner = req.take_payload();
+    let late: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(Deadline {
+        inner,
+        sleep: Box::pin(tokio::time::sleep(timeout)),
+        done: false,
+    });
+    req.set_payload(Payload::from(late));
+    next.call(req).await
+}
+
+struct Deadline {
+    inner: Payload,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    done: bool,
+}
+
+impl Stream for Deadline {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(item) => Poll::Ready(item),
+            Poll::Pending => match self.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.done = true;
+                    Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        BODY_TIMED_OUT,
+                    )))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// Whether a body read failed because the deadline passed.
+pub fn timed_out(e: &PayloadError) -> bool {
+    matches!(e, PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut)
+}
