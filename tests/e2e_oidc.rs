@@ -637,7 +637,7 @@ fn a_provider_group_named_admins_is_not_the_local_admins_group() {
     let mut oidc = MockOidc::start();
     oidc.set_login(
         "sub-eve",
-        &json!({"preferred_username": "eve", "groups": ["admins", "dev\u{9b}31m"]}),
+        &json!({"preferred_username": "eve", "groups": ["admins", "dev\u{2028}x\u{202e}y"]}),
     );
     let (p, _config) = sso(&oidc, "");
     let registry = Registry::start(&p.registry_config());

@@ -245,7 +245,7 @@ impl LdapDirectory {
         if mapped.dropped > 0 {
             tracing::warn!(
                 dropped = mapped.dropped,
-                "some directory groups were ignored: too many, or names too long or holding spaces"
+                "some directory groups were ignored: too many, or names too long or holding control characters"
             );
         }
         mapped.groups

@@ -21,7 +21,7 @@ pub enum RobotCommand {
         /// What it is for.
         #[arg(long, default_value = "")]
         description: String,
-        /// Lifetime of the robot, e.g. 90d (1m to 3650d); without it the robot does not expire.
+        /// Lifetime of the robot, e.g. 90d (1s to 3650d); without it the robot does not expire.
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
     },

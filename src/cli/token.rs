@@ -28,7 +28,7 @@ pub enum TokenCommand {
         /// repository:team/**:pull or registry:catalog:*; repeatable.
         #[arg(long = "scope", value_name = "SCOPE", required = true)]
         scopes: Vec<String>,
-        /// Lifetime, e.g. 30d or 12h (1m to 3650d); without it the token does not expire.
+        /// Lifetime, e.g. 30d or 12h (1s to 3650d); without it the token does not expire.
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
     },

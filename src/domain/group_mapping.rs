@@ -31,7 +31,9 @@ pub struct GroupMapping<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MappedGroups {
     pub groups: Vec<String>,
-    /// Dropped for being too many, too long, empty, or holding whitespace.
+    /// Dropped for being too many, too long, empty, or holding control characters. (Names
+    /// with spaces, such as Active Directory's `Domain Users`, are kept: policies cannot bind
+    /// them unless `group_map` renames them, which it can.)
     pub dropped: usize,
 }
 
@@ -40,7 +42,7 @@ impl GroupMapping<'_> {
         let mut dropped = 0;
         let mut groups: Vec<String> = Vec::new();
         for g in external {
-            if g.is_empty() || g.len() > MAX_GROUP_NAME || g.chars().any(char::is_whitespace) {
+            if g.is_empty() || g.len() > MAX_GROUP_NAME || g.chars().any(char::is_control) {
                 dropped += 1;
                 continue;
             }
@@ -77,10 +79,14 @@ mod tests {
             "admins".into(),
             "registry-admins".into(),
             "dev".into(),
-            "bad name".into(),
+            "Domain Users".into(),
+            "bad\nname".into(),
             "x".repeat(300),
         ]);
-        assert_eq!(out.groups, ["admins", "oidc:admins", "oidc:dev"]);
+        assert_eq!(
+            out.groups,
+            ["admins", "oidc:Domain Users", "oidc:admins", "oidc:dev"]
+        );
         assert_eq!(out.dropped, 2);
         let many: Vec<String> = (0..1000).map(|i| format!("g{i}")).collect();
         let out = m.apply(&many);

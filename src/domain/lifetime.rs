@@ -1,5 +1,5 @@
 //! How long a credential made by hand lives (`--expires 30d`, the token page's "Expires
-//! after"): at least a minute, at most [`MAX_LIFETIME_DAYS`] days. Parsed once, so that
+//! after"): at least a second, at most [`MAX_LIFETIME_DAYS`] days. Parsed once, so that
 //! `now + lifetime` can never overflow into a date in the past: a secret printed as
 //! created must not be already expired.
 
@@ -18,7 +18,7 @@ pub struct Lifetime(Duration);
 pub enum LifetimeError {
     #[error("{0:?} is not a duration: {1} (write e.g. 30d or 12h)")]
     Unreadable(String, String),
-    #[error("{0:?} is shorter than a minute")]
+    #[error("{0:?} is not a lifetime: give at least 1s")]
     TooShort(String),
     #[error("{0:?} is longer than {MAX_LIFETIME_DAYS} days: give a shorter lifetime, or none for a credential that never expires")]
     TooLong(String),
@@ -27,7 +27,7 @@ pub enum LifetimeError {
 impl Lifetime {
     pub fn parse(text: &str) -> Result<Lifetime, LifetimeError> {
         let d = parse_duration(text).map_err(|e| LifetimeError::Unreadable(text.to_string(), e))?;
-        if d < Duration::from_secs(60) {
+        if d < Duration::from_secs(1) {
             return Err(LifetimeError::TooShort(text.to_string()));
         }
         if d > Duration::from_secs(MAX_LIFETIME_DAYS * 86400) {
@@ -61,8 +61,8 @@ mod tests {
         for (text, want) in [
             ("9223372036854775807s", "longer than 3650 days"),
             ("3651d", "longer than 3650 days"),
-            ("0s", "shorter than a minute"),
-            ("59s", "shorter than a minute"),
+            ("0s", "at least 1s"),
+            ("0d", "at least 1s"),
             ("soon", "not a duration"),
             ("99999999999999999999d", "not a duration"),
         ] {

@@ -245,7 +245,7 @@ async fn signed_in_from_provider(login: &Login, req: &HttpRequest, q: &Callback)
     }
     .apply(&who.groups);
     if mapped.dropped > 0 {
-        tracing::warn!(user = ?who.username, dropped = mapped.dropped, "some of the identity provider's groups were ignored: too many, or names too long or holding spaces");
+        tracing::warn!(user = ?who.username, dropped = mapped.dropped, "some of the identity provider's groups were ignored: too many, or names too long or holding control characters");
     }
     let outcome = login
         .store
