@@ -932,3 +932,37 @@ async fn the_sign_in_routes_answer_every_error_as_a_page_whether_or_not_sign_in_
         .unwrap()
         .contains("did not start this sign-in"));
 }
+
+#[tokio::test]
+async fn while_the_provider_is_down_sign_in_starts_do_not_pile_up_requests_to_it() {
+    // A "provider" that hangs up on every connection, counting them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let app = spawn_app_with(&[
+        ("PORTCULLIS_OIDC__ISSUER", &issuer),
+        ("PORTCULLIS_OIDC__CLIENT_ID", "portcullis"),
+    ])
+    .await;
+    for _ in 0..30 {
+        let resp = app
+            .client
+            .get(format!("{}/login", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 503);
+    }
+    let n = count.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        n <= 2,
+        "{n} connections to the provider for 30 sign-in starts"
+    );
+}

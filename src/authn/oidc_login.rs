@@ -45,6 +45,8 @@ type RelyingParty = CoreClient<
 /// How often, at most, the provider's keys are fetched again for a token naming an unknown
 /// key: an anonymous client cannot make portcullis hammer the provider.
 pub const JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(10);
+/// How long a failed discovery is answered from memory before it is tried again.
+pub const DISCOVERY_RETRY: Duration = Duration::from_secs(5);
 
 /// Who signed in, as the provider vouches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +77,8 @@ pub struct OidcLogin {
     /// The provider's metadata (with its keys), and when the keys were last fetched again
     /// for an unknown key (`None`: never).
     metadata: Mutex<Option<(CoreProviderMetadata, Option<Instant>)>>,
+    /// When discovery last failed, and why.
+    discovery_failed: std::sync::Mutex<Option<(Instant, String)>>,
 }
 
 impl OidcLogin {
@@ -90,6 +94,7 @@ impl OidcLogin {
                 .build()
                 .expect("an HTTP client"),
             metadata: Mutex::new(None),
+            discovery_failed: std::sync::Mutex::new(None),
         }
     }
 
@@ -99,18 +104,39 @@ impl OidcLogin {
 
     /// The provider's metadata, discovered on first use (so portcullis starts while the
     /// provider is down) and kept.
+    ///
+    /// While the provider is down, discovery is tried again at most every
+    /// [`DISCOVERY_RETRY`]; meanwhile the last failure is answered at once, so anonymous
+    /// requests to `/login` cannot pile up outbound requests (and waiting clients) behind it.
     async fn metadata(&self) -> Result<CoreProviderMetadata, LoginError> {
         let mut m = self.metadata.lock().await;
         if let Some((meta, _)) = m.as_ref() {
             return Ok(meta.clone());
         }
+        {
+            let failed = self
+                .discovery_failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some((at, cause)) = failed.as_ref() {
+                if at.elapsed() < DISCOVERY_RETRY {
+                    return Err(LoginError::Unavailable(cause.clone()));
+                }
+            }
+        }
         let issuer = IssuerUrl::new(self.config.issuer.clone())
             .map_err(|e| LoginError::Unavailable(e.to_string()))?;
-        let meta = CoreProviderMetadata::discover_async(issuer, &self.http)
-            .await
-            .map_err(|e| {
-                LoginError::Unavailable(format!("{}: discovery failed: {e}", self.config.issuer))
-            })?;
+        let meta = match CoreProviderMetadata::discover_async(issuer, &self.http).await {
+            Ok(meta) => meta,
+            Err(e) => {
+                let cause = format!("{}: discovery failed: {e}", self.config.issuer);
+                *self
+                    .discovery_failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), cause.clone()));
+                return Err(LoginError::Unavailable(cause));
+            }
+        };
         *m = Some((meta.clone(), None));
         Ok(meta)
     }

@@ -7,7 +7,7 @@
 //! head; a body that does not ends the request with an error (408 on `/token`), and the
 //! connection is closed.
 
-use std::future::Future;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::HttpMessage;
@@ -32,23 +33,35 @@ pub async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let timeout = req
-        .app_data::<actix_web::web::Data<BodyTimeout>>()
-        .map(|t| t.0)
-        .unwrap_or(Duration::from_secs(10));
-    let inner = req.take_payload();
-    let late: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(Deadline {
-        inner,
-        sleep: Box::pin(tokio::time::sleep(timeout)),
-        done: false,
-    });
-    req.set_payload(Payload::from(late));
+    // Requests without a body (every GET) have nothing to wait for.
+    let headers = req.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if has_body {
+        let timeout = req
+            .app_data::<actix_web::web::Data<BodyTimeout>>()
+            .map(|t| t.0)
+            .unwrap_or(Duration::from_secs(10));
+        let inner = req.take_payload();
+        let late: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(Deadline {
+            inner,
+            deadline: tokio::time::Instant::now() + timeout,
+            sleep: None,
+            done: false,
+        });
+        req.set_payload(Payload::from(late));
+    }
     next.call(req).await
 }
 
 struct Deadline {
     inner: Payload,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    deadline: tokio::time::Instant,
+    /// Armed the first time the body is not there yet (a body that arrives with its head,
+    /// as clients send it, never touches the timer).
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     done: bool,
 }
 
@@ -65,16 +78,22 @@ impl Stream for Deadline {
                 Poll::Ready(None)
             }
             Poll::Ready(item) => Poll::Ready(item),
-            Poll::Pending => match self.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    self.done = true;
-                    Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        BODY_TIMED_OUT,
-                    )))))
+            Poll::Pending => {
+                let deadline = self.deadline;
+                let sleep = self
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        self.done = true;
+                        Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            BODY_TIMED_OUT,
+                        )))))
+                    }
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Pending => Poll::Pending,
-            },
+            }
         }
     }
 }
