@@ -317,7 +317,10 @@ fn start_sign_in(p: &Portcullis) -> (String, String) {
 /// Signs in through the provider as the mock's current login; returns the session cookie.
 fn sign_in(p: &Portcullis) -> String {
     let (kept, callback) = start_sign_in(p);
-    assert!(!kept.is_empty(), "the sign-in in progress is kept in a cookie");
+    assert!(
+        !kept.is_empty(),
+        "the sign-in in progress is kept in a cookie"
+    );
     let done = http_get(&callback, &[("Cookie", &kept)]).unwrap();
     assert_eq!(done.status, 303, "{}", done.text());
     assert_eq!(done.header("location"), Some("/login/tokens"));

@@ -130,9 +130,11 @@ fn worker(rx: Receiver<Job>, runs: &AtomicU64) {
         };
         match next {
             Ok(job) => {
-                runs.fetch_add(1, Ordering::Relaxed);
                 let ok = verify_with(&mut memory, &job.phc, &job.password);
-                let _ = job.reply.send(ok);
+                if ok.is_some() {
+                    runs.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = job.reply.send(ok == Some(true));
             }
             // Idle: give the memory back (it is allocated again on the next job).
             Err(RecvTimeoutError::Timeout) => memory = Vec::new(),
@@ -165,44 +167,38 @@ thread_local! {
 /// One argon2 verification on the calling thread, reusing that thread's memory as the
 /// pool's threads do (the benchmark measures what the cores allow with it).
 pub fn verify_password(phc: &str, password: &SecretString) -> bool {
-    MEMORY.with(|m| verify_with(&mut m.borrow_mut(), phc, password))
+    MEMORY.with(|m| verify_with(&mut m.borrow_mut(), phc, password)) == Some(true)
 }
 
 /// Recomputes the hash of `password` with the parameters and salt of `phc`, in `memory`
-/// (resized as needed), and compares in constant time.
-fn verify_with(memory: &mut Vec<Block>, phc: &str, password: &SecretString) -> bool {
-    let Ok(hash) = PhcHash::new(phc) else {
-        return false;
-    };
+/// (resized as needed), and compares in constant time. `None` when `phc` is not a hash
+/// argon2 can recompute (nothing was computed).
+fn verify_with(memory: &mut Vec<Block>, phc: &str, password: &SecretString) -> Option<bool> {
+    let hash = PhcHash::new(phc).ok()?;
     let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
-        return false;
+        return None;
     };
-    let Ok(params) = Params::try_from(&hash) else {
-        return false;
-    };
-    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
-        return false;
-    };
+    let params = Params::try_from(&hash).ok()?;
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str()).ok()?;
     let version = match hash.version {
-        Some(v) => match Version::try_from(v) {
-            Ok(v) => v,
-            Err(_) => return false,
-        },
+        Some(v) => Version::try_from(v).ok()?,
         None => Version::default(),
     };
     if memory.len() != params.block_count() {
         *memory = vec![Block::default(); params.block_count()];
     }
     let mut out = vec![0u8; expected.as_bytes().len()];
-    Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(
-            password.expose_secret().as_bytes(),
-            salt,
-            &mut out,
-            &mut memory[..],
-        )
-        .is_ok()
-        && constant_time_eq(&out, expected.as_bytes())
+    Some(
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(
+                password.expose_secret().as_bytes(),
+                salt,
+                &mut out,
+                &mut memory[..],
+            )
+            .is_ok()
+            && constant_time_eq(&out, expected.as_bytes()),
+    )
 }
 
 /// Compares without an early exit, so the time taken does not tell how much matched.
