@@ -32,8 +32,17 @@ fn plain(s: &str) -> bool {
 }
 
 /// `"value"` for `key="value"` text lines, escaping quotes, backslashes and every dangerous
-/// character.
+/// character (`\u{85}`).
 pub fn push_quoted(out: &mut String, v: &str) {
+    push_escaped(out, v, false);
+}
+
+/// A JSON string literal with every dangerous character as `\uXXXX`.
+pub fn push_json_string(out: &mut String, v: &str) {
+    push_escaped(out, v, true);
+}
+
+fn push_escaped(out: &mut String, v: &str, json: bool) {
     out.push('"');
     if plain(v) {
         out.push_str(v);
@@ -45,9 +54,7 @@ pub fn push_quoted(out: &mut String, v: &str) {
                 '\n' => out.push_str("\\n"),
                 '\r' => out.push_str("\\r"),
                 '\t' => out.push_str("\\t"),
-                c if dangerous(c) => {
-                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
-                }
+                c if dangerous(c) => push_escape(out, c, json),
                 c => out.push(c),
             }
         }
@@ -55,28 +62,14 @@ pub fn push_quoted(out: &mut String, v: &str) {
     out.push('"');
 }
 
-/// A JSON string literal with every dangerous character as `\uXXXX`.
-pub fn push_json_string(out: &mut String, v: &str) {
-    out.push('"');
-    if plain(v) {
-        out.push_str(v);
+/// `\u0085` (JSON; every dangerous character is in the Basic Multilingual Plane) or
+/// `\u{85}` (text).
+fn push_escape(out: &mut String, c: char, json: bool) {
+    if json {
+        let _ = write!(out, "\\u{:04x}", c as u32);
     } else {
-        for c in v.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                // Every dangerous character is in the Basic Multilingual Plane.
-                c if dangerous(c) => {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                }
-                c => out.push(c),
-            }
-        }
+        let _ = write!(out, "\\u{{{:x}}}", c as u32);
     }
-    out.push('"');
 }
 
 /// Makes one formatted log record (the bytes of one event, ending in `\n`) safe to append:
@@ -99,13 +92,7 @@ pub fn sanitize_record<'a>(record: &'a [u8], json: bool) -> std::borrow::Cow<'a,
             '\n' if !json => out.push_str("\\n"),
             '\r' if !json => out.push_str("\\r"),
             '\t' => out.push(' '),
-            c if dangerous(c) => {
-                if json {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                } else {
-                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
-                }
-            }
+            c if dangerous(c) => push_escape(&mut out, c, json),
             c => out.push(c),
         }
     }

@@ -80,6 +80,17 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// `GET path`: status and body text.
+    async fn page(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
     async fn post(&self, form: &str) -> reqwest::Response {
         self.client
             .post(format!("{}/token", self.base))
@@ -906,31 +917,16 @@ async fn the_sign_in_routes_answer_every_error_as_a_page_whether_or_not_sign_in_
     ])
     .await;
     assert_login_routes_answer_pages(&on, "sign-in on").await;
-    let resp = on
-        .client
-        .get(format!("{}/login", on.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 503);
-    assert!(resp
-        .text()
-        .await
-        .unwrap()
-        .contains("identity provider cannot be reached"));
+    let (status, text) = on.page("/login").await;
+    assert_eq!(status, 503);
+    assert!(
+        text.contains("identity provider cannot be reached"),
+        "{text}"
+    );
     // A callback without the sign-in's cookie is refused before anything else.
-    let resp = on
-        .client
-        .get(format!("{}/login/callback?code=a&state=b", on.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    assert!(resp
-        .text()
-        .await
-        .unwrap()
-        .contains("did not start this sign-in"));
+    let (status, text) = on.page("/login/callback?code=a&state=b").await;
+    assert_eq!(status, 400);
+    assert!(text.contains("did not start this sign-in"), "{text}");
 }
 
 #[tokio::test]
@@ -952,13 +948,7 @@ async fn while_the_provider_is_down_sign_in_starts_do_not_pile_up_requests_to_it
     ])
     .await;
     for _ in 0..30 {
-        let resp = app
-            .client
-            .get(format!("{}/login", app.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 503);
+        assert_eq!(app.page("/login").await.0, 503);
     }
     let n = count.load(std::sync::atomic::Ordering::SeqCst);
     assert!(
