@@ -80,6 +80,19 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// What `docker login USER` obtains: a refresh token (docker's identity token).
+    async fn docker_login(&self, user: &str, password: &str) -> String {
+        let resp = self
+            .get(
+                "offline_token=true&client_id=docker",
+                Some((user, password)),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        body["refresh_token"].as_str().unwrap().to_string()
+    }
+
     /// `GET path`: status and body text.
     async fn page(&self, path: &str) -> (u16, String) {
         let resp = self
@@ -720,15 +733,7 @@ async fn a_pull_storm_with_one_new_password_shares_one_verification_and_is_never
 #[tokio::test]
 async fn garbage_refresh_tokens_from_an_address_lock_out_no_other_identity_token() {
     let app = spawn_app().await;
-    let login = app
-        .get(
-            "offline_token=true&client_id=docker",
-            Some(("bob", "bob-password")),
-        )
-        .await;
-    assert_eq!(login.status(), 200);
-    let body: Value = login.json().await.unwrap();
-    let good = body["refresh_token"].as_str().unwrap().to_string();
+    let good = app.docker_login("bob", "bob-password").await;
     // One client behind the address retries its revoked (here: made-up) identity tokens.
     for i in 0..30 {
         let garbage = format!("pcr_{:0>43}", i);
@@ -792,14 +797,7 @@ async fn two_authorization_headers_are_refused_not_resolved_by_order() {
 #[tokio::test]
 async fn a_refresh_token_with_an_account_naming_someone_else_is_refused() {
     let app = spawn_app().await;
-    let login = app
-        .get(
-            "offline_token=true&client_id=docker",
-            Some(("bob", "bob-password")),
-        )
-        .await;
-    let body: Value = login.json().await.unwrap();
-    let token = body["refresh_token"].as_str().unwrap().to_string();
+    let token = app.docker_login("bob", "bob-password").await;
     // POST, as docker and containers/image send it.
     let message = assert_registry_error(
         app.post(&format!(
@@ -839,16 +837,7 @@ async fn logging_in_in_a_loop_keeps_a_bounded_number_of_refresh_tokens() {
     let app = spawn_app_with(&[("PORTCULLIS_TOKEN__REFRESH_TOKENS_PER_SUBJECT", "3")]).await;
     let mut tokens = Vec::new();
     for _ in 0..10 {
-        let body: Value = app
-            .get(
-                "offline_token=true&client_id=docker",
-                Some(("bob", "bob-password")),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        tokens.push(body["refresh_token"].as_str().unwrap().to_string());
+        tokens.push(app.docker_login("bob", "bob-password").await);
     }
     assert_eq!(
         app.store
