@@ -675,3 +675,17 @@ fn a_provider_group_named_admins_is_not_the_local_admins_group() {
         "a terminal control written raw in the log"
     );
 }
+
+#[test]
+fn while_the_issuer_is_down_every_request_with_an_unknown_key_gets_503_not_401() {
+    let mut oidc = MockOidc::start();
+    let (p, _config) = portcullis(&oidc.issuer());
+    let token = oidc.github_actions_token(AUDIENCE, "acme/api", "refs/heads/main");
+    oidc.stop();
+    // Several requests within the same second (the refetch cooldown): each one is an outage.
+    let statuses: Vec<u16> = (0..5).map(|_| token_status(&p, "github", &token)).collect();
+    assert_eq!(
+        statuses, [503; 5],
+        "never a 401 that looks like bad credentials"
+    );
+}

@@ -51,7 +51,9 @@ struct IssuerKeys {
 #[derive(Default)]
 struct KeyState {
     keys: HashMap<String, Arc<DecodingKey>>,
-    fetched_at: Option<Instant>,
+    /// When the keys were last asked for, and why that failed if it did: within the
+    /// cooldown the answer is the same (an outage stays a 503, never "no such key").
+    fetched: Option<(Instant, Option<String>)>,
 }
 
 impl Federation {
@@ -232,18 +234,21 @@ impl Federation {
         if let Some(k) = st.keys.get(kid) {
             return Ok(Some(k.clone()));
         }
-        if st
-            .fetched_at
-            .is_some_and(|t| t.elapsed() < REFETCH_AT_MOST_EVERY)
-        {
-            return Ok(None);
-        }
-        let fetched = self.fetch_jwks(&keys.issuer).await;
-        st.fetched_at = Some(Instant::now());
-        let set = fetched.map_err(|cause| AuthError {
+        let unavailable = |cause: &str| AuthError {
             backend: "oidc issuer",
             cause: format!("{}: {cause}", keys.issuer),
-        })?;
+        };
+        if let Some((at, failed)) = &st.fetched {
+            if at.elapsed() < REFETCH_AT_MOST_EVERY {
+                return match failed {
+                    Some(cause) => Err(unavailable(cause)),
+                    None => Ok(None),
+                };
+            }
+        }
+        let fetched = self.fetch_jwks(&keys.issuer).await;
+        st.fetched = Some((Instant::now(), fetched.as_ref().err().cloned()));
+        let set = fetched.map_err(|cause| unavailable(&cause))?;
         st.keys = set
             .keys
             .iter()
