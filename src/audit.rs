@@ -121,7 +121,8 @@ struct Sink {
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 
-/// Sends every record to `writer` from now on (called once, by `telemetry::init`).
+/// Sends every record to `writer` from now on (called once, at start: `serve` hands it the
+/// log writer, the other commands one on stderr).
 pub fn install(writer: BatchWriter, format: LogFormat) {
     let _ = SINK.set(Sink { writer, format });
 }

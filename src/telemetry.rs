@@ -151,14 +151,15 @@ fn batch_writer(mut out: impl Write + Send + 'static, json: bool) -> (BatchWrite
     )
 }
 
-/// Installs the subscriber; keep the guard alive until the process ends.
-pub fn init(log: &LogConfig) -> LogGuard {
+/// Installs the subscriber. Returns the guard (keep it alive until the process ends) and
+/// the writer every record goes through, for the audit trail (see `audit::install`).
+pub fn init(log: &LogConfig) -> (LogGuard, BatchWriter) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let json = log.format == LogFormat::Json;
     let (writer, guard) = batch_writer(std::io::stderr(), json);
-    crate::audit::install(writer.clone(), log.format);
+    let audit_writer = writer.clone();
     let noise = ClientNoise::new(writer.clone(), json, NOISE_REPORT_EVERY);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
@@ -179,7 +180,7 @@ pub fn init(log: &LogConfig) -> LogGuard {
             .with(noise.with_filter(filter_fn(ClientNoise::is_noise)))
             .try_init(),
     };
-    guard
+    (guard, audit_writer)
 }
 
 /// How often, at most, the malformed connections are summarised.

@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 
 use super::error::ApiError;
 use super::token_request::{
-    parse_get, parse_post, Flavor, RequestError, TokenRequest, MAX_REQUEST_BYTES,
+    parse_get, parse_post, Flavor, Parsed, RequestError, MAX_REQUEST_BYTES,
 };
 use super::AppState;
 use crate::audit::{self, Outcome, TokenEvent};
@@ -68,7 +68,7 @@ pub async fn post(
 async fn respond(
     req: &HttpRequest,
     state: &AppState,
-    parsed: Result<TokenRequest, RequestError>,
+    parsed: Result<Parsed, RequestError>,
 ) -> Result<HttpResponse, ApiError> {
     let client = req.peer_addr().map(|a| a.ip());
     let realm = &state.tokens.service;
@@ -90,8 +90,7 @@ async fn respond(
             jti: "",
         })
     });
-    let request = parsed.map_err(|e| ApiError::from_request(e, realm))?;
-    let flavor = request.flavor;
+    let Parsed { flavor, request } = parsed.map_err(|e| ApiError::from_request(e, realm))?;
     let grant = state
         .tokens
         .handle(request, client)

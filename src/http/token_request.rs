@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use data_encoding::BASE64;
 use secrecy::SecretString;
 
-pub use crate::authn::Credentials;
 use crate::domain::{parse_scope_list, Scope};
+pub use crate::token_service::{Credentials, TokenRequest, ACCOUNT_MISMATCH};
 
 /// Longest username and password accepted (longer is refused before any hashing).
 const MAX_USERNAME: usize = 256;
@@ -32,20 +32,11 @@ pub enum Flavor {
     Post,
 }
 
+/// A request parsed from the wire: the answer's shape, and the request for the token flow.
 #[derive(Debug)]
-pub struct TokenRequest {
+pub struct Parsed {
     pub flavor: Flavor,
-    pub credentials: Credentials,
-    /// `None` when absent or empty (go-containerregistry sends `service=` when the challenge
-    /// had none).
-    pub service: Option<String>,
-    pub scopes: Vec<Scope>,
-    /// `offline_token=true` (GET) or `access_type=offline` (POST).
-    pub offline: bool,
-    pub client_id: Option<String>,
-    /// `account`: the name the client believes it logged in as. Checked against the Basic or
-    /// form user here, and against the refresh token's owner once it is known.
-    pub account: Option<String>,
+    pub request: TokenRequest,
 }
 
 /// A request we refuse before authenticating: status, registry error code, message.
@@ -118,7 +109,7 @@ impl<'a> Params<'a> {
 /// `GET /token?service=…&scope=…&offline_token=…&client_id=…&account=…` with optional Basic
 /// (`authorization`: every `Authorization` header sent; more than one is refused, since which
 /// of them would count is anybody's guess).
-pub fn parse_get(query: &str, authorization: &[&[u8]]) -> Result<TokenRequest, RequestError> {
+pub fn parse_get(query: &str, authorization: &[&[u8]]) -> Result<Parsed, RequestError> {
     if query.len() > MAX_QUERY_BYTES {
         return Err(RequestError::bad(
             "SIZE_INVALID",
@@ -150,20 +141,22 @@ pub fn parse_get(query: &str, authorization: &[&[u8]]) -> Result<TokenRequest, R
     };
     let account = p.non_empty("account")?;
     check_account(account.as_deref(), &credentials)?;
-    Ok(TokenRequest {
+    Ok(Parsed {
         flavor: Flavor::Get,
-        credentials,
-        service: p.non_empty("service")?,
-        scopes: p.scopes()?,
-        offline,
-        client_id: p.non_empty("client_id")?,
-        account,
+        request: TokenRequest {
+            credentials,
+            service: p.non_empty("service")?,
+            scopes: p.scopes()?,
+            offline,
+            client_id: p.non_empty("client_id")?,
+            account,
+        },
     })
 }
 
 /// `POST /token`, `application/x-www-form-urlencoded` (any charset parameter), grant types
 /// `password` and `refresh_token`.
-pub fn parse_post(content_type: Option<&str>, body: &[u8]) -> Result<TokenRequest, RequestError> {
+pub fn parse_post(content_type: Option<&str>, body: &[u8]) -> Result<Parsed, RequestError> {
     let mime = content_type
         .unwrap_or("")
         .split(';')
@@ -239,20 +232,18 @@ pub fn parse_post(content_type: Option<&str>, body: &[u8]) -> Result<TokenReques
     };
     let account = p.non_empty("account")?;
     check_account(account.as_deref(), &credentials)?;
-    Ok(TokenRequest {
+    Ok(Parsed {
         flavor: Flavor::Post,
-        credentials,
-        service: p.non_empty("service")?,
-        scopes: p.scopes()?,
-        offline,
-        client_id: p.non_empty("client_id")?,
-        account,
+        request: TokenRequest {
+            credentials,
+            service: p.non_empty("service")?,
+            scopes: p.scopes()?,
+            offline,
+            client_id: p.non_empty("client_id")?,
+            account,
+        },
     })
 }
-
-/// The message for an `account` that names someone other than the credentials' owner.
-pub const ACCOUNT_MISMATCH: &str =
-    "the account parameter does not match the user the credentials belong to";
 
 /// `account` is a hint docker and containers/image send; it must not contradict the user
 /// of the credentials, or the request is confused about who it is for. (A refresh token's
@@ -345,11 +336,11 @@ mod tests {
             &[&basic("alice", "pw")],
         )
         .unwrap();
-        assert_eq!(r.service.as_deref(), Some("registry.local"));
-        assert!(r.offline);
-        assert!(r.scopes.is_empty());
-        assert_eq!(r.client_id.as_deref(), Some("docker"));
-        let Credentials::Password { username, password } = r.credentials else {
+        assert_eq!(r.request.service.as_deref(), Some("registry.local"));
+        assert!(r.request.offline);
+        assert!(r.request.scopes.is_empty());
+        assert_eq!(r.request.client_id.as_deref(), Some("docker"));
+        let Credentials::Password { username, password } = r.request.credentials else {
             panic!()
         };
         assert_eq!(
@@ -365,7 +356,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let got: Vec<String> = r.scopes.iter().map(|s| s.to_string()).collect();
+        let got: Vec<String> = r.request.scopes.iter().map(|s| s.to_string()).collect();
         assert_eq!(
             got,
             [
@@ -374,18 +365,18 @@ mod tests {
                 "repository:c:push"
             ]
         );
-        assert!(matches!(r.credentials, Credentials::Anonymous));
+        assert!(matches!(r.request.credentials, Credentials::Anonymous));
     }
 
     #[test]
     fn an_empty_service_counts_as_absent() {
-        assert_eq!(parse_get("service=", &[]).unwrap().service, None);
+        assert_eq!(parse_get("service=", &[]).unwrap().request.service, None);
     }
 
     #[test]
     fn an_empty_basic_user_carries_an_identity_token() {
         let r = parse_get("", &[&basic("", "pcr_abc")]).unwrap();
-        let Credentials::RefreshToken(t) = r.credentials else {
+        let Credentials::RefreshToken(t) = r.request.credentials else {
             panic!()
         };
         assert_eq!(t.expose_secret(), "pcr_abc");
@@ -468,7 +459,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            r.account.as_deref(),
+            r.request.account.as_deref(),
             Some("bob"),
             "kept for the token flow to check against the token's owner"
         );
@@ -495,6 +486,7 @@ mod tests {
             assert_eq!(
                 parse_get(&format!("offline_token={v}"), &[])
                     .unwrap()
+                    .request
                     .offline,
                 want,
                 "{v}"
@@ -512,17 +504,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.flavor, Flavor::Post);
-        assert!(r.offline);
-        assert_eq!(r.scopes.len(), 2);
-        let Credentials::Password { password, .. } = r.credentials else {
+        assert!(r.request.offline);
+        assert_eq!(r.request.scopes.len(), 2);
+        let Credentials::Password { password, .. } = r.request.credentials else {
             panic!()
         };
         assert_eq!(password.expose_secret(), "p&w");
 
         let r = parse_post(FORM, b"grant_type=refresh_token&refresh_token=pcr_x&scope=repository:a:pull&scope=repository:b:pull").unwrap();
-        assert!(matches!(r.credentials, Credentials::RefreshToken(_)));
+        assert!(matches!(
+            r.request.credentials,
+            Credentials::RefreshToken(_)
+        ));
         assert_eq!(
-            r.scopes.len(),
+            r.request.scopes.len(),
             2,
             "containers/image repeats the scope field"
         );

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{self, Outcome, TokenEvent};
-use crate::authn::{AuthError, AuthOutcome, Authenticated, Authenticator, Credentials, Rejection};
+use crate::authn::{AuthError, AuthOutcome, Authenticated, Authenticator, Rejection};
 use crate::authz::PolicySet;
 use crate::domain::{PrincipalKind, Requester, Scope};
-use crate::http::token_request::{TokenRequest, ACCOUNT_MISMATCH};
+mod request;
+
 use crate::token::{AccessEntry, IssuedToken, TokenSigner};
+pub use request::{Credentials, TokenRequest, ACCOUNT_MISMATCH};
 
 /// A successful answer: the signed token, what it grants, and a refresh token when asked.
 pub struct Grant {
