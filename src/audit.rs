@@ -1,4 +1,5 @@
-//! The audit trail: one record per token request, whatever the log level. An operator who
+//! The audit trail: one record per token request and one per security event (a sign-in, a
+//! token made or revoked, a user disabled, …, naming who did it), whatever the log level. An operator who
 //! quiets the logs with `log.level = "warn"` must not silence the audit trail with them, so
 //! records do not go through the log filter: `serve` installs a sink (the log writer) and
 //! every record is written to it, as a text line in the log's own `key="value"` shape or as
@@ -21,6 +22,7 @@ use std::io::Write as _;
 use std::sync::OnceLock;
 
 use crate::config::LogFormat;
+use crate::domain::Actor;
 use crate::log_escape::{bounded, push_json_string, push_quoted};
 use crate::telemetry::BatchWriter;
 
@@ -127,6 +129,71 @@ pub fn install(writer: BatchWriter, format: LogFormat) {
     let _ = SINK.set(Sink { writer, format });
 }
 
+/// A security event other than a token request: who (`actor`) did what (`event`) to what
+/// (`target`), and how it ended. Never holds a secret.
+#[derive(Clone, Copy)]
+pub struct Event<'a> {
+    /// `sign_in`, `user_created`, `access_token_revoked`, …
+    pub event: &'a str,
+    pub outcome: EventOutcome,
+    pub actor: &'a Actor,
+    /// What the event concerns: a user, `robot:NAME`, a token id, a group.
+    pub target: &'a str,
+    /// Anything else worth knowing (a token's name and scopes, a group list, why refused).
+    pub detail: &'a str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventOutcome {
+    Done,
+    Refused,
+}
+
+impl EventOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Done => "done",
+            EventOutcome::Refused => "refused",
+        }
+    }
+}
+
+impl Event<'_> {
+    fn fields(&self) -> [(&'static str, &str); 5] {
+        [
+            ("event", self.event),
+            ("outcome", self.outcome.as_str()),
+            ("actor", self.actor.as_str()),
+            ("target", self.target),
+            ("detail", self.detail),
+        ]
+    }
+}
+
+/// Records a security event.
+pub fn event(e: &Event<'_>) {
+    let Some(sink) = SINK.get() else {
+        tracing::info!(
+            target: "audit",
+            event = e.event,
+            outcome = e.outcome.as_str(),
+            actor = e.actor.as_str(),
+            target = e.target,
+            detail = e.detail,
+        );
+        return;
+    };
+    write(sink, &e.fields());
+}
+
+fn write(sink: &Sink, fields: &[(&str, &str)]) {
+    let line = match sink.format {
+        LogFormat::Text => text_line(fields),
+        LogFormat::Json => json_line(fields),
+    };
+    let _ = sink.writer.clone().write_all(line.as_bytes());
+}
+
 pub fn token(e: &TokenEvent<'_>) {
     let Some(sink) = SINK.get() else {
         tracing::info!(
@@ -145,11 +212,7 @@ pub fn token(e: &TokenEvent<'_>) {
         );
         return;
     };
-    let line = match sink.format {
-        LogFormat::Text => text_line(e),
-        LogFormat::Json => json_line(e),
-    };
-    let _ = sink.writer.clone().write_all(line.as_bytes());
+    write(sink, &e.fields());
 }
 
 fn timestamp() -> String {
@@ -159,11 +222,11 @@ fn timestamp() -> String {
 }
 
 /// `2026-11-22T10:15:00.123456Z  INFO audit: event="token" outcome="issued" subject="alice" …`
-fn text_line(e: &TokenEvent<'_>) -> String {
-    let mut out = String::with_capacity(256 + e.reason.len() + e.requested.len() + e.granted.len());
+fn text_line(fields: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(256 + fields.iter().map(|(_, v)| v.len()).sum::<usize>());
     out.push_str(&timestamp());
     out.push_str("  INFO audit:");
-    for (k, v) in e.fields() {
+    for (k, v) in fields {
         out.push(' ');
         out.push_str(k);
         out.push('=');
@@ -173,12 +236,12 @@ fn text_line(e: &TokenEvent<'_>) -> String {
     out
 }
 
-fn json_line(e: &TokenEvent<'_>) -> String {
-    let mut out = String::with_capacity(256 + e.reason.len() + e.requested.len() + e.granted.len());
+fn json_line(fields: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(256 + fields.iter().map(|(_, v)| v.len()).sum::<usize>());
     out.push_str("{\"timestamp\":");
     push_json_string(&mut out, &timestamp());
     out.push_str(",\"level\":\"INFO\",\"target\":\"audit\"");
-    for (k, v) in e.fields() {
+    for (k, v) in fields {
         out.push(',');
         push_json_string(&mut out, k);
         out.push(':');
@@ -209,7 +272,7 @@ mod tests {
 
     #[test]
     fn a_text_record_has_every_field_quoted_in_order() {
-        let line = text_line(&event("pull: not granted"));
+        let line = text_line(&event("pull: not granted").fields());
         assert!(line.ends_with('\n'));
         assert!(
             line.contains(r#" INFO audit: event="token" outcome="issued" subject="alice" auth="password (remembered)" client_ip="127.0.0.1" client_id="docker" service="svc" requested="repository:a:pull" granted="" reason="pull: not granted" jti="j""#),
@@ -219,7 +282,7 @@ mod tests {
 
     #[test]
     fn quotes_and_control_characters_in_values_are_escaped() {
-        let line = text_line(&event("a \"quoted\"\nnew line"));
+        let line = text_line(&event("a \"quoted\"\nnew line").fields());
         assert!(
             line.contains(r#"reason="a \"quoted\"\nnew line""#),
             "{line}"
@@ -230,19 +293,22 @@ mod tests {
     #[test]
     fn line_breaks_of_every_kind_are_escaped_in_both_formats() {
         let hostile = "x\u{85}event=\"token\" outcome=\"issued\"\u{2028}y\u{9b}z";
-        for line in [text_line(&event(hostile)), json_line(&event(hostile))] {
+        for line in [
+            text_line(&event(hostile).fields()),
+            json_line(&event(hostile).fields()),
+        ] {
             let body = line.strip_suffix('\n').unwrap();
             assert!(!body.chars().any(crate::log_escape::dangerous), "{line:?}");
         }
         let v: serde_json::Value =
-            serde_json::from_str(json_line(&event(hostile)).trim_end()).unwrap();
+            serde_json::from_str(json_line(&event(hostile).fields()).trim_end()).unwrap();
         assert_eq!(v["reason"], hostile, "the JSON value reads back exactly");
     }
 
     #[test]
     fn a_record_is_bounded_and_says_what_was_cut() {
         let huge = "r".repeat(100_000);
-        let line = text_line(&event(&huge));
+        let line = text_line(&event(&huge).fields());
         assert!(line.len() < 4 * MAX_FIELD_CHARS, "{}", line.len());
         assert!(line.contains("(cut: 95904 more characters)"), "{line}");
         let scopes: Vec<String> = (0..64).map(|i| format!("repository:r{i}:pull")).collect();
@@ -257,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_json_record_is_one_object_per_line() {
-        let line = json_line(&event("x\"y"));
+        let line = json_line(&event("x\"y").fields());
         let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(v["target"], "audit");
         assert_eq!(v["outcome"], "issued");

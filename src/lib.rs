@@ -23,6 +23,8 @@
 //! - [`audit`]: one record per token request, whatever the log level, never a secret.
 //! - [`telemetry`]: logging through a batched writer (no system call per line).
 //! - [`log_escape`]: escaping values from outside, so that no log line can be forged.
+//! - [`manage`]: the changes admins make to accounts and credentials, one implementation
+//!   each for the CLI, the sign-in page and the admin API, audited with who made them.
 //! - [`cli`]: the `portcullis` subcommands.
 
 pub mod audit;
@@ -33,6 +35,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod log_escape;
+pub mod manage;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -183,6 +183,16 @@ pub fn init(log: &LogConfig) -> (LogGuard, BatchWriter) {
     (guard, audit_writer)
 }
 
+/// For commands other than `serve`: warnings and errors only (unless `RUST_LOG` says
+/// otherwise), in the configured format, on stderr, where the audit records of the changes
+/// they make go too.
+pub fn init_for_commands(log: &LogConfig) -> (LogGuard, BatchWriter) {
+    init(&LogConfig {
+        format: log.format,
+        level: "warn".into(),
+    })
+}
+
 /// How often, at most, the malformed connections are summarised.
 const NOISE_REPORT_EVERY: Duration = Duration::from_secs(60);
 

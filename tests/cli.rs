@@ -599,3 +599,52 @@ fn an_expiry_beyond_ten_years_is_refused_instead_of_printing_an_expired_secret()
         );
     }
 }
+
+#[test]
+fn changes_made_at_the_command_line_are_audited_with_who_made_them_whatever_the_level() {
+    let dir = workdir();
+    let quiet = [("PORTCULLIS_LOG__LEVEL", "error")];
+    let out = portcullis(
+        dir.path(),
+        &["user", "add", "alice"],
+        &quiet,
+        Some("alice-password\n"),
+    );
+    out.assert_success("user add");
+    assert!(
+        out.stderr
+            .contains(r#"event="user_created" outcome="done" actor="cli:"#)
+            && out.stderr.contains(r#"target="alice""#),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("alice-password"), "never a secret");
+    let out = portcullis(
+        dir.path(),
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--name",
+            "ci",
+            "--scope",
+            "repository:a:pull",
+        ],
+        &quiet,
+        None,
+    );
+    out.assert_success("token create");
+    let secret = out.stdout.trim();
+    assert!(
+        out.stderr.contains(r#"event="access_token_created""#) && !out.stderr.contains(secret),
+        "{}",
+        out.stderr
+    );
+    let out = portcullis(dir.path(), &["user", "disable", "alice"], &quiet, None);
+    assert!(
+        out.stderr.contains(r#"event="user_disabled""#),
+        "{}",
+        out.stderr
+    );
+}

@@ -689,3 +689,22 @@ fn while_the_issuer_is_down_every_request_with_an_unknown_key_gets_503_not_401()
         "never a 401 that looks like bad credentials"
     );
 }
+
+#[test]
+fn sign_ins_and_tokens_made_on_the_page_are_audited_at_log_level_warn() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login("sub-dan", &json!({"preferred_username": "dan"}));
+    let (p, _config) = sso(&oidc, "\n[log]\nlevel = \"warn\"\n");
+    let cookie = sign_in(&p);
+    let secret = make_token(&p, &cookie, "laptop", "repository:dan/**:pull");
+    let log = p.wait_for_log("event=\"access_token_created\"");
+    assert!(
+        log.contains(r#"event="sign_in" outcome="done" actor="dan" target="dan""#),
+        "{log}"
+    );
+    assert!(
+        log.contains(r#"event="access_token_created" outcome="done" actor="dan" target="dan""#),
+        "{log}"
+    );
+    assert!(!log.contains(&secret));
+}

@@ -1,5 +1,6 @@
 //! Personal access tokens: named, scoped, optionally expiring secrets (`pcp_…`) a user (or
-//! an admin for them) makes for a machine, used as the password in `docker login -u USER`.
+//! an admin for them) makes for a machine (`manage/access_tokens.rs`), used as the password
+//! in `docker login -u USER`.
 //! The grant is the intersection of the token's scopes and what the owner's policies allow
 //! *today*: a token never outlives its owner's permissions, and a disabled owner disables it.
 
@@ -7,10 +8,10 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::secret::{hash_secret, looks_like, new_secret};
+use super::secret::{hash_secret, looks_like};
 use super::{AuthError, AuthOutcome, Authenticated, Rejection};
 use crate::domain::{AuthSource, Identity, ScopeLimit};
-use crate::store::{now, AccessTokenRecord, NewAccessToken, Store};
+use crate::store::{now, AccessTokenRecord, Store};
 
 pub const ACCESS_TOKEN_PREFIX: &str = "pcp_";
 const TOUCH_INTERVAL: i64 = 60;
@@ -20,39 +21,9 @@ pub struct AccessTokens {
     store: Store,
 }
 
-/// A token just made: its only copy, and its public id.
-pub struct CreatedToken {
-    pub secret: SecretString,
-    pub id: String,
-}
-
 impl AccessTokens {
     pub fn new(store: Store) -> AccessTokens {
         AccessTokens { store }
-    }
-
-    pub async fn create(
-        &self,
-        owner: &str,
-        name: &str,
-        scopes: &ScopeLimit,
-        expires_at: Option<i64>,
-    ) -> anyhow::Result<CreatedToken> {
-        let s = new_secret(ACCESS_TOKEN_PREFIX)?;
-        self.store
-            .access_token_insert(&NewAccessToken {
-                id: &s.id,
-                token_hash: &s.hash,
-                owner,
-                name,
-                scopes: &scopes.to_string(),
-                expires_at,
-            })
-            .await?;
-        Ok(CreatedToken {
-            secret: s.secret,
-            id: s.id,
-        })
     }
 
     /// `NoMatch` when the secret is not one of our tokens (it may be a password).

@@ -21,7 +21,7 @@ mod robot;
 mod secret;
 mod throttle;
 
-pub use access_token::{AccessTokens, CreatedToken, ACCESS_TOKEN_PREFIX};
+pub use access_token::{AccessTokens, ACCESS_TOKEN_PREFIX};
 pub use authenticator::{Authenticator, PasswordBackend};
 pub use cache::CredentialCache;
 pub use credentials::Credentials;
@@ -34,6 +34,7 @@ pub use outcome::{AuthError, AuthOutcome, Authenticated, Rejection};
 pub use password::{hash_password, verify_password, PasswordHasher};
 pub use refresh_token::{RefreshTokens, REFRESH_TOKEN_PREFIX};
 pub use robot::{Robots, ROBOT_LOGIN_PREFIX, ROBOT_SECRET_PREFIX};
+pub use secret::{new_secret, NewSecret};
 pub use throttle::{Claim, ClientKey, Throttle, ThrottleSettings};
 
 use crate::domain::Identity;

@@ -250,7 +250,16 @@ mod tests {
         let (store, rt, _) = setup().await;
         let tokens = AccessTokens::new(store.clone());
         let limit = ScopeLimit::parse(&["repository:team/app:pull"]).unwrap();
-        let pat = tokens.create("alice", "ci", &limit, None).await.unwrap();
+        let pat = crate::manage::AccessTokens::new(store.clone())
+            .create(
+                &crate::domain::Actor::server(),
+                "alice",
+                &crate::domain::TokenName::parse("ci").unwrap(),
+                &limit,
+                None,
+            )
+            .await
+            .unwrap();
         let AuthOutcome::Authenticated(via_pat) =
             tokens.authenticate("alice", &pat.secret).await.unwrap()
         else {
@@ -270,7 +279,15 @@ mod tests {
     async fn a_robots_refresh_token_follows_the_robot() {
         let store = memory_store().await;
         let robots = Robots::new(store.clone());
-        let secret = robots.create("ci", "pipeline", None).await.unwrap();
+        let secret = crate::manage::RobotAdmin::new(store.clone())
+            .create(
+                &crate::domain::Actor::server(),
+                &crate::domain::Username::parse("ci").unwrap(),
+                "pipeline",
+                None,
+            )
+            .await
+            .unwrap();
         let AuthOutcome::Authenticated(bot) = robots.authenticate("ci", &secret).await.unwrap()
         else {
             panic!()

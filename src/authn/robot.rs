@@ -5,7 +5,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::secret::{hash_secret, looks_like, new_secret};
+use super::secret::{hash_secret, looks_like};
 use super::{AuthError, AuthOutcome, Authenticated, Rejection};
 use crate::domain::{AuthSource, Identity};
 use crate::store::{now, RobotRecord, Store};
@@ -22,29 +22,6 @@ pub struct Robots {
 impl Robots {
     pub fn new(store: Store) -> Robots {
         Robots { store }
-    }
-
-    /// Creates a robot; returns its first secret (the only copy).
-    pub async fn create(
-        &self,
-        name: &str,
-        description: &str,
-        expires_at: Option<i64>,
-    ) -> anyhow::Result<SecretString> {
-        let s = new_secret(ROBOT_SECRET_PREFIX)?;
-        self.store
-            .robot_create(name, description, expires_at, &s.id, &s.hash)
-            .await?;
-        Ok(s.secret)
-    }
-
-    /// A new secret; the old ones stop working unless `keep_old` (for a rotation window).
-    pub async fn regenerate(&self, name: &str, keep_old: bool) -> anyhow::Result<SecretString> {
-        let s = new_secret(ROBOT_SECRET_PREFIX)?;
-        self.store
-            .robot_add_secret(name, &s.id, &s.hash, keep_old)
-            .await?;
-        Ok(s.secret)
     }
 
     /// One statement whether or not the robot exists, the secret is right or the robot is
@@ -118,7 +95,15 @@ mod tests {
     async fn an_unknown_robot_costs_the_same_work_as_a_wrong_secret() {
         let store = memory_store().await;
         let robots = Robots::new(store.clone());
-        let secret = robots.create("ci", "pipeline", None).await.unwrap();
+        let secret = crate::manage::RobotAdmin::new(store.clone())
+            .create(
+                &crate::domain::Actor::server(),
+                &crate::domain::Username::parse("ci").unwrap(),
+                "pipeline",
+                None,
+            )
+            .await
+            .unwrap();
         let wrong = SecretString::from(format!("{ROBOT_SECRET_PREFIX}{}", "A".repeat(43)));
         let cost = |name: &'static str, secret: SecretString| {
             let (store, robots) = (store.clone(), robots.clone());

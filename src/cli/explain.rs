@@ -5,6 +5,7 @@ use anyhow::bail;
 use crate::authz::{PolicySet, Verdict};
 use crate::config::Config;
 use crate::domain::{parse_scope_list, AuthSource, Identity, Requester};
+use crate::manage::Users;
 use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
@@ -36,14 +37,14 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let requester = match &args.user {
         None => Requester::Anonymous,
         Some(name) => {
-            let store = Store::connect(&config.store.url).await?;
+            let users = Users::new(Store::connect(&config.store.url).await?);
             let mut groups = args.groups.clone();
-            match store.user_get(name).await? {
+            match users.get(name).await? {
                 Some(u) => {
                     if u.disabled {
                         println!("note: {name} is disabled, so every request with their credentials is refused (401) before policies apply");
                     }
-                    for g in store.user_groups(name).await? {
+                    for g in users.groups(name).await? {
                         if !groups.contains(&g) {
                             groups.push(g);
                         }

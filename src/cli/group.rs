@@ -1,8 +1,8 @@
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::domain::Username;
-use crate::store::Store;
+use crate::domain::{Actor, Username};
+use crate::manage::Groups;
 
 #[derive(Subcommand, Debug)]
 pub enum GroupCommand {
@@ -26,34 +26,35 @@ pub enum GroupCommand {
     },
 }
 
-pub async fn run(store: &Store, cmd: GroupCommand) -> anyhow::Result<()> {
+pub async fn run(groups: &Groups, actor: &Actor, cmd: GroupCommand) -> anyhow::Result<()> {
     match cmd {
         GroupCommand::Add { name } => {
-            Username::parse(&name).with_context(|| format!("invalid group name {name:?}"))?;
-            store.group_create(&name).await?;
+            let name =
+                Username::parse(&name).with_context(|| format!("invalid group name {name:?}"))?;
+            groups.create(actor, &name).await?;
             println!("created group {name}");
         }
         GroupCommand::Remove { name } => {
-            store.group_delete(&name).await?;
+            groups.remove(actor, &name).await?;
             println!("removed group {name}");
         }
         GroupCommand::List => {
             println!("{:<24} MEMBERS", "NAME");
-            for (name, n) in store.group_list().await? {
+            for (name, n) in groups.list().await? {
                 println!("{name:<24} {n}");
             }
         }
         GroupCommand::Members { name, add, remove } => {
             for u in &add {
-                store.group_add_member(&name, u).await?;
+                groups.add_member(actor, &name, u).await?;
                 println!("added {u} to {name}");
             }
             for u in &remove {
-                store.group_remove_member(&name, u).await?;
+                groups.remove_member(actor, &name, u).await?;
                 println!("removed {u} from {name}");
             }
             if add.is_empty() && remove.is_empty() {
-                for m in store.group_members(&name).await? {
+                for m in groups.members(&name).await? {
                     println!("{m}");
                 }
             }

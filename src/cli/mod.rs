@@ -19,6 +19,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::domain::Actor;
+use crate::manage::{AccessTokens, Groups, RefreshTokenAdmin, RobotAdmin, Users};
 use crate::store::Store;
 
 #[derive(Parser, Debug)]
@@ -88,17 +90,31 @@ pub enum Command {
 /// Runs the command; the error is printed by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
+    // Commands other than `serve` log warnings, and their changes' audit records, on stderr.
+    let _log = (!matches!(cli.command, Command::Serve)).then(|| {
+        let (guard, writer) = crate::telemetry::init_for_commands(&config.log);
+        crate::audit::install(writer, config.log.format);
+        guard
+    });
+    let actor = Actor::cli();
     match cli.command {
         Command::Serve => serve::run(config).await,
         Command::Check => check::run(config).await,
         Command::RegistryConfig(args) => registry_config::run(config, args),
-        Command::User(cmd) => user::run(&connect(&config).await?, cmd).await,
-        Command::Group(cmd) => group::run(&connect(&config).await?, cmd).await,
+        Command::User(cmd) => user::run(&Users::new(connect(&config).await?), &actor, cmd).await,
+        Command::Group(cmd) => group::run(&Groups::new(connect(&config).await?), &actor, cmd).await,
         Command::Explain(args) => explain::run(config, args).await,
         Command::Ldap(cmd) => ldap::run(config, cmd).await,
-        Command::Token(cmd) => token::run(&connect(&config).await?, cmd).await,
-        Command::Robot(cmd) => robot::run(&connect(&config).await?, cmd).await,
-        Command::RefreshToken(cmd) => refresh_token::run(&connect(&config).await?, cmd).await,
+        Command::Token(cmd) => {
+            token::run(&AccessTokens::new(connect(&config).await?), &actor, cmd).await
+        }
+        Command::Robot(cmd) => {
+            robot::run(&RobotAdmin::new(connect(&config).await?), &actor, cmd).await
+        }
+        Command::RefreshToken(cmd) => {
+            let admin = RefreshTokenAdmin::new(connect(&config).await?);
+            refresh_token::run(&admin, &actor, cmd).await
+        }
     }
 }
 

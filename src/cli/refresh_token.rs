@@ -1,7 +1,8 @@
 use clap::Subcommand;
 
 use super::date;
-use crate::store::Store;
+use crate::domain::Actor;
+use crate::manage::RefreshTokenAdmin;
 
 #[derive(Subcommand, Debug)]
 pub enum RefreshTokenCommand {
@@ -21,7 +22,11 @@ pub enum RefreshTokenCommand {
     },
 }
 
-pub async fn run(store: &Store, cmd: RefreshTokenCommand) -> anyhow::Result<()> {
+pub async fn run(
+    tokens: &RefreshTokenAdmin,
+    actor: &Actor,
+    cmd: RefreshTokenCommand,
+) -> anyhow::Result<()> {
     match cmd {
         RefreshTokenCommand::List { user } => {
             let now = crate::store::now();
@@ -29,7 +34,7 @@ pub async fn run(store: &Store, cmd: RefreshTokenCommand) -> anyhow::Result<()> 
                 "{:<13} {:<20} {:<16} {:<17} {:<17} STATE",
                 "ID", "USER", "CLIENT", "CREATED", "LAST USED"
             );
-            for t in store.refresh_token_list(user.as_deref()).await? {
+            for t in tokens.list(user.as_deref()).await? {
                 let state = match (t.revoked_at, t.expires_at <= now) {
                     (Some(_), _) => "revoked".to_string(),
                     (None, true) => "expired".to_string(),
@@ -52,7 +57,7 @@ pub async fn run(store: &Store, cmd: RefreshTokenCommand) -> anyhow::Result<()> 
         }
         RefreshTokenCommand::Revoke { ids, user } => {
             if let Some(user) = user {
-                let n = store.refresh_token_revoke_subject(&user).await?;
+                let n = tokens.revoke_subject(actor, &user).await?;
                 println!("revoked {n} refresh token(s) of {user}");
             } else if ids.is_empty() {
                 anyhow::bail!(
@@ -60,7 +65,7 @@ pub async fn run(store: &Store, cmd: RefreshTokenCommand) -> anyhow::Result<()> 
                 );
             } else {
                 for id in ids {
-                    if store.refresh_token_revoke(&id).await? {
+                    if tokens.revoke(actor, &id).await? {
                         println!("revoked {id}");
                     } else {
                         anyhow::bail!("no live refresh token with id {id:?}");

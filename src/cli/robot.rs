@@ -1,13 +1,13 @@
 //! `portcullis robot`: non-human principals (`robot:NAME` in policies) for pipelines.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 
 use super::date;
-use crate::authn::{Robots, ROBOT_LOGIN_PREFIX};
-use crate::domain::{Lifetime, Username};
-use crate::store::{now, Store};
+use crate::domain::{Actor, Lifetime, Username, ROBOT_LOGIN_PREFIX};
+use crate::manage::{RobotAdmin, RobotSummary};
+use crate::store::now;
 
 #[derive(Subcommand, Debug)]
 pub enum RobotCommand {
@@ -43,24 +43,20 @@ pub enum RobotCommand {
     Remove { name: String },
 }
 
-pub async fn run(store: &Store, cmd: RobotCommand) -> anyhow::Result<()> {
-    let robots = Robots::new(store.clone());
+pub async fn run(robots: &RobotAdmin, actor: &Actor, cmd: RobotCommand) -> anyhow::Result<()> {
     match cmd {
         RobotCommand::Create {
             name,
             description,
             expires,
         } => {
-            Username::parse(&name).with_context(|| format!("invalid robot name {name:?}"))?;
-            let expires_at = match &expires {
-                Some(d) => Some(
-                    Lifetime::parse(d)
-                        .map_err(|e| anyhow::anyhow!("--expires {e}"))?
-                        .expires_at(now()),
-                ),
+            let name =
+                Username::parse(&name).with_context(|| format!("invalid robot name {name:?}"))?;
+            let lifetime = match &expires {
+                Some(d) => Some(Lifetime::parse(d).map_err(|e| anyhow::anyhow!("--expires {e}"))?),
                 None => None,
             };
-            let secret = robots.create(&name, &description, expires_at).await?;
+            let secret = robots.create(actor, &name, &description, lifetime).await?;
             eprintln!(
                 "created robot:{name}; it logs in as {ROBOT_LOGIN_PREFIX}{name} with this secret, shown only now (policies bind it as robot:{name})"
             );
@@ -72,13 +68,11 @@ pub async fn run(store: &Store, cmd: RobotCommand) -> anyhow::Result<()> {
                 "{:<20} {:<9} {:<17} {:<17} {:<8} DESCRIPTION",
                 "NAME", "STATE", "CREATED", "EXPIRES", "SECRETS"
             );
-            for r in store.robot_list().await? {
-                let live = store
-                    .robot_secrets(&r.name)
-                    .await?
-                    .iter()
-                    .filter(|s| s.revoked_at.is_none())
-                    .count();
+            for RobotSummary {
+                robot: r,
+                live_secrets,
+            } in robots.list().await?
+            {
                 let state = if r.disabled {
                     "disabled"
                 } else if !r.is_active(t) {
@@ -92,13 +86,13 @@ pub async fn run(store: &Store, cmd: RobotCommand) -> anyhow::Result<()> {
                     state,
                     date(r.created_at),
                     r.expires_at.map(date).unwrap_or_else(|| "never".into()),
-                    live,
+                    live_secrets,
                     r.description
                 );
             }
         }
         RobotCommand::Regenerate { name, keep_old } => {
-            let secret = robots.regenerate(&name, keep_old).await?;
+            let secret = robots.regenerate(actor, &name, keep_old).await?;
             eprintln!(
                 "new secret for robot:{name}{}; shown only now",
                 if keep_old {
@@ -110,18 +104,15 @@ pub async fn run(store: &Store, cmd: RobotCommand) -> anyhow::Result<()> {
             println!("{}", secret.expose_secret());
         }
         RobotCommand::Disable { name } => {
-            store.robot_set_disabled(&name, true).await?;
+            robots.set_disabled(actor, &name, true).await?;
             println!("disabled robot:{name}");
         }
         RobotCommand::Enable { name } => {
-            store.robot_set_disabled(&name, false).await?;
+            robots.set_disabled(actor, &name, false).await?;
             println!("enabled robot:{name}");
         }
         RobotCommand::Remove { name } => {
-            if store.robot_get(&name).await?.is_none() {
-                bail!("robot {name:?} does not exist");
-            }
-            store.robot_delete(&name).await?;
+            robots.remove(actor, &name).await?;
             println!("removed robot:{name}");
         }
     }

@@ -5,9 +5,9 @@ use clap::Subcommand;
 use secrecy::ExposeSecret;
 
 use super::date;
-use crate::authn::AccessTokens;
-use crate::domain::{Lifetime, ScopeLimit};
-use crate::store::{now, Store};
+use crate::domain::{Actor, Lifetime, ScopeLimit, TokenName};
+use crate::manage::AccessTokens;
+use crate::store::now;
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
@@ -49,7 +49,7 @@ pub enum TokenCommand {
     },
 }
 
-pub async fn run(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
+pub async fn run(tokens: &AccessTokens, actor: &Actor, cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Create {
             user,
@@ -57,30 +57,26 @@ pub async fn run(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
             scopes,
             expires,
         } => {
-            if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_whitespace) {
-                bail!("a token name is 1 to 64 characters without spaces, e.g. ci-build");
-            }
+            let name = TokenName::parse(&name)?;
             let items: Vec<&str> = scopes.iter().flat_map(|s| s.split_whitespace()).collect();
             let limit = ScopeLimit::parse(&items)?;
-            let expires_at = match &expires {
-                Some(d) => Some(
-                    Lifetime::parse(d)
-                        .map_err(|e| anyhow::anyhow!("--expires {e}"))?
-                        .expires_at(now()),
-                ),
+            let lifetime = match &expires {
+                Some(d) => Some(Lifetime::parse(d).map_err(|e| anyhow::anyhow!("--expires {e}"))?),
                 None => None,
             };
-            let created = AccessTokens::new(store.clone())
-                .create(&user, &name, &limit, expires_at)
+            let created = tokens
+                .create(actor, &user, &name, &limit, lifetime)
                 .await
                 .context("creating the token")?;
             eprintln!(
                 "created token {name:?} (id {}) for {user}: {limit}; {}",
                 created.id,
-                expires_at.map_or("never expires".to_string(), |e| format!(
-                    "expires {}",
-                    date(e)
-                ))
+                created
+                    .expires_at
+                    .map_or("never expires".to_string(), |e| format!(
+                        "expires {}",
+                        date(e)
+                    ))
             );
             eprintln!("use it as the password of {user} (e.g. docker login -u {user} --password-stdin); it is shown only now");
             println!("{}", created.secret.expose_secret());
@@ -91,7 +87,7 @@ pub async fn run(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
                 "{:<13} {:<16} {:<16} {:<17} {:<17} {:<17} SCOPES",
                 "ID", "USER", "NAME", "CREATED", "LAST USED", "STATE"
             );
-            for tok in store.access_token_list(user.as_deref()).await? {
+            for tok in tokens.list(user.as_deref()).await? {
                 let state = match (tok.revoked_at, tok.expires_at) {
                     (Some(_), _) => "revoked".to_string(),
                     (None, Some(e)) if e <= t => "expired".to_string(),
@@ -114,8 +110,8 @@ pub async fn run(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
             let ids = match (user, name) {
                 (Some(user), Some(name)) => {
                     let t = now();
-                    let found: Vec<String> = store
-                        .access_token_list(Some(&user))
+                    let found: Vec<String> = tokens
+                        .list(Some(&user))
                         .await?
                         .into_iter()
                         .filter(|x| x.name == name && x.is_live(t))
@@ -132,7 +128,7 @@ pub async fn run(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
                 _ => ids,
             };
             for id in ids {
-                if !store.access_token_revoke(&id).await? {
+                if !tokens.revoke(actor, &id, None).await? {
                     bail!("no live token with id {id:?}");
                 }
                 println!("revoked {id}");

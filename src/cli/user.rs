@@ -2,9 +2,8 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use super::{date, password_input::read_new_password};
-use crate::authn::hash_password;
-use crate::domain::Username;
-use crate::store::Store;
+use crate::domain::{Actor, Username};
+use crate::manage::Users;
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -30,58 +29,49 @@ pub enum UserCommand {
     List,
 }
 
-pub async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
+pub async fn run(users: &Users, actor: &Actor, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add { name, groups } => {
             let name =
                 Username::parse(&name).with_context(|| format!("invalid username {name:?}"))?;
             let password = read_new_password(name.as_str())?;
-            let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-                .await?
-                .map_err(anyhow::Error::msg)?;
-            store.user_create(name.as_str(), &hash).await?;
-            for g in &groups {
-                store.group_add_member(g, name.as_str()).await.with_context(|| {
-                    format!("user {name} was created, but not added to group {g:?} (create it with `portcullis group add {g}`)")
-                })?;
-            }
+            users.create(actor, &name, password, &groups).await?;
             println!("created user {name}");
         }
         UserCommand::Passwd { name } => {
-            if store.user_get(&name).await?.is_none() {
+            if users.get(&name).await?.is_none() {
                 anyhow::bail!("user {name:?} does not exist");
             }
             let password = read_new_password(&name)?;
-            let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-                .await?
-                .map_err(anyhow::Error::msg)?;
-            store.user_set_password(&name, &hash).await?;
+            users.set_password(actor, &name, password).await?;
             println!("changed the password of {name}; their refresh tokens are revoked");
         }
         UserCommand::Disable { name } => {
-            store.user_set_disabled(&name, true).await?;
+            users.set_disabled(actor, &name, true).await?;
             println!("disabled {name}");
         }
         UserCommand::Enable { name } => {
-            store.user_set_disabled(&name, false).await?;
+            users.set_disabled(actor, &name, false).await?;
             println!("enabled {name}");
         }
         UserCommand::Remove { name } => {
-            store.user_delete(&name).await?;
+            users.remove(actor, &name).await?;
             println!("removed {name}");
         }
         UserCommand::List => {
-            let users = store.user_list().await?;
             println!("{:<24} {:<9} {:<17} GROUPS", "NAME", "STATUS", "CREATED");
-            for u in users {
-                let groups = store.user_groups(&u.name).await?.join(",");
-                let status = if u.disabled { "disabled" } else { "active" };
+            for u in users.list().await? {
+                let status = if u.user.disabled {
+                    "disabled"
+                } else {
+                    "active"
+                };
                 println!(
                     "{:<24} {:<9} {:<17} {}",
-                    u.name,
+                    u.user.name,
                     status,
-                    date(u.created_at),
-                    groups
+                    date(u.user.created_at),
+                    u.groups.join(",")
                 );
             }
         }

@@ -32,8 +32,10 @@ use ring::rand::SecureRandom;
 use secrecy::ExposeSecret;
 
 use super::AppState;
-use crate::authn::{AccessTokens, LoginError, LoginSealer, OidcLogin, LOGIN_STATE_TTL};
-use crate::domain::{GroupMapping, Lifetime, ScopeLimit};
+use crate::audit::{self, EventOutcome};
+use crate::authn::{LoginError, LoginSealer, OidcLogin, LOGIN_STATE_TTL};
+use crate::domain::{Actor, GroupMapping, Lifetime, ScopeLimit, TokenName};
+use crate::manage::{AccessTokens, ManageError};
 use crate::store::{now, ExternalSignIn, Store, StoreError};
 
 const SESSION_COOKIE: &str = "portcullis_session";
@@ -260,12 +262,24 @@ async fn signed_in_from_provider(login: &Login, req: &HttpRequest, q: &Callback)
     let account = match outcome {
         Ok(ExternalSignIn::SignedIn { account, bound_now }) => {
             if bound_now {
-                tracing::info!(target: "audit", event = "account_bound", subject = ?account, issuer = ?who.issuer, provider_subject = ?who.subject, "an account is bound to this identity provider subject");
+                audit::event(&audit::Event {
+                    event: "account_bound",
+                    outcome: EventOutcome::Done,
+                    actor: &Actor::server(),
+                    target: &account,
+                    detail: &format!("issuer {} subject {}", who.issuer, who.subject),
+                });
             }
             account
         }
         Ok(refused) => {
-            tracing::warn!(user = ?who.username, issuer = ?who.issuer, provider_subject = ?who.subject, outcome = ?refused, "sign-in refused");
+            audit::event(&audit::Event {
+                event: "sign_in",
+                outcome: EventOutcome::Refused,
+                actor: &Actor::principal(format!("{}#{}", who.issuer, who.subject)),
+                target: &who.username,
+                detail: &format!("{refused:?}"),
+            });
             let why = match refused {
                 ExternalSignIn::LocalNameTaken => format!("A local account named <code>{}</code> exists; an identity provider cannot sign in as it.", esc(&who.username)),
                 ExternalSignIn::NameTakenByAnother => format!("The name <code>{}</code> already belongs to another account of your identity provider, so it cannot be yours here. An administrator can choose another claim for names (<code>oidc.username_claim</code>, e.g. <code>email</code>).", esc(&who.username)),
@@ -279,7 +293,13 @@ async fn signed_in_from_provider(login: &Login, req: &HttpRequest, q: &Callback)
         }
         Err(e) => return database_down(e),
     };
-    tracing::info!(target: "audit", event = "sign_in", subject = ?account, groups = ?mapped.groups, "signed in through OIDC");
+    audit::event(&audit::Event {
+        event: "sign_in",
+        outcome: EventOutcome::Done,
+        actor: &Actor::principal(&account),
+        target: &account,
+        detail: &format!("oidc; groups {}", mapped.groups.join(",")),
+    });
     let id = login.open_session(account, mapped.groups);
     HttpResponse::SeeOther()
         .insert_header((
@@ -381,40 +401,36 @@ pub async fn create(
         Err(answer) => return *answer,
     };
     let bad = |msg: String| refused(login, &s, msg);
-    let name = form.name.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_whitespace) {
-        return bad("a name is 1 to 64 characters without spaces".into()).await;
-    }
+    let name = match TokenName::parse(&form.name) {
+        Ok(n) => n,
+        Err(e) => return bad(e.to_string()).await,
+    };
     let items: Vec<&str> = form.scopes.split_whitespace().collect();
     let limit = match ScopeLimit::parse(&items) {
         Ok(l) => l,
         Err(e) => return bad(e.to_string()).await,
     };
-    let expires_at = match form.expires.trim() {
+    let lifetime = match form.expires.trim() {
         "" => None,
         d => match Lifetime::parse(d) {
-            Ok(l) => Some(l.expires_at(now())),
+            Ok(l) => Some(l),
             Err(e) => return bad(format!("expires: {e}")).await,
         },
     };
     let created = match AccessTokens::new(login.store.clone())
-        .create(&s.user, name, &limit, expires_at)
+        .create(&Actor::principal(&s.user), &s.user, &name, &limit, lifetime)
         .await
     {
         Ok(c) => c,
-        Err(e) => match e.downcast::<StoreError>() {
-            Ok(e @ StoreError::Unavailable { .. }) => return database_down(e),
-            Ok(e) => return bad(e.to_string()).await,
-            Err(e) => return bad(e.to_string()).await,
-        },
+        Err(ManageError::Store(e @ StoreError::Unavailable { .. })) => return database_down(e),
+        Err(e) => return bad(e.to_string()).await,
     };
-    tracing::info!(target: "audit", event = "access_token_created", subject = %s.user, name = %name, id = %created.id, scopes = %limit, "access token made at the sign-in page");
     let body = format!(
         r#"<p role="status">Token <strong>{name}</strong> made. Copy it now: it is shown only this once.</p>
 <p><label for="secret">Your token</label><br><input id="secret" readonly size="60" value="{secret}"></p>
 <pre>echo '{secret}' | docker login REGISTRY -u {user} --password-stdin</pre>
 <p><a href="/login/tokens">Back to your tokens</a></p>"#,
-        name = esc(name),
+        name = esc(name.as_str()),
         secret = esc(created.secret.expose_secret()),
         user = esc(&s.user),
     );
@@ -445,22 +461,20 @@ pub async fn revoke(
         Err(answer) => return *answer,
     };
     let id = path.into_inner();
-    match login.store.access_token_get(&id).await {
-        Ok(Some(t)) if t.owner == s.user => {
-            if let Err(e) = login.store.access_token_revoke(&id).await {
-                return database_down(e);
-            }
-            tracing::info!(target: "audit", event = "access_token_revoked", subject = %s.user, id = %id, "access token revoked at the sign-in page");
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login/tokens"))
-                .finish()
-        }
-        Ok(_) => page(
+    match AccessTokens::new(login.store.clone())
+        .revoke(&Actor::principal(&s.user), &id, Some(&s.user))
+        .await
+    {
+        Ok(true) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/login/tokens"))
+            .finish(),
+        Ok(false) => page(
             StatusCode::NOT_FOUND,
             "No such token",
-            "<p>You have no such token. <a href=\"/login/tokens\">Back</a></p>",
+            "<p>You have no such live token. <a href=\"/login/tokens\">Back</a></p>",
         ),
-        Err(e) => database_down(e),
+        Err(ManageError::Store(e)) => database_down(e),
+        Err(e) => malformed(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
 

@@ -1,0 +1,44 @@
+//! The changes admins make to accounts and credentials, and people to their own tokens: one
+//! implementation of each, used alike by the CLI, the sign-in page and (next) the admin API,
+//! and each written to the audit trail with who made it.
+//!
+//! Callers parse their input into domain types first (`Username`, `TokenName`, `Lifetime`,
+//! `ScopeLimit`); the services never see clap or HTTP, and callers never see the store.
+
+mod access_tokens;
+mod groups;
+mod refresh_tokens;
+mod robots;
+mod users;
+
+pub use access_tokens::{AccessTokens, CreatedToken};
+pub use groups::Groups;
+pub use refresh_tokens::RefreshTokenAdmin;
+pub use robots::{RobotAdmin, RobotSummary};
+pub use users::{UserSummary, Users};
+
+use crate::audit::{self, EventOutcome};
+use crate::domain::Actor;
+use crate::store::StoreError;
+
+/// Why a change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// The request itself is wrong; the message says how to fix it.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not found, already exists, a bound reached, or the database unavailable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records a change that was made.
+fn audited(event: &str, actor: &Actor, target: &str, detail: &str) {
+    audit::event(&audit::Event {
+        event,
+        outcome: EventOutcome::Done,
+        actor,
+        target,
+        detail,
+    });
+}
