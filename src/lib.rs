@@ -25,6 +25,7 @@
 //! - [`log_escape`]: escaping values from outside, so that no log line can be forged.
 //! - [`manage`]: the changes admins make to accounts and credentials, one implementation
 //!   each for the CLI, the sign-in page and the admin API, audited with who made them.
+//! - [`probe`]: readiness, one method every backend answers.
 //! - [`cli`]: the `portcullis` subcommands.
 
 pub mod audit;
@@ -36,6 +37,7 @@ pub mod domain;
 pub mod http;
 pub mod log_escape;
 pub mod manage;
+pub mod probe;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

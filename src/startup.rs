@@ -8,13 +8,15 @@ use actix_web::{App, HttpServer};
 use anyhow::Context;
 
 use crate::authn::{
-    Authenticator, CredentialCache, LdapDirectory, LocalUsers, PasswordHasher, RefreshTokens,
+    AccessTokens, AuthChain, Authenticator, CredentialCache, LdapDirectory, LocalUsers,
+    PasswordHasher, RefreshTokens, Robots,
 };
 use crate::authn::{Federation, LoginSealer, OidcLogin, Throttle, ThrottleSettings};
 use crate::authz::PolicySet;
-use crate::config::Config;
+use crate::config::{Config, PasswordBackend};
 use crate::http::deadline::BodyTimeout;
 use crate::http::{self, AppState};
+use crate::probe::Probe;
 use crate::store::Store;
 use crate::token::{KeyFiles, SigningKey, TokenSigner};
 use crate::token_service::TokenService;
@@ -59,9 +61,39 @@ impl Application {
         if let Some(d) = &directory {
             refresh = refresh.with_ldap(d.clone());
         }
-        let authn = Authenticator::new(
+        // Every backend a request may need, for /readyz.
+        let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(store.clone())];
+        // The authenticator chain, in the order its members are asked (see authn/chain.rs).
+        let mut chain: Vec<Arc<dyn Authenticator>> = Vec::new();
+        if !config.federation.is_empty() {
+            let issuers: Vec<&str> = config
+                .federation
+                .iter()
+                .map(|f| f.issuer.as_str())
+                .collect();
+            tracing::info!(entries = config.federation.len(), issuers = ?issuers, "workload identity federation configured");
+            let federation = Federation::new(config.federation.clone());
+            probes.extend(federation.probes());
+            chain.push(Arc::new(federation));
+        }
+        chain.push(Arc::new(Robots::new(store.clone())));
+        chain.push(Arc::new(AccessTokens::new(store.clone())));
+        for backend in &config.auth.order {
+            match (backend, &directory) {
+                (PasswordBackend::Local, _) => {
+                    chain.push(Arc::new(LocalUsers::new(store.clone(), hasher.clone())))
+                }
+                (PasswordBackend::Ldap, Some(d)) => {
+                    probes.push(Arc::new(d.clone()));
+                    chain.push(Arc::new(d.clone()));
+                }
+                (PasswordBackend::Ldap, None) => {}
+            }
+        }
+        chain.push(Arc::new(refresh.clone()));
+        let authn = AuthChain::new(
             store.clone(),
-            LocalUsers::new(store.clone(), hasher),
+            chain,
             refresh,
             CredentialCache::new(config.auth.cache_ttl, config.auth.cache_max_entries),
             Arc::new(Throttle::new(ThrottleSettings {
@@ -72,21 +104,7 @@ impl Application {
                 ipv6_prefix: config.auth.ipv6_prefix,
             })),
         );
-        let authn = match directory {
-            Some(d) => authn.with_ldap(d, config.auth.order.clone()),
-            None => authn,
-        };
-        let authn = if config.federation.is_empty() {
-            authn
-        } else {
-            let issuers: Vec<&str> = config
-                .federation
-                .iter()
-                .map(|f| f.issuer.as_str())
-                .collect();
-            tracing::info!(entries = config.federation.len(), issuers = ?issuers, "workload identity federation configured");
-            authn.with_federation(Federation::new(config.federation.clone()))
-        };
+        tracing::info!(chain = ?authn.names(), "authenticators");
         let tokens = TokenService::new(
             config.token.service.clone(),
             signer,
@@ -101,8 +119,10 @@ impl Application {
                 let sealer = LoginSealer::load_or_generate(&key).with_context(|| {
                     format!("the key sealing sign-ins in progress, {}", key.display())
                 })?;
+                let provider = Arc::new(OidcLogin::new(oidc.clone(), &config.server.public_url));
+                probes.push(provider.clone());
                 Some(crate::http::login::Login::new(
-                    OidcLogin::new(oidc.clone(), &config.server.public_url),
+                    provider,
                     store.clone(),
                     sealer,
                     &config.server.public_url,
@@ -114,6 +134,7 @@ impl Application {
             store.clone(),
             config.server.benchmark_routes,
             login,
+            probes,
         ));
         if config.server.benchmark_routes {
             tracing::warn!(

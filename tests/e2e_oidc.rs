@@ -625,11 +625,7 @@ fn sign_in_survives_a_provider_key_rotation_and_a_bad_id_token_is_logged_at_warn
     let (kept, callback) = start_sign_in(&p);
     let r = http_get(&callback, &[("Cookie", &kept)]).unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
-    let log = p.wait_for_log("failed verification");
-    let line = log
-        .lines()
-        .find(|l| l.contains("failed verification"))
-        .unwrap();
+    let line = p.wait_for_log_line("failed verification");
     assert!(line.contains(" WARN "), "{line}");
     assert!(
         line.to_lowercase().contains("audience"),
@@ -697,7 +693,8 @@ fn sign_ins_and_tokens_made_on_the_page_are_audited_at_log_level_warn() {
     let (p, _config) = sso(&oidc, "\n[log]\nlevel = \"warn\"\n");
     let cookie = sign_in(&p);
     let secret = make_token(&p, &cookie, "laptop", "repository:dan/**:pull");
-    let log = p.wait_for_log("event=\"access_token_created\"");
+    p.wait_for_log_line("event=\"access_token_created\"");
+    let log = p.log();
     assert!(
         log.contains(r#"event="sign_in" outcome="done" actor="dan" target="dan""#),
         "{log}"

@@ -27,7 +27,7 @@ impl AccessTokens {
     }
 
     /// `NoMatch` when the secret is not one of our tokens (it may be a password).
-    pub async fn authenticate(
+    pub async fn verify(
         &self,
         username: &str,
         token: &SecretString,
@@ -73,10 +73,11 @@ impl AccessTokens {
             return Ok(AuthOutcome::Rejected(Rejection::Disabled));
         }
         let limit = ScopeLimit::parse(&rec.scopes.split(' ').collect::<Vec<_>>()).map_err(|e| {
-            AuthError {
-                backend: "database",
-                cause: format!("access token {} has unreadable scopes: {e}", rec.id),
-            }
+            AuthError::caused(
+                "database",
+                format!("access token {} has unreadable scopes", rec.id),
+                e,
+            )
         })?;
         let mut identity = Identity::user(
             owner.name,
@@ -90,5 +91,28 @@ impl AccessTokens {
             expires_at: rec.expires_at,
             remembered: false,
         }))
+    }
+}
+
+impl super::Authenticator for AccessTokens {
+    fn name(&self) -> &'static str {
+        "access_token"
+    }
+
+    /// A `pcp_…` password that is one of ours decides; any other password is no match
+    /// (it may be a real password, for the password authenticators after this one).
+    fn authenticate<'a>(
+        &'a self,
+        creds: &'a super::Credentials,
+        _service: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<AuthOutcome, AuthError>> {
+        Box::pin(async move {
+            match creds {
+                super::Credentials::Password { username, password } => {
+                    self.verify(username, password).await
+                }
+                _ => Ok(AuthOutcome::NoMatch),
+            }
+        })
     }
 }

@@ -1,264 +1,38 @@
-//! The authenticator chain: which authenticator a credential goes to, and the
-//! remembered-credentials fast path in front of all of them.
+//! The authenticator contract, learned from docker_auth: given credentials, an authenticator
+//! answers
+//! - *authenticated* (who, and what the credential carries),
+//! - *no match*: not its kind of credential or a name it does not know; the next one in the
+//!   chain is asked,
+//! - *rejected*: its credential, and wrong (stop: 401),
+//! - or `Err`: its backend failed (503, never a 401 that makes people think their password
+//!   is wrong).
 //!
-//! - a `[[federation]]` entry's name with a JWT → workload identity federation;
-//! - `robot+NAME` with a secret → the robot accounts;
-//! - a `pcp_…` secret → the personal access tokens (no match: tried as a password);
-//! - any other name and password → the password authenticators in `auth.order`: local
-//!   users (argon2id) and the LDAP directory, the first that knows the name deciding;
-//! - a refresh token → the refresh tokens.
-//!
-//! A credential verified once is remembered (see `cache.rs`), so a pull storm costs one
-//! argon2 verification or one database lookup per credential per `auth.cache_ttl`, not one
-//! per request. Requests presenting the *same* credential while it is being verified wait
-//! for that one verification instead of starting their own (a cold pull storm of 64
-//! parallel requests costs one argon2 run, and takes one place in the throttle).
-//!
-//! Guessing is throttled here (see `throttle.rs`): a locked-out client is refused before the
-//! remembered credentials are even looked at, and every verification is reserved first.
+//! Local users, the LDAP directory, personal access tokens, robots, refresh tokens and
+//! workload federation each implement it in their own file; `startup.rs` puts them in a
+//! chain in the configured order (`chain.rs`). A new way to log in (GitHub, client
+//! certificates) is one new file implementing this, its configuration section, and one line
+//! at startup.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use futures_util::future::BoxFuture;
 
-use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::OnceCell;
+use super::{AuthError, AuthOutcome, Credentials};
 
-use super::access_token::AccessTokens;
-use super::cache::CredentialCache;
-use super::federation::Federation;
-use super::ldap::LdapDirectory;
-use super::robot::{Robots, ROBOT_LOGIN_PREFIX};
-use super::throttle::{Claim, Throttle};
-use super::{AuthError, AuthOutcome, Credentials, LocalUsers, RefreshTokens, Rejection};
-pub use crate::config::PasswordBackend;
-use crate::store::Store;
+pub trait Authenticator: Send + Sync {
+    /// For logs and messages: `local`, `ldap`, `access_token`, …
+    fn name(&self) -> &'static str;
 
-pub struct Authenticator {
-    store: Store,
-    local: LocalUsers,
-    ldap: Option<LdapDirectory>,
-    order: Vec<PasswordBackend>,
-    federation: Option<Federation>,
-    tokens: AccessTokens,
-    robots: Robots,
-    refresh: RefreshTokens,
-    cache: CredentialCache,
-    throttle: Arc<Throttle>,
-    /// Verifications in progress, by credential (the cache key): later requests with the
-    /// same credential wait for the first one's result.
-    in_flight: Mutex<HashMap<CacheKey, Arc<OnceCell<Verified>>>>,
-}
+    /// Decides `creds` (for `service`, which refresh tokens are bound to) if they are its
+    /// kind; `NoMatch` otherwise.
+    fn authenticate<'a>(
+        &'a self,
+        creds: &'a Credentials,
+        service: &'a str,
+    ) -> BoxFuture<'a, Result<AuthOutcome, AuthError>>;
 
-type CacheKey = [u8; 32];
-type Verified = Result<AuthOutcome, AuthError>;
-
-const KIND_PASSWORD: u8 = 1;
-const KIND_REFRESH: u8 = 2;
-
-impl Authenticator {
-    pub fn new(
-        store: Store,
-        local: LocalUsers,
-        refresh: RefreshTokens,
-        cache: CredentialCache,
-        throttle: Arc<Throttle>,
-    ) -> Authenticator {
-        Authenticator {
-            throttle,
-            in_flight: Mutex::new(HashMap::new()),
-            tokens: AccessTokens::new(store.clone()),
-            robots: Robots::new(store.clone()),
-            store,
-            local,
-            ldap: None,
-            order: vec![PasswordBackend::Local],
-            federation: None,
-            refresh,
-            cache,
-        }
-    }
-
-    /// Adds the directory to the chain, in the given order of password backends.
-    pub fn with_ldap(mut self, ldap: LdapDirectory, order: Vec<PasswordBackend>) -> Authenticator {
-        self.ldap = Some(ldap);
-        self.order = order;
-        self
-    }
-
-    pub fn ldap(&self) -> Option<&LdapDirectory> {
-        self.ldap.as_ref()
-    }
-
-    /// Trusts the workload issuers of `[[federation]]`.
-    pub fn with_federation(mut self, federation: Federation) -> Authenticator {
-        self.federation = Some(federation);
-        self
-    }
-
-    pub fn federation(&self) -> Option<&Federation> {
-        self.federation.as_ref()
-    }
-
-    /// The first password backend that knows the name decides; none: no match.
-    async fn password(
-        &self,
-        username: &str,
-        password: &SecretString,
-    ) -> Result<AuthOutcome, AuthError> {
-        for backend in &self.order {
-            let outcome = match (backend, &self.ldap) {
-                (PasswordBackend::Local, _) => self.local.authenticate(username, password).await?,
-                (PasswordBackend::Ldap, Some(ldap)) => {
-                    ldap.authenticate(username, password).await?
-                }
-                (PasswordBackend::Ldap, None) => AuthOutcome::NoMatch,
-            };
-            if outcome != AuthOutcome::NoMatch {
-                return Ok(outcome);
-            }
-        }
-        Ok(AuthOutcome::NoMatch)
-    }
-
-    pub fn refresh_tokens(&self) -> &RefreshTokens {
-        &self.refresh
-    }
-
-    pub fn throttle(&self) -> &Throttle {
-        &self.throttle
-    }
-
-    /// What the throttle counts a credential under: guessable ones by the name they claim,
-    /// unguessable ones (refresh tokens, robot secrets, workload JWTs) by their fingerprint.
-    fn claim<'a>(&self, creds: &'a Credentials) -> Claim<'a> {
-        match creds {
-            Credentials::Anonymous => Claim::Name(""),
-            Credentials::RefreshToken(t) => Claim::Secret(t.expose_secret()),
-            Credentials::Password { username, password }
-                if username.starts_with(ROBOT_LOGIN_PREFIX)
-                    || self
-                        .federation
-                        .as_ref()
-                        .is_some_and(|f| f.handles(username, password)) =>
-            {
-                Claim::Secret(password.expose_secret())
-            }
-            Credentials::Password { username, .. } => Claim::Name(username),
-        }
-    }
-
-    /// Authenticates non-anonymous credentials for `service`, sent from `client`:
-    /// authenticated, or rejected (401; `Rejection::Throttled` is a 429), never `NoMatch`;
-    /// `Err` when a backend failed (503).
-    pub async fn authenticate(
-        &self,
-        creds: &Credentials,
-        service: &str,
-        client: Option<IpAddr>,
-    ) -> Result<AuthOutcome, AuthError> {
-        let (kind, name, secret): (u8, &str, &SecretString) = match creds {
-            Credentials::Anonymous => return Ok(AuthOutcome::Rejected(Rejection::UnknownUser)),
-            Credentials::Password { username, password } => (KIND_PASSWORD, username, password),
-            Credentials::RefreshToken(token) => (KIND_REFRESH, "", token),
-        };
-        let claim = self.claim(creds);
-        if let Err(retry_after) = self.throttle.check(client, claim) {
-            return Ok(AuthOutcome::Rejected(Rejection::Throttled { retry_after }));
-        }
-        // The epoch is read before verifying: a change made meanwhile leaves this result
-        // already stale.
-        let epoch = self.store.credentials_epoch();
-        let key = self.cache.key(kind, name, secret, service);
-        if let Some(mut hit) = self.cache.get(&key, epoch) {
-            hit.remembered = true;
-            return Ok(AuthOutcome::Authenticated(hit));
-        }
-        let cell = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_default()
-            .clone();
-        let waiting = InFlight {
-            map: &self.in_flight,
-            key,
-            cell,
-        };
-        waiting
-            .cell
-            .get_or_init(|| async {
-                let attempt = match self.throttle.reserve(client, claim) {
-                    Ok(a) => a,
-                    Err(retry_after) => {
-                        return Ok(AuthOutcome::Rejected(Rejection::Throttled { retry_after }))
-                    }
-                };
-                // An `Err` drops the attempt unsettled: an outage counts as no guess.
-                match self.verify(creds, service).await? {
-                    AuthOutcome::Authenticated(who) => {
-                        attempt.succeeded();
-                        self.cache.put(key, who.clone(), epoch, who.expires_at);
-                        Ok(AuthOutcome::Authenticated(who))
-                    }
-                    AuthOutcome::NoMatch => {
-                        attempt.failed();
-                        Ok(AuthOutcome::Rejected(Rejection::UnknownUser))
-                    }
-                    AuthOutcome::Rejected(r) => {
-                        attempt.failed();
-                        Ok(AuthOutcome::Rejected(r))
-                    }
-                }
-            })
-            .await
-            .clone()
-    }
-
-    /// The authenticator chain proper, for a credential that is not remembered.
-    async fn verify(&self, creds: &Credentials, service: &str) -> Result<AuthOutcome, AuthError> {
-        Ok(match creds {
-            Credentials::Anonymous => AuthOutcome::NoMatch,
-            Credentials::Password { username, password } => {
-                if let Some(fed) = self
-                    .federation
-                    .as_ref()
-                    .filter(|f| f.handles(username, password))
-                {
-                    fed.authenticate(username, password).await?
-                } else if let Some(robot) = username.strip_prefix(ROBOT_LOGIN_PREFIX) {
-                    self.robots.authenticate(robot, password).await?
-                } else {
-                    match self.tokens.authenticate(username, password).await? {
-                        AuthOutcome::NoMatch => self.password(username, password).await?,
-                        decided => decided,
-                    }
-                }
-            }
-            Credentials::RefreshToken(token) => self.refresh.authenticate(token, service).await?,
-        })
-    }
-}
-
-/// A request's place among those waiting for one credential's verification. The last one
-/// to leave (or any, once the result is in) removes the entry, so requests that give up
-/// leave nothing behind.
-struct InFlight<'a> {
-    map: &'a Mutex<HashMap<CacheKey, Arc<OnceCell<Verified>>>>,
-    key: CacheKey,
-    cell: Arc<OnceCell<Verified>>,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let ours = map
-            .get(&self.key)
-            .is_some_and(|c| Arc::ptr_eq(c, &self.cell));
-        // Two holders left: the map's and ours.
-        if ours && (self.cell.initialized() || Arc::strong_count(&self.cell) <= 2) {
-            map.remove(&self.key);
-        }
+    /// Whether `creds` are this authenticator's and too long to guess (a 256-bit secret, a
+    /// signed token): the throttle then counts their failures per secret, not per client,
+    /// so one client's stale secret locks out nobody else behind its address.
+    fn unguessable(&self, _creds: &Credentials) -> bool {
+        false
     }
 }

@@ -23,7 +23,26 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::Authenticated;
 
-type Key = [u8; 32];
+/// A credential's place in the cache: an HMAC of its kind, name, secret and service.
+pub type CacheKey = [u8; 32];
+type Key = CacheKey;
+
+/// What kind of credential a key is for, so that a password and a refresh token with the
+/// same bytes can never be taken for each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    Password,
+    RefreshToken,
+}
+
+impl CredentialKind {
+    fn tag(self) -> u8 {
+        match self {
+            CredentialKind::Password => 1,
+            CredentialKind::RefreshToken => 2,
+        }
+    }
+}
 
 pub struct CredentialCache {
     hmac_key: hmac::Key,
@@ -55,9 +74,15 @@ impl CredentialCache {
 
     /// The key for a credential: kind (distinguishes passwords, tokens, robots), the name
     /// presented, the secret, and the service (refresh tokens are bound to one).
-    pub fn key(&self, kind: u8, name: &str, secret: &SecretString, service: &str) -> Key {
+    pub fn key(
+        &self,
+        kind: CredentialKind,
+        name: &str,
+        secret: &SecretString,
+        service: &str,
+    ) -> Key {
         let mut ctx = hmac::Context::with_key(&self.hmac_key);
-        ctx.update(&[kind]);
+        ctx.update(&[kind.tag()]);
         for part in [
             name.as_bytes(),
             secret.expose_secret().as_bytes(),
@@ -137,21 +162,24 @@ mod tests {
     #[test]
     fn a_remembered_credential_is_found_only_with_the_same_secret_and_epoch() {
         let c = CredentialCache::new(Duration::from_secs(60), 10);
-        let k = c.key(1, "alice", &secret("pw"), "svc");
+        let k = c.key(CredentialKind::Password, "alice", &secret("pw"), "svc");
         c.put(k, alice(), 7, None);
         assert!(c.get(&k, 7).is_some());
         assert!(c.get(&k, 8).is_none(), "the epoch moved: forgotten");
         assert!(c
-            .get(&c.key(1, "alice", &secret("other"), "svc"), 7)
+            .get(
+                &c.key(CredentialKind::Password, "alice", &secret("other"), "svc"),
+                7
+            )
             .is_none());
         assert_ne!(
             k,
-            c.key(2, "alice", &secret("pw"), "svc"),
+            c.key(CredentialKind::RefreshToken, "alice", &secret("pw"), "svc"),
             "kinds are kept apart"
         );
         assert_ne!(
-            c.key(1, "ab", &secret("c"), "s"),
-            c.key(1, "a", &secret("bc"), "s"),
+            c.key(CredentialKind::Password, "ab", &secret("c"), "s"),
+            c.key(CredentialKind::Password, "a", &secret("bc"), "s"),
             "parts are length-prefixed"
         );
     }
@@ -163,8 +191,8 @@ mod tests {
             CredentialCache::new(Duration::from_secs(1), 1),
         );
         let (ka, kb) = (
-            a.key(1, "alice", &secret("pw"), ""),
-            b.key(1, "alice", &secret("pw"), ""),
+            a.key(CredentialKind::Password, "alice", &secret("pw"), ""),
+            b.key(CredentialKind::Password, "alice", &secret("pw"), ""),
         );
         assert_ne!(ka, kb);
         assert!(!ka.windows(2).any(|w| w == b"pw"));
@@ -175,14 +203,19 @@ mod tests {
         let c = CredentialCache::new(Duration::from_secs(60), 3);
         for i in 0..10 {
             c.put(
-                c.key(1, &format!("u{i}"), &secret("pw"), ""),
+                c.key(
+                    CredentialKind::Password,
+                    &format!("u{i}"),
+                    &secret("pw"),
+                    "",
+                ),
                 alice(),
                 1,
                 None,
             );
             assert!(c.len() <= 3);
         }
-        let k = c.key(1, "expired", &secret("pw"), "");
+        let k = c.key(CredentialKind::Password, "expired", &secret("pw"), "");
         c.put(k, alice(), 1, Some(crate::store::now() - 1));
         assert!(c.get(&k, 1).is_none());
     }
@@ -190,7 +223,7 @@ mod tests {
     #[test]
     fn a_zero_ttl_disables_remembering() {
         let c = CredentialCache::new(Duration::ZERO, 10);
-        let k = c.key(1, "alice", &secret("pw"), "");
+        let k = c.key(CredentialKind::Password, "alice", &secret("pw"), "");
         c.put(k, alice(), 1, None);
         assert!(c.get(&k, 1).is_none());
     }

@@ -53,7 +53,7 @@ struct KeyState {
     keys: HashMap<String, Arc<DecodingKey>>,
     /// When the keys were last asked for, and why that failed if it did: within the
     /// cooldown the answer is the same (an outage stays a 503, never "no such key").
-    fetched: Option<(Instant, Option<String>)>,
+    fetched: Option<(Instant, Option<AuthError>)>,
 }
 
 impl Federation {
@@ -83,7 +83,7 @@ impl Federation {
             && secret.expose_secret().split('.').count() == 3
     }
 
-    pub async fn authenticate(
+    pub async fn verify(
         &self,
         username: &str,
         token: &SecretString,
@@ -234,21 +234,17 @@ impl Federation {
         if let Some(k) = st.keys.get(kid) {
             return Ok(Some(k.clone()));
         }
-        let unavailable = |cause: &str| AuthError {
-            backend: "oidc issuer",
-            cause: format!("{}: {cause}", keys.issuer),
-        };
         if let Some((at, failed)) = &st.fetched {
             if at.elapsed() < REFETCH_AT_MOST_EVERY {
                 return match failed {
-                    Some(cause) => Err(unavailable(cause)),
+                    Some(e) => Err(e.clone()),
                     None => Ok(None),
                 };
             }
         }
         let fetched = self.fetch_jwks(&keys.issuer).await;
         st.fetched = Some((Instant::now(), fetched.as_ref().err().cloned()));
-        let set = fetched.map_err(|cause| unavailable(&cause))?;
+        let set = fetched?;
         st.keys = set
             .keys
             .iter()
@@ -261,41 +257,103 @@ impl Federation {
         Ok(st.keys.get(kid).cloned())
     }
 
-    async fn fetch_jwks(&self, issuer: &str) -> Result<JwkSet, String> {
+    async fn fetch_jwks(&self, issuer: &str) -> Result<JwkSet, AuthError> {
+        let failed = |what: &str, e: reqwest::Error| {
+            AuthError::caused("oidc issuer", format!("{issuer}: {what}"), e)
+        };
         let discovery: Value = self
             .http
             .get(format!("{issuer}/.well-known/openid-configuration"))
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("discovery: {e}"))?
+            .map_err(|e| failed("discovery", e))?
             .json()
             .await
-            .map_err(|e| format!("discovery document: {e}"))?;
+            .map_err(|e| failed("discovery document", e))?;
         let uri = discovery
             .get("jwks_uri")
             .and_then(Value::as_str)
-            .ok_or("the discovery document has no jwks_uri")?;
+            .ok_or_else(|| {
+                AuthError::new(
+                    "oidc issuer",
+                    format!("{issuer}: the discovery document has no jwks_uri"),
+                )
+            })?;
         self.http
             .get(uri)
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("JWKS: {e}"))?
+            .map_err(|e| failed("JWKS", e))?
             .json()
             .await
-            .map_err(|e| format!("JWKS document: {e}"))
+            .map_err(|e| failed("JWKS document", e))
     }
 
-    /// Readiness: every issuer's discovery document and JWKS can be fetched.
-    pub async fn ping(&self) -> Result<(), AuthError> {
-        for issuer in self.issuers.keys() {
-            self.fetch_jwks(issuer).await.map_err(|cause| AuthError {
-                backend: "oidc issuer",
-                cause: format!("{issuer}: {cause}"),
-            })?;
-        }
-        Ok(())
+    /// One readiness probe per trusted issuer: its discovery document and JWKS can be
+    /// fetched.
+    pub fn probes(&self) -> Vec<std::sync::Arc<dyn crate::probe::Probe>> {
+        let mut issuers: Vec<String> = self.issuers.keys().cloned().collect();
+        issuers.sort();
+        issuers
+            .into_iter()
+            .map(|issuer| {
+                std::sync::Arc::new(IssuerProbe {
+                    federation: self.clone(),
+                    issuer,
+                }) as std::sync::Arc<dyn crate::probe::Probe>
+            })
+            .collect()
+    }
+}
+
+impl super::Authenticator for Federation {
+    fn name(&self) -> &'static str {
+        "federation"
+    }
+
+    /// A JWT as the password of a `[[federation]]` entry's name is a workload's.
+    fn authenticate<'a>(
+        &'a self,
+        creds: &'a super::Credentials,
+        _service: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<AuthOutcome, AuthError>> {
+        Box::pin(async move {
+            match creds {
+                super::Credentials::Password { username, password }
+                    if self.handles(username, password) =>
+                {
+                    self.verify(username, password).await
+                }
+                _ => Ok(AuthOutcome::NoMatch),
+            }
+        })
+    }
+
+    fn unguessable(&self, creds: &super::Credentials) -> bool {
+        matches!(creds, super::Credentials::Password { username, password } if self.handles(username, password))
+    }
+}
+
+/// Readiness of one trusted workload issuer.
+struct IssuerProbe {
+    federation: Federation,
+    issuer: String,
+}
+
+impl crate::probe::Probe for IssuerProbe {
+    fn name(&self) -> String {
+        format!("oidc issuer {}", self.issuer)
+    }
+
+    fn check(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, Result<Option<String>, crate::probe::ProbeError>> {
+        Box::pin(async move {
+            self.federation.fetch_jwks(&self.issuer).await?;
+            Ok(None)
+        })
     }
 }
 

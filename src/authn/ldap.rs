@@ -24,7 +24,7 @@ use ldap3::{dn_escape, ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, Scope
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{AuthError, AuthOutcome, Authenticated, Rejection};
-pub use crate::config::LdapConfig as LdapSettings;
+use crate::config::LdapConfig as LdapSettings;
 use crate::domain::GroupMapping;
 use crate::domain::{AuthSource, Identity};
 
@@ -108,10 +108,7 @@ impl LdapDirectory {
             }
             tracing::warn!(server = %url, error = %failures.last().unwrap(), "LDAP server unreachable; trying the next one");
         }
-        Err(AuthError {
-            backend: "ldap",
-            cause: failures.join("; "),
-        })
+        Err(AuthError::new("ldap", failures.join("; ")))
     }
 
     /// Binds as the service account (a failure here is a configuration or outage problem,
@@ -125,10 +122,10 @@ impl LdapDirectory {
             .await
             .map_err(|e| ldap_error(url, "service bind", e))?;
         if res.rc != 0 {
-            return Err(AuthError {
-                backend: "ldap",
-                cause: format!("{url}: the service bind as {:?} failed: {} (rc {}): check ldap.bind_dn and ldap.bind_password", self.settings.bind_dn, res.text, res.rc),
-            });
+            return Err(AuthError::new(
+                "ldap",
+                format!("{url}: the service bind as {:?} failed: {} (rc {}): check ldap.bind_dn and ldap.bind_password", self.settings.bind_dn, res.text, res.rc),
+            ));
         }
         Ok(())
     }
@@ -257,10 +254,10 @@ impl LdapDirectory {
         let (mut ldap, url) = self.connect().await?;
         let result = async {
             if self.settings.direct_bind.is_some() && self.settings.bind_dn.is_empty() {
-                return Err(AuthError {
-                    backend: "ldap",
-                    cause: "looking a user up needs a service account (ldap.bind_dn) when direct bind is used".into(),
-                });
+                return Err(AuthError::new(
+                    "ldap",
+                    "looking a user up needs a service account (ldap.bind_dn) when direct bind is used",
+                ));
             }
             self.service_bind(&mut ldap, &url).await?;
             let Some(entry) = self.find_user(&mut ldap, &url, username).await? else {
@@ -278,7 +275,7 @@ impl LdapDirectory {
         result
     }
 
-    pub async fn authenticate(
+    pub async fn verify(
         &self,
         username: &str,
         password: &SecretString,
@@ -365,10 +362,10 @@ impl LdapDirectory {
                 tracing::info!(server = %url, rc = res.rc, message = %res.text, "the directory refused the user's bind");
                 Ok(false)
             }
-            rc => Err(AuthError {
-                backend: "ldap",
-                cause: format!("{url}: user bind failed: {} (rc {rc})", res.text),
-            }),
+            rc => Err(AuthError::new(
+                "ldap",
+                format!("{url}: user bind failed: {} (rc {rc})", res.text),
+            )),
         }
     }
 
@@ -388,11 +385,41 @@ impl LdapDirectory {
     }
 }
 
-fn ldap_error(url: &str, what: &str, e: ldap3::LdapError) -> AuthError {
-    AuthError {
-        backend: "ldap",
-        cause: format!("{url}: {what} failed: {e}"),
+impl super::Authenticator for LdapDirectory {
+    fn name(&self) -> &'static str {
+        "ldap"
     }
+
+    fn authenticate<'a>(
+        &'a self,
+        creds: &'a super::Credentials,
+        _service: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<AuthOutcome, AuthError>> {
+        Box::pin(async move {
+            match creds {
+                super::Credentials::Password { username, password } => {
+                    self.verify(username, password).await
+                }
+                _ => Ok(AuthOutcome::NoMatch),
+            }
+        })
+    }
+}
+
+impl crate::probe::Probe for LdapDirectory {
+    fn name(&self) -> String {
+        "ldap".into()
+    }
+
+    fn check(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, Result<Option<String>, crate::probe::ProbeError>> {
+        Box::pin(async move { Ok(Some(self.ping().await?)) })
+    }
+}
+
+fn ldap_error(url: &str, what: &str, e: ldap3::LdapError) -> AuthError {
+    AuthError::caused("ldap", format!("{url}: {what} failed"), e)
 }
 
 /// `cn=developers,ou=groups,dc=example,dc=org` → `developers`.
@@ -510,14 +537,14 @@ mod tests {
         s.urls = vec!["ldap://127.0.0.1:1".into(), "ldap://127.0.0.1:2".into()];
         let d = LdapDirectory::new(s).unwrap();
         let e = d
-            .authenticate("alice", &SecretString::from("pw"))
+            .verify("alice", &SecretString::from("pw"))
             .await
             .unwrap_err();
         assert_eq!(e.backend, "ldap");
         assert!(
-            e.cause.contains("ldap://127.0.0.1:1") && e.cause.contains("ldap://127.0.0.1:2"),
+            e.report().contains("ldap://127.0.0.1:1") && e.report().contains("ldap://127.0.0.1:2"),
             "{}",
-            e.cause
+            e.report()
         );
     }
 
@@ -525,9 +552,7 @@ mod tests {
     async fn an_empty_password_is_refused_before_any_bind() {
         let d = LdapDirectory::new(settings(&[], false)).unwrap();
         assert_eq!(
-            d.authenticate("alice", &SecretString::from(""))
-                .await
-                .unwrap(),
+            d.verify("alice", &SecretString::from("")).await.unwrap(),
             AuthOutcome::Rejected(Rejection::WrongPassword)
         );
     }

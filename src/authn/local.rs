@@ -17,7 +17,7 @@ impl LocalUsers {
         LocalUsers { store, hasher }
     }
 
-    pub async fn authenticate(
+    pub async fn verify(
         &self,
         username: &str,
         password: &SecretString,
@@ -45,6 +45,27 @@ impl LocalUsers {
     }
 }
 
+impl super::Authenticator for LocalUsers {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        creds: &'a super::Credentials,
+        _service: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<AuthOutcome, AuthError>> {
+        Box::pin(async move {
+            match creds {
+                super::Credentials::Password { username, password } => {
+                    self.verify(username, password).await
+                }
+                _ => Ok(AuthOutcome::NoMatch),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,7 +85,7 @@ mod tests {
     async fn the_right_password_yields_the_user_with_their_groups() {
         let l = setup().await;
         let out = l
-            .authenticate("alice", &SecretString::from("alicepass"))
+            .verify("alice", &SecretString::from("alicepass"))
             .await
             .unwrap();
         assert_eq!(
@@ -81,15 +102,13 @@ mod tests {
     async fn a_wrong_password_is_rejected_and_an_unknown_user_is_no_match() {
         let l = setup().await;
         assert_eq!(
-            l.authenticate("alice", &SecretString::from("nope"))
+            l.verify("alice", &SecretString::from("nope"))
                 .await
                 .unwrap(),
             AuthOutcome::Rejected(Rejection::WrongPassword)
         );
         assert_eq!(
-            l.authenticate("mallory", &SecretString::from("x"))
-                .await
-                .unwrap(),
+            l.verify("mallory", &SecretString::from("x")).await.unwrap(),
             AuthOutcome::NoMatch
         );
     }
@@ -103,12 +122,12 @@ mod tests {
             .unwrap();
         let runs = l.hasher.runs();
         let out = l
-            .authenticate("sso-user", &SecretString::from("guess"))
+            .verify("sso-user", &SecretString::from("guess"))
             .await
             .unwrap();
         assert_eq!(out, AuthOutcome::Rejected(Rejection::WrongPassword));
         assert_eq!(l.hasher.runs(), runs + 1, "a full dummy verification");
-        l.authenticate("nobody", &SecretString::from("guess"))
+        l.verify("nobody", &SecretString::from("guess"))
             .await
             .unwrap();
         assert_eq!(l.hasher.runs(), runs + 2, "the same as an unknown name");
@@ -119,7 +138,7 @@ mod tests {
         let l = setup().await;
         l.store.user_set_disabled("alice", true).await.unwrap();
         assert_eq!(
-            l.authenticate("alice", &SecretString::from("alicepass"))
+            l.verify("alice", &SecretString::from("alicepass"))
                 .await
                 .unwrap(),
             AuthOutcome::Rejected(Rejection::Disabled)

@@ -8,6 +8,7 @@
 mod access_token;
 mod authenticator;
 mod cache;
+mod chain;
 mod credentials;
 mod federation;
 mod ldap;
@@ -22,11 +23,12 @@ mod secret;
 mod throttle;
 
 pub use access_token::{AccessTokens, ACCESS_TOKEN_PREFIX};
-pub use authenticator::{Authenticator, PasswordBackend};
-pub use cache::CredentialCache;
+pub use authenticator::Authenticator;
+pub use cache::{CredentialCache, CredentialKind};
+pub use chain::AuthChain;
 pub use credentials::Credentials;
 pub use federation::Federation;
-pub use ldap::{DirectoryUser, LdapDirectory, LdapSettings};
+pub use ldap::{DirectoryUser, LdapDirectory};
 pub use local::LocalUsers;
 pub use login_state::{LoginSealer, LoginState, LOGIN_STATE_TTL};
 pub use oidc_login::{LoginError, OidcLogin, SignedIn};

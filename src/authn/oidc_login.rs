@@ -320,3 +320,22 @@ fn payload(jwt: &str) -> Option<serde_json::Map<String, Value>> {
     )
     .ok()
 }
+
+impl crate::probe::Probe for OidcLogin {
+    fn name(&self) -> String {
+        "oidc provider".into()
+    }
+
+    fn check(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, Result<Option<String>, crate::probe::ProbeError>> {
+        Box::pin(async move {
+            self.metadata().await?;
+            Ok(None)
+        })
+    }
+
+    fn required(&self) -> bool {
+        false
+    }
+}

@@ -94,16 +94,17 @@ impl PasswordHasher {
             password: password.clone(),
             reply,
         };
-        self.jobs.try_send(job).map_err(|e| AuthError {
-            backend: "password verification",
-            cause: match e {
-                TrySendError::Full(_) => format!("{QUEUE} verifications are already waiting"),
-                TrySendError::Disconnected(_) => "shutting down".into(),
-            },
+        self.jobs.try_send(job).map_err(|e| {
+            AuthError::new(
+                "password verification",
+                match e {
+                    TrySendError::Full(_) => format!("{QUEUE} verifications are already waiting"),
+                    TrySendError::Disconnected(_) => "shutting down".into(),
+                },
+            )
         })?;
-        let ok = answer.await.map_err(|_| AuthError {
-            backend: "password verification",
-            cause: "a verification thread stopped".into(),
+        let ok = answer.await.map_err(|e| {
+            AuthError::caused("password verification", "a verification thread stopped", e)
         })?;
         Ok(real && ok)
     }

@@ -86,7 +86,7 @@ impl RefreshTokens {
         Ok(s.secret)
     }
 
-    pub async fn authenticate(
+    pub async fn verify(
         &self,
         token: &SecretString,
         service: &str,
@@ -163,6 +163,29 @@ impl RefreshTokens {
     }
 }
 
+impl super::Authenticator for RefreshTokens {
+    fn name(&self) -> &'static str {
+        "refresh_token"
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        creds: &'a super::Credentials,
+        service: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<AuthOutcome, AuthError>> {
+        Box::pin(async move {
+            match creds {
+                super::Credentials::RefreshToken(token) => self.verify(token, service).await,
+                _ => Ok(AuthOutcome::NoMatch),
+            }
+        })
+    }
+
+    fn unguessable(&self, creds: &super::Credentials) -> bool {
+        matches!(creds, super::Credentials::RefreshToken(_))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,17 +218,17 @@ mod tests {
         let (_, rt, alice) = setup().await;
         let t = rt.issue(&alice, "svc", "docker").await.unwrap();
         assert!(t.expose_secret().starts_with("pcr_"));
-        let id = identity(rt.authenticate(&t, "svc").await.unwrap());
+        let id = identity(rt.verify(&t, "svc").await.unwrap());
         assert_eq!(
             (id.name.as_str(), id.source),
             ("alice", AuthSource::RefreshToken)
         );
         assert_eq!(
-            rt.authenticate(&t, "other").await.unwrap(),
+            rt.verify(&t, "other").await.unwrap(),
             AuthOutcome::Rejected(Rejection::WrongService)
         );
         // Not rotated: the same token keeps working.
-        identity(rt.authenticate(&t, "svc").await.unwrap());
+        identity(rt.verify(&t, "svc").await.unwrap());
     }
 
     #[tokio::test]
@@ -214,17 +237,17 @@ mod tests {
         let t = rt.issue(&alice, "svc", "docker").await.unwrap();
         store.user_set_disabled("alice", true).await.unwrap();
         assert_eq!(
-            rt.authenticate(&t, "svc").await.unwrap(),
+            rt.verify(&t, "svc").await.unwrap(),
             AuthOutcome::Rejected(Rejection::Disabled)
         );
         store.refresh_token_revoke_subject("alice").await.unwrap();
         assert_eq!(
-            rt.authenticate(&t, "svc").await.unwrap(),
+            rt.verify(&t, "svc").await.unwrap(),
             AuthOutcome::Rejected(Rejection::RevokedToken)
         );
         let forged = SecretString::from(format!("{REFRESH_TOKEN_PREFIX}{}", "A".repeat(43)));
         assert_eq!(
-            rt.authenticate(&forged, "svc").await.unwrap(),
+            rt.verify(&forged, "svc").await.unwrap(),
             AuthOutcome::Rejected(Rejection::UnknownToken)
         );
     }
@@ -240,7 +263,7 @@ mod tests {
         let who = Authenticated::new(Identity::user("alice", vec![], AuthSource::Password));
         let t = rt.issue(&who, "svc", "docker").await.unwrap();
         assert_eq!(
-            rt.authenticate(&t, "svc").await.unwrap(),
+            rt.verify(&t, "svc").await.unwrap(),
             AuthOutcome::Rejected(Rejection::ExpiredToken)
         );
     }
@@ -261,16 +284,16 @@ mod tests {
             .await
             .unwrap();
         let AuthOutcome::Authenticated(via_pat) =
-            tokens.authenticate("alice", &pat.secret).await.unwrap()
+            tokens.verify("alice", &pat.secret).await.unwrap()
         else {
             panic!("the token authenticates")
         };
         let t = rt.issue(&via_pat, "svc", "docker").await.unwrap();
-        let id = identity(rt.authenticate(&t, "svc").await.unwrap());
+        let id = identity(rt.verify(&t, "svc").await.unwrap());
         assert_eq!(id.limit.as_deref(), Some(&limit), "still limited");
         store.access_token_revoke(&pat.id).await.unwrap();
         assert_eq!(
-            rt.authenticate(&t, "svc").await.unwrap(),
+            rt.verify(&t, "svc").await.unwrap(),
             AuthOutcome::Rejected(Rejection::RevokedToken)
         );
     }
@@ -288,17 +311,16 @@ mod tests {
             )
             .await
             .unwrap();
-        let AuthOutcome::Authenticated(bot) = robots.authenticate("ci", &secret).await.unwrap()
-        else {
+        let AuthOutcome::Authenticated(bot) = robots.verify("ci", &secret).await.unwrap() else {
             panic!()
         };
         let rt = RefreshTokens::new(store.clone(), Duration::from_secs(3600), 100);
         let t = rt.issue(&bot, "svc", "docker").await.unwrap();
-        let id = identity(rt.authenticate(&t, "svc").await.unwrap());
+        let id = identity(rt.verify(&t, "svc").await.unwrap());
         assert_eq!((id.kind, id.name.as_str()), (PrincipalKind::Robot, "ci"));
         store.robot_set_disabled("ci", true).await.unwrap();
         assert_eq!(
-            rt.authenticate(&t, "svc").await.unwrap(),
+            rt.verify(&t, "svc").await.unwrap(),
             AuthOutcome::Rejected(Rejection::Disabled)
         );
     }

@@ -26,7 +26,7 @@ impl Robots {
 
     /// One statement whether or not the robot exists, the secret is right or the robot is
     /// disabled: the time taken tells nothing about which robots exist.
-    pub async fn authenticate(
+    pub async fn verify(
         &self,
         name: &str,
         secret: &SecretString,
@@ -72,6 +72,35 @@ impl Robots {
     }
 }
 
+impl super::Authenticator for Robots {
+    fn name(&self) -> &'static str {
+        "robot"
+    }
+
+    /// `robot+NAME` logins are robots' (decided here, never tried as passwords).
+    fn authenticate<'a>(
+        &'a self,
+        creds: &'a super::Credentials,
+        _service: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<AuthOutcome, AuthError>> {
+        Box::pin(async move {
+            match creds {
+                super::Credentials::Password { username, password } => {
+                    match username.strip_prefix(ROBOT_LOGIN_PREFIX) {
+                        Some(robot) => self.verify(robot, password).await,
+                        None => Ok(AuthOutcome::NoMatch),
+                    }
+                }
+                _ => Ok(AuthOutcome::NoMatch),
+            }
+        })
+    }
+
+    fn unguessable(&self, creds: &super::Credentials) -> bool {
+        matches!(creds, super::Credentials::Password { username, .. } if username.starts_with(ROBOT_LOGIN_PREFIX))
+    }
+}
+
 /// The robot as an identity, if it may act now (enabled, not expired).
 fn active(robot: RobotRecord) -> AuthOutcome {
     if robot.disabled {
@@ -109,7 +138,7 @@ mod tests {
             let (store, robots) = (store.clone(), robots.clone());
             async move {
                 let before = store.round_trips();
-                let out = robots.authenticate(name, &secret).await.unwrap();
+                let out = robots.verify(name, &secret).await.unwrap();
                 (out, store.round_trips() - before)
             }
         };

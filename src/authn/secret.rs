@@ -23,10 +23,7 @@ pub fn new_secret(prefix: &str) -> Result<NewSecret, AuthError> {
     let mut bytes = [0u8; 32];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| AuthError {
-            backend: "random number generator",
-            cause: "no entropy".into(),
-        })?;
+        .map_err(|_| AuthError::new("random number generator", "no entropy"))?;
     let secret = format!("{prefix}{}", BASE64URL_NOPAD.encode(&bytes));
     let hash = hash_secret(&secret);
     Ok(NewSecret {

@@ -1,4 +1,8 @@
+//! `/healthz` (the process answers) and `/readyz` (every backend a token request needs
+//! answers: each registered [`Probe`](crate::probe::Probe), reported by name).
+
 use actix_web::{web, HttpResponse};
+use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
 
 use super::AppState;
@@ -8,44 +12,24 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the backends a token request needs answer. A 503 names the one that does not
-/// (and the log says why).
+/// Readiness: asks every backend at once. A 503 names the required ones that do not answer
+/// (and the log says why); backends that are not required are reported but do not count.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let results = join_all(state.probes.iter().map(|p| p.check())).await;
     let mut checks = Map::new();
     let mut ready = true;
-    match state.store.ping().await {
-        Ok(()) => {
-            checks.insert("database".into(), json!("ok"));
-        }
-        Err(e) => {
-            ready = false;
-            tracing::warn!(backend = "database", error = %e, "readiness check failed");
-            checks.insert("database".into(), json!("unavailable"));
-        }
-    }
-    if let Some(ldap) = state.tokens.authn().ldap() {
-        match ldap.ping().await {
-            Ok(server) => {
-                checks.insert("ldap".into(), json!(format!("ok ({server})")));
-            }
+    for (probe, result) in state.probes.iter().zip(results) {
+        let name = probe.name();
+        let text = match result {
+            Ok(None) => "ok".to_string(),
+            Ok(Some(detail)) => format!("ok ({detail})"),
             Err(e) => {
-                ready = false;
-                tracing::warn!(backend = "ldap", error = %e.cause, "readiness check failed");
-                checks.insert("ldap".into(), json!("unavailable"));
+                ready &= !probe.required();
+                tracing::warn!(backend = %name, error = %error_chain(&*e), "readiness check failed");
+                "unavailable".to_string()
             }
-        }
-    }
-    if let Some(fed) = state.tokens.authn().federation() {
-        match fed.ping().await {
-            Ok(()) => {
-                checks.insert("oidc_issuers".into(), json!("ok"));
-            }
-            Err(e) => {
-                ready = false;
-                tracing::warn!(backend = "oidc issuer", error = %e.cause, "readiness check failed");
-                checks.insert("oidc_issuers".into(), json!("unavailable"));
-            }
-        }
+        };
+        checks.insert(name, json!(text));
     }
     let body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": Value::Object(checks) });
     if ready {
@@ -53,4 +37,16 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// `error: cause: its cause…`
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
 }

@@ -22,7 +22,7 @@
 //!   identity provider, or portcullis's own database), never blaming one for the other.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::{header, StatusCode};
@@ -55,7 +55,7 @@ struct Session {
 
 /// Everything the sign-in pages need (present when `[oidc]` is configured).
 pub struct Login {
-    oidc: OidcLogin,
+    oidc: Arc<OidcLogin>,
     store: Store,
     sealer: LoginSealer,
     sessions: Mutex<HashMap<String, Session>>,
@@ -64,7 +64,7 @@ pub struct Login {
 }
 
 impl Login {
-    pub fn new(oidc: OidcLogin, store: Store, sealer: LoginSealer, public_url: &str) -> Login {
+    pub fn new(oidc: Arc<OidcLogin>, store: Store, sealer: LoginSealer, public_url: &str) -> Login {
         Login {
             ttl: oidc.config().session_ttl,
             oidc,
@@ -684,7 +684,7 @@ mod tests {
             group_map: Default::default(),
         };
         Login::new(
-            OidcLogin::new(config, public_url),
+            Arc::new(OidcLogin::new(config, public_url)),
             crate::store::memory_store().await,
             LoginSealer::new([7; 32]),
             public_url,

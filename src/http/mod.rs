@@ -15,6 +15,7 @@ use actix_web::web;
 
 pub use error::ApiError;
 
+use crate::probe::Probe;
 use crate::store::Store;
 use crate::token_service::TokenService;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     bench_constant: web::Bytes,
     /// Browser sign-in, when `[oidc]` is configured.
     pub login: Option<login::Login>,
+    /// Every configured backend, for `/readyz`.
+    pub probes: Vec<Arc<dyn Probe>>,
 }
 
 impl AppState {
@@ -35,6 +38,7 @@ impl AppState {
         store: Store,
         bench_routes: bool,
         login: Option<login::Login>,
+        probes: Vec<Arc<dyn Probe>>,
     ) -> AppState {
         let bench_constant = if bench_routes {
             bench::constant_body(&tokens)
@@ -47,6 +51,7 @@ impl AppState {
             bench_routes,
             bench_constant,
             login,
+            probes,
         }
     }
 }

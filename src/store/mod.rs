@@ -336,6 +336,21 @@ impl Store {
     }
 }
 
+impl crate::probe::Probe for Store {
+    fn name(&self) -> String {
+        "database".into()
+    }
+
+    fn check(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, Result<Option<String>, crate::probe::ProbeError>> {
+        Box::pin(async move {
+            self.ping().await?;
+            Ok(None)
+        })
+    }
+}
+
 /// Runs a statement on the store's pool: how many rows it touched, or the database being
 /// unavailable. (Every mutation in this module ends this way.)
 trait Run {

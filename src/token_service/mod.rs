@@ -7,7 +7,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{self, Outcome, TokenEvent};
-use crate::authn::{AuthError, AuthOutcome, Authenticated, Authenticator, Rejection};
+use crate::authn::{AuthChain, AuthError, AuthOutcome, Authenticated, Rejection};
 use crate::authz::PolicySet;
 use crate::domain::{PrincipalKind, Requester, Scope};
 mod request;
@@ -45,7 +45,7 @@ pub struct TokenService {
     pub service: String,
     signer: TokenSigner,
     policies: Arc<PolicySet>,
-    authn: Authenticator,
+    authn: AuthChain,
 }
 
 impl TokenService {
@@ -53,7 +53,7 @@ impl TokenService {
         service: String,
         signer: TokenSigner,
         policies: Arc<PolicySet>,
-        authn: Authenticator,
+        authn: AuthChain,
     ) -> TokenService {
         TokenService {
             service,
@@ -67,7 +67,7 @@ impl TokenService {
         &self.signer
     }
 
-    pub fn authn(&self) -> &Authenticator {
+    pub fn authn(&self) -> &AuthChain {
         &self.authn
     }
 
@@ -229,7 +229,7 @@ impl TokenService {
     }
 
     fn unavailable(&self, e: AuthError, event: &TokenEvent<'_>) -> Refusal {
-        tracing::error!(backend = e.backend, error = %e.cause, "token request failed: an authentication backend is unavailable");
+        tracing::error!(backend = e.backend, error = %e.report(), "token request failed: an authentication backend is unavailable");
         let reason = e.to_string();
         audit::token(&TokenEvent {
             outcome: Outcome::Failed,

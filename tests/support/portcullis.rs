@@ -108,6 +108,23 @@ impl Portcullis {
         }
     }
 
+    /// Waits (up to 5 s) until a complete line of the log (one ending in a line break: the
+    /// writer may be in the middle of a long one) contains `needle`; returns that line.
+    pub fn wait_for_log_line(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            let complete = &log[..log.rfind('\n').map_or(0, |i| i + 1)];
+            if let Some(line) = complete.lines().find(|l| l.contains(needle)) {
+                return line.to_string();
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("the portcullis log never had a complete line with {needle:?}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn child_mut(&mut self) -> &mut ChildGuard {
         &mut self.child
     }
