@@ -28,6 +28,19 @@
 //! - [`probe`]: readiness, one method every backend answers.
 //! - [`cli`]: the `portcullis` subcommands.
 
+//! # Where new things go
+//!
+//! - **A new way to log in** (GitHub, client certificates): one file in `authn/` that
+//!   implements [`authn::Authenticator`] (and [`probe::Probe`] if it has a backend), its
+//!   section in `config`, and one line in `startup.rs` putting it in the chain.
+//! - **A new source of rules** (database bindings, Rego, an external decision point): one file
+//!   in `authz/` that implements [`authz::Authorizer`], its verdicts naming their
+//!   [`authz::Origin`], which `explain` and the audit print like any other.
+//! - **A new admin endpoint**: a handler in `http/` that parses its input into domain types
+//!   and calls the [`manage`] service the CLI calls (which audits the change with its actor).
+//! - **A new metric**: recorded where the event is already audited ([`audit`]), exported
+//!   in one place.
+
 pub mod audit;
 pub mod authn;
 pub mod authz;

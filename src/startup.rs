@@ -12,7 +12,7 @@ use crate::authn::{
     PasswordHasher, RefreshTokens, Robots,
 };
 use crate::authn::{Federation, LoginSealer, OidcLogin, Throttle, ThrottleSettings};
-use crate::authz::PolicySet;
+use crate::authz::{LivePolicies, PolicySet};
 use crate::config::{Config, PasswordBackend};
 use crate::http::deadline::BodyTimeout;
 use crate::http::{self, AppState};
@@ -32,7 +32,9 @@ impl Application {
         let key = SigningKey::load_or_generate(&files, config.token.algorithm)
             .with_context(|| format!("keys.dir = {}", config.keys.dir.display()))?;
         let key = Arc::new(key);
-        let policies = Arc::new(PolicySet::load_dir(&config.policies.dir)?);
+        let policies = Arc::new(LivePolicies::new(PolicySet::load_dir(
+            &config.policies.dir,
+        )?));
         let store = Store::connect(&config.store.url).await.with_context(|| {
             format!(
                 "store.url = {}",
@@ -186,7 +188,7 @@ impl Application {
             thumbprint = %key.thumbprint,
             "the registry must trust this certificate bundle"
         );
-        tracing::info!(policies = %config.policies.dir.display(), summary = %policies.summary(), "policies loaded");
+        tracing::info!(policies = %config.policies.dir.display(), summary = %policies.current().summary(), "policies loaded");
         tracing::info!(store = store.display_url(), "database ready");
         if let Some(file) = store.sqlite_file() {
             for w in crate::store::mode_warnings(file) {

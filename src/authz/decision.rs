@@ -9,30 +9,77 @@ use std::sync::Arc;
 
 use crate::domain::{Action, Scope};
 
-/// The policy entry behind a verdict: where it is written and what it says.
+/// Where a rule comes from: a policy file today; a rule kept in the database (made through
+/// the admin API) or another decision engine tomorrow. `explain` and the audit print it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// An entry of a policy file: the file as loaded (`policies/10-team.toml`) and the
+    /// 1-based line of its header (`[[grant]]`/`[[deny]]`, or its inline table).
+    File { file: Arc<str>, line: usize },
+    /// A rule kept in the database: its id, who made it, and when (Unix seconds).
+    Binding {
+        id: i64,
+        made_by: Arc<str>,
+        made_at: i64,
+    },
+    /// Any other source, in its own words (`rego: data.registry.allow`).
+    Other(Arc<str>),
+}
+
+impl Origin {
+    pub fn file(file: impl Into<Arc<str>>, line: usize) -> Origin {
+        Origin::File {
+            file: file.into(),
+            line,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { file, line } => write!(f, "{file}:{line}"),
+            Origin::Binding {
+                id,
+                made_by,
+                made_at,
+            } => {
+                let date = time::OffsetDateTime::from_unix_timestamp(*made_at)
+                    .ok()
+                    .and_then(|d| {
+                        d.format(time::macros::format_description!("[year]-[month]-[day]"))
+                            .ok()
+                    })
+                    .unwrap_or_else(|| made_at.to_string());
+                write!(f, "binding {id}, made by {made_by} on {date}")
+            }
+            Origin::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+/// The rule behind a verdict: where it comes from and what it says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleRef {
-    /// The file as it was loaded, e.g. `policies/10-team.toml`.
-    pub file: Arc<str>,
-    /// 1-based line of the entry's header (`[[grant]]`/`[[deny]]`, or its inline table).
-    pub line: usize,
-    /// The entry restated in one line: `grant writer to group:developers on team/**`.
+    pub origin: Origin,
+    /// The rule restated in one line: `grant writer to group:developers on team/**`.
     pub text: Arc<str>,
-    /// The entry's `description`, if it has one. Kept apart from `text` so the audit line
+    /// The rule's `description`, if it has one. Kept apart from `text` so the audit line
     /// stays short while `explain` can still show the author's intent.
     pub description: Option<Arc<str>>,
 }
 
 impl RuleRef {
-    /// `file:line`, the part a log line or an editor needs.
+    /// `policies/team.toml:12` or `binding 42, made by alice on 2026-12-04`: the part a log
+    /// line, an editor or an admin needs.
     pub fn location(&self) -> String {
-        format!("{}:{}", self.file, self.line)
+        self.origin.to_string()
     }
 }
 
 impl fmt::Display for RuleRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{} ({})", self.file, self.line, self.text)
+        write!(f, "{} ({})", self.origin, self.text)
     }
 }
 
@@ -109,12 +156,12 @@ impl Decision {
             }
             out.push_str(v.action.as_str());
             match &v.verdict {
-                Verdict::Allowed(r) => out.push_str(&format!(": allowed by {}:{}", r.file, r.line)),
-                Verdict::Denied(r) => out.push_str(&format!(": denied by {}:{}", r.file, r.line)),
+                Verdict::Allowed(r) => out.push_str(&format!(": allowed by {}", r.origin)),
+                Verdict::Denied(r) => out.push_str(&format!(": denied by {}", r.origin)),
                 Verdict::NotGranted => out.push_str(": not granted"),
                 Verdict::OutsideTokenScope(r) => out.push_str(&format!(
-                    ": outside the token's scopes (policy {}:{} would allow it)",
-                    r.file, r.line
+                    ": outside the token's scopes (policy {} would allow it)",
+                    r.origin
                 )),
             }
         }
@@ -200,8 +247,7 @@ mod tests {
 
     fn rule(file: &str, line: usize, text: &str, description: Option<&str>) -> RuleRef {
         RuleRef {
-            file: file.into(),
-            line,
+            origin: Origin::file(file, line),
             text: text.into(),
             description: description.map(Into::into),
         }

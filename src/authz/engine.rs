@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::decision::{ActionVerdict, Decision, RuleRef, Verdict};
+use super::decision::{ActionVerdict, Decision, Origin, RuleRef, Verdict};
 use super::policy_file::{
     self, Effect, EntryDef, ParsedFile, Permission, PolicyError, BUILTIN_ROLES,
 };
@@ -498,7 +498,7 @@ impl PolicySet {
                     .map(move |h| (g.to_string(), t.origins[h.rule as usize].clone()))
             })
             .collect();
-        out.sort_by(|a, b| (&a.0, a.1.line).cmp(&(&b.0, b.1.line)));
+        out.sort_by(|a, b| (&a.0, a.1.location()).cmp(&(&b.0, b.1.location())));
         out
     }
 
@@ -563,8 +563,7 @@ fn compile(
         }
     };
     let origin = RuleRef {
-        file: file.clone(),
-        line: entry.line,
+        origin: Origin::file(file.clone(), entry.line),
         text: entry.text().into(),
         description: entry.description.as_deref().map(Into::into),
     };
@@ -611,11 +610,11 @@ mod tests {
         d.verdicts
             .iter()
             .map(|v| match &v.verdict {
-                Verdict::Allowed(r) => format!("{}=allowed@{}:{}", v.action, r.file, r.line),
-                Verdict::Denied(r) => format!("{}=denied@{}:{}", v.action, r.file, r.line),
+                Verdict::Allowed(r) => format!("{}=allowed@{}", v.action, r.origin),
+                Verdict::Denied(r) => format!("{}=denied@{}", v.action, r.origin),
                 Verdict::NotGranted => format!("{}=no", v.action),
                 Verdict::OutsideTokenScope(r) => {
-                    format!("{}=limited@{}:{}", v.action, r.file, r.line)
+                    format!("{}=limited@{}", v.action, r.origin)
                 }
             })
             .collect()
@@ -1263,7 +1262,10 @@ repository:team/release/app:pull,push,delete
         let files: Vec<String> = d
             .verdicts
             .iter()
-            .map(|v| v.verdict.rule().unwrap().file.to_string())
+            .map(|v| match &v.verdict.rule().unwrap().origin {
+                Origin::File { file, .. } => file.to_string(),
+                other => panic!("not from a file: {other}"),
+            })
             .collect();
         let base = dir.0.display().to_string();
         assert_eq!(

@@ -16,11 +16,13 @@
 //! - Decisions are pure and indexed by subject, so their cost does not grow with the number
 //!   of users or of rules written for other people.
 
+mod authorizer;
 mod decision;
 mod engine;
 mod policy_file;
 mod subject;
 
-pub use decision::{ActionVerdict, Decision, RuleRef, Verdict};
+pub use authorizer::{Authorizer, LivePolicies};
+pub use decision::{ActionVerdict, Decision, Origin, RuleRef, Verdict};
 pub use engine::PolicySet;
 pub use policy_file::PolicyError;

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{self, Outcome, TokenEvent};
 use crate::authn::{AuthChain, AuthError, AuthOutcome, Authenticated, Rejection};
-use crate::authz::PolicySet;
+use crate::authz::Authorizer;
 use crate::domain::{PrincipalKind, Requester, Scope};
 mod request;
 
@@ -44,7 +44,7 @@ pub enum Refusal {
 pub struct TokenService {
     pub service: String,
     signer: TokenSigner,
-    policies: Arc<PolicySet>,
+    policies: Arc<dyn Authorizer>,
     authn: AuthChain,
 }
 
@@ -52,7 +52,7 @@ impl TokenService {
     pub fn new(
         service: String,
         signer: TokenSigner,
-        policies: Arc<PolicySet>,
+        policies: Arc<dyn Authorizer>,
         authn: AuthChain,
     ) -> TokenService {
         TokenService {
