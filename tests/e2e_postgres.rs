@@ -75,3 +75,34 @@ fn two_replicas_share_users_tokens_and_revocations_through_postgresql() {
     assert_eq!(status(&b, "alice", "alice-new-pass"), 200);
     assert_eq!(status(&a, "alice", "alice-pass-1"), 401);
 }
+
+#[test]
+fn replicas_started_at_the_same_moment_on_an_empty_database_migrate_it_once() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let mut replicas: Vec<Portcullis> = (0..3)
+        .map(|_| {
+            Portcullis::launch(
+                &Portcullis::fixture_policies(),
+                &[("PORTCULLIS_STORE__URL", &url)],
+            )
+        })
+        .collect();
+    for r in &mut replicas {
+        r.wait_until_healthy();
+    }
+    for r in &replicas {
+        let ready = http_get(&format!("{}/readyz", r.url()), &[]).unwrap();
+        assert_eq!(ready.status, 200, "{}", ready.text());
+    }
+    let applied = replicas[0].log() + &replicas[1].log() + &replicas[2].log();
+    assert_eq!(
+        applied
+            .matches("applied database migration version=1 ")
+            .count(),
+        1,
+        "one replica applied the migrations:\n{applied}"
+    );
+    replicas[0].add_user("alice", "alice-pass-1", &[]);
+    assert_eq!(status(&replicas[2], "alice", "alice-pass-1"), 200);
+}

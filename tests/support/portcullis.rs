@@ -18,6 +18,21 @@ impl Portcullis {
     /// Starts `portcullis serve` with `policies_dir` and the given extra `PORTCULLIS_*`
     /// settings, and waits until `/healthz` answers.
     pub fn start(policies_dir: &Path, extra_env: &[(&str, &str)]) -> Portcullis {
+        let mut p = Portcullis::launch(policies_dir, extra_env);
+        p.wait_until_healthy();
+        p
+    }
+
+    /// Waits (up to 30 s) until `/healthz` answers 200; panics with the log otherwise.
+    pub fn wait_until_healthy(&mut self) {
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        self.child
+            .wait_for_http(&url, Duration::from_secs(30), &[200]);
+    }
+
+    /// Starts `portcullis serve` like [`Portcullis::start`], without waiting for it (to start
+    /// several at the same moment).
+    pub fn launch(policies_dir: &Path, extra_env: &[(&str, &str)]) -> Portcullis {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut env: Vec<(String, String)> = vec![
@@ -49,12 +64,7 @@ impl Portcullis {
             .env("NO_COLOR", "1");
         clean_env(&mut cmd);
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
-        let mut child = ChildGuard::spawn(cmd, "portcullis");
-        child.wait_for_http(
-            &format!("http://127.0.0.1:{port}/healthz"),
-            Duration::from_secs(30),
-            &[200],
-        );
+        let child = ChildGuard::spawn(cmd, "portcullis");
         Portcullis {
             child,
             dir,
