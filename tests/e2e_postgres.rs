@@ -105,4 +105,10 @@ fn replicas_started_at_the_same_moment_on_an_empty_database_migrate_it_once() {
     );
     replicas[0].add_user("alice", "alice-pass-1", &[]);
     assert_eq!(status(&replicas[2], "alice", "alice-pass-1"), 200);
+    // A robot (one statement joining robots and their secrets, on PostgreSQL too).
+    let made = replicas[0].cli(&["robot", "create", "ci"], None);
+    made.assert_success("robot create");
+    let secret = made.stdout.trim().to_string();
+    assert_eq!(status(&replicas[1], "robot+ci", &secret), 200);
+    assert_eq!(status(&replicas[1], "robot+nobody", &secret), 401);
 }

@@ -1,7 +1,7 @@
 use super::{now, Run, Store, StoreError};
 
 /// A personal access token as stored: never the token, only its SHA-256.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccessTokenRecord {
     pub id: String,
     pub owner: String,
@@ -27,32 +27,6 @@ pub struct NewAccessToken<'a> {
     pub name: &'a str,
     pub scopes: &'a str,
     pub expires_at: Option<i64>,
-}
-
-type Row = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
-
-fn record(
-    (id, owner, name, scopes, created_at, expires_at, last_used_at, revoked_at): Row,
-) -> AccessTokenRecord {
-    AccessTokenRecord {
-        id,
-        owner,
-        name,
-        scopes,
-        created_at,
-        expires_at,
-        last_used_at,
-        revoked_at,
-    }
 }
 
 macro_rules! columns {
@@ -122,7 +96,7 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<AccessTokenRecord>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(concat!(
+        let row: Option<AccessTokenRecord> = sqlx::query_as(concat!(
             "SELECT ",
             columns!(),
             " FROM access_tokens WHERE token_hash = $1"
@@ -131,14 +105,14 @@ impl Store {
         .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(row.map(record))
+        Ok(row)
     }
 
     pub async fn access_token_get(
         &self,
         id: &str,
     ) -> Result<Option<AccessTokenRecord>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(concat!(
+        let row: Option<AccessTokenRecord> = sqlx::query_as(concat!(
             "SELECT ",
             columns!(),
             " FROM access_tokens WHERE id = $1"
@@ -147,14 +121,14 @@ impl Store {
         .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(row.map(record))
+        Ok(row)
     }
 
     pub async fn access_token_list(
         &self,
         owner: Option<&str>,
     ) -> Result<Vec<AccessTokenRecord>, StoreError> {
-        let rows: Vec<Row> = match owner {
+        let rows: Vec<AccessTokenRecord> = match owner {
             Some(o) => {
                 sqlx::query_as(concat!(
                     "SELECT ",
@@ -176,7 +150,7 @@ impl Store {
             }
         }
         .map_err(|e| self.unavailable(e))?;
-        Ok(rows.into_iter().map(record).collect())
+        Ok(rows)
     }
 
     pub async fn access_token_touch(&self, id: &str, at: i64) -> Result<(), StoreError> {

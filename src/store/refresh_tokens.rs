@@ -1,7 +1,7 @@
 use super::{now, Run, Store, StoreError};
 
 /// What is stored for a refresh token: never the token, only its SHA-256.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct RefreshTokenRecord {
     /// A short public handle for listing and revoking.
     pub id: String,
@@ -30,50 +30,6 @@ pub struct NewRefreshToken<'a> {
     pub service: &'a str,
     pub client_id: &'a str,
     pub expires_at: i64,
-}
-
-type Row = (
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
-
-fn record(
-    (
-        id,
-        subject_kind,
-        subject,
-        pat_id,
-        source,
-        service,
-        client_id,
-        created_at,
-        expires_at,
-        last_used_at,
-        revoked_at,
-    ): Row,
-) -> RefreshTokenRecord {
-    RefreshTokenRecord {
-        id,
-        subject_kind,
-        subject,
-        pat_id,
-        source,
-        service,
-        client_id,
-        created_at,
-        expires_at,
-        last_used_at,
-        revoked_at,
-    }
 }
 
 macro_rules! columns {
@@ -135,7 +91,7 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(concat!(
+        let row: Option<RefreshTokenRecord> = sqlx::query_as(concat!(
             "SELECT ",
             columns!(),
             " FROM refresh_tokens WHERE token_hash = $1"
@@ -144,7 +100,7 @@ impl Store {
         .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(row.map(record))
+        Ok(row)
     }
 
     pub async fn refresh_token_touch(&self, id: &str, at: i64) -> Result<(), StoreError> {
@@ -161,7 +117,7 @@ impl Store {
         &self,
         subject: Option<&str>,
     ) -> Result<Vec<RefreshTokenRecord>, StoreError> {
-        let rows: Vec<Row> = match subject {
+        let rows: Vec<RefreshTokenRecord> = match subject {
             Some(s) => {
                 let (kind, name) = split_subject(s);
                 sqlx::query_as(concat!(
@@ -181,7 +137,7 @@ impl Store {
             }
         }
         .map_err(|e| self.unavailable(e))?;
-        Ok(rows.into_iter().map(record).collect())
+        Ok(rows)
     }
 
     /// Revokes one token by its id; false when there is no such (unrevoked) token.

@@ -15,7 +15,7 @@ impl RobotRecord {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct RobotSecretRecord {
     pub id: String,
     pub robot: String,
@@ -24,26 +24,25 @@ pub struct RobotSecretRecord {
     pub revoked_at: Option<i64>,
 }
 
-type RobotRow = (String, String, i64, i64, Option<i64>);
-type SecretRow = (String, String, i64, Option<i64>, Option<i64>);
-
-fn robot((name, description, disabled, created_at, expires_at): RobotRow) -> RobotRecord {
-    RobotRecord {
-        name,
-        description,
-        disabled: disabled != 0,
-        created_at,
-        expires_at,
-    }
+/// A robot as its row holds it (flags are 0/1 integers in both databases).
+#[derive(sqlx::FromRow)]
+struct RobotRow {
+    name: String,
+    description: String,
+    disabled: i64,
+    created_at: i64,
+    expires_at: Option<i64>,
 }
 
-fn secret((id, robot, created_at, last_used_at, revoked_at): SecretRow) -> RobotSecretRecord {
-    RobotSecretRecord {
-        id,
-        robot,
-        created_at,
-        last_used_at,
-        revoked_at,
+impl From<RobotRow> for RobotRecord {
+    fn from(r: RobotRow) -> RobotRecord {
+        RobotRecord {
+            name: r.name,
+            description: r.description,
+            disabled: r.disabled != 0,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
     }
 }
 
@@ -93,7 +92,7 @@ impl Store {
                 .fetch_optional(&self.pool()?)
                 .await
                 .map_err(|e| self.unavailable(e))?;
-        Ok(row.map(robot))
+        Ok(row.map(RobotRecord::from))
     }
 
     /// The robot called `name` and the secret whose hash is `secret_hash`, each if it
@@ -104,20 +103,24 @@ impl Store {
         name: &str,
         secret_hash: &str,
     ) -> Result<(Option<RobotRecord>, Option<RobotSecretRecord>), StoreError> {
-        type Row = (
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
+        /// Both sides of the outer joins, each column absent when its side is.
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            name: Option<String>,
+            description: Option<String>,
+            disabled: Option<i64>,
+            created_at: Option<i64>,
+            expires_at: Option<i64>,
+            secret_id: Option<String>,
+            secret_robot: Option<String>,
+            secret_created_at: Option<i64>,
+            secret_last_used_at: Option<i64>,
+            secret_revoked_at: Option<i64>,
+        }
         let row: Row = sqlx::query_as(
-            "SELECT r.name, r.description, r.disabled, r.created_at, r.expires_at, s.id, s.robot, s.created_at, s.last_used_at, s.revoked_at \
+            "SELECT r.name, r.description, r.disabled, r.created_at, r.expires_at, \
+             s.id AS secret_id, s.robot AS secret_robot, s.created_at AS secret_created_at, \
+             s.last_used_at AS secret_last_used_at, s.revoked_at AS secret_revoked_at \
              FROM (SELECT CAST($1 AS TEXT) AS name, CAST($2 AS TEXT) AS hash) q \
              LEFT JOIN robots r ON r.name = q.name \
              LEFT JOIN robot_secrets s ON s.secret_hash = q.hash",
@@ -127,18 +130,26 @@ impl Store {
         .fetch_one(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        let (rname, description, disabled, created_at, expires_at) =
-            (row.0, row.1, row.2, row.3, row.4);
-        let robot = match (rname, description, disabled, created_at) {
+        let robot = match (row.name, row.description, row.disabled, row.created_at) {
             (Some(name), Some(description), Some(disabled), Some(created_at)) => {
-                Some(robot((name, description, disabled, created_at, expires_at)))
+                Some(RobotRecord {
+                    name,
+                    description,
+                    disabled: disabled != 0,
+                    created_at,
+                    expires_at: row.expires_at,
+                })
             }
             _ => None,
         };
-        let found = match (row.5, row.6, row.7) {
-            (Some(id), Some(robot), Some(created_at)) => {
-                Some(secret((id, robot, created_at, row.8, row.9)))
-            }
+        let found = match (row.secret_id, row.secret_robot, row.secret_created_at) {
+            (Some(id), Some(robot), Some(created_at)) => Some(RobotSecretRecord {
+                id,
+                robot,
+                created_at,
+                last_used_at: row.secret_last_used_at,
+                revoked_at: row.secret_revoked_at,
+            }),
             _ => None,
         };
         Ok((robot, found))
@@ -151,7 +162,7 @@ impl Store {
         .fetch_all(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(rows.into_iter().map(robot).collect())
+        Ok(rows.into_iter().map(RobotRecord::from).collect())
     }
 
     pub async fn robot_set_disabled(&self, name: &str, disabled: bool) -> Result<(), StoreError> {
@@ -236,25 +247,25 @@ impl Store {
         &self,
         secret_hash: &str,
     ) -> Result<Option<RobotSecretRecord>, StoreError> {
-        let row: Option<SecretRow> = sqlx::query_as(
+        let row: Option<RobotSecretRecord> = sqlx::query_as(
             "SELECT id, robot, created_at, last_used_at, revoked_at FROM robot_secrets WHERE secret_hash = $1",
         )
         .bind(secret_hash)
         .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(row.map(secret))
+        Ok(row)
     }
 
     pub async fn robot_secrets(&self, name: &str) -> Result<Vec<RobotSecretRecord>, StoreError> {
-        let rows: Vec<SecretRow> = sqlx::query_as(
+        let rows: Vec<RobotSecretRecord> = sqlx::query_as(
             "SELECT id, robot, created_at, last_used_at, revoked_at FROM robot_secrets WHERE robot = $1 ORDER BY created_at, id",
         )
         .bind(name)
         .fetch_all(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(rows.into_iter().map(secret).collect())
+        Ok(rows)
     }
 
     pub async fn robot_secret_touch(&self, id: &str, at: i64) -> Result<(), StoreError> {

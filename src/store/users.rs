@@ -34,15 +34,25 @@ pub struct UserRecord {
     pub password_changed_at: i64,
 }
 
-type UserRow = (String, String, i64, i64, i64);
+/// A user as its row holds it (flags are 0/1 integers in both databases).
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    name: String,
+    password_hash: String,
+    disabled: i64,
+    created_at: i64,
+    password_changed_at: i64,
+}
 
-fn record((name, hash, disabled, created_at, password_changed_at): UserRow) -> UserRecord {
-    UserRecord {
-        name,
-        password_hash: PasswordHash(hash),
-        disabled: disabled != 0,
-        created_at,
-        password_changed_at,
+impl From<UserRow> for UserRecord {
+    fn from(r: UserRow) -> UserRecord {
+        UserRecord {
+            name: r.name,
+            password_hash: PasswordHash(r.password_hash),
+            disabled: r.disabled != 0,
+            created_at: r.created_at,
+            password_changed_at: r.password_changed_at,
+        }
     }
 }
 
@@ -85,7 +95,7 @@ impl Store {
         .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(row.map(record))
+        Ok(row.map(UserRecord::from))
     }
 
     pub async fn user_list(&self) -> Result<Vec<UserRecord>, StoreError> {
@@ -97,7 +107,7 @@ impl Store {
         .fetch_all(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(rows.into_iter().map(record).collect())
+        Ok(rows.into_iter().map(UserRecord::from).collect())
     }
 
     /// Sets a new password and revokes the user's refresh tokens: a password change is how
