@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::parse_duration;
+use super::duration::{format_duration, parse_duration};
 
 /// The longest lifetime accepted; without an expiry a credential never expires.
 pub const MAX_LIFETIME_DAYS: u64 = 3650;
@@ -44,7 +44,7 @@ impl Lifetime {
 
 impl fmt::Display for Lifetime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::config::format_duration(self.0))
+        f.write_str(&format_duration(self.0))
     }
 }
 

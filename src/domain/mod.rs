@@ -3,6 +3,7 @@
 
 mod action;
 mod actor;
+mod duration;
 mod group_mapping;
 mod identity;
 mod lifetime;
@@ -14,6 +15,7 @@ mod username;
 
 pub use action::Action;
 pub use actor::Actor;
+pub use duration::{format_duration, parse_duration};
 pub use group_mapping::{GroupMapping, MappedGroups, MAX_EXTERNAL_GROUPS};
 pub use identity::{AuthSource, Identity, PrincipalKind, Requester, ROBOT_LOGIN_PREFIX};
 pub use lifetime::{Lifetime, LifetimeError, MAX_LIFETIME_DAYS};

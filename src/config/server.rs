@@ -1,0 +1,136 @@
+//! `[server]`: where portcullis listens, the URL clients reach it at, and the bounds on
+//! connections.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, Origins};
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    /// Empty: derived from `listen`.
+    pub public_url: String,
+    /// Serve `/bench/constant` and `/bench/sign`, the baselines of the benchmark.
+    pub benchmark_routes: bool,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: i64,
+    /// How long a request's head, and then its body, may take to arrive.
+    pub request_timeout: String,
+    /// How long an idle connection is kept open for the next request.
+    pub keep_alive: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:5001".into(),
+            public_url: String::new(),
+            benchmark_routes: false,
+            max_connections: 10_000,
+            request_timeout: "10s".into(),
+            keep_alive: "5s".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Without a trailing slash; the realm is `public_url + "/token"`.
+    pub public_url: String,
+    /// True when `public_url` was derived from `listen` rather than set.
+    pub public_url_derived: bool,
+    pub benchmark_routes: bool,
+    pub max_connections: usize,
+    pub request_timeout: Duration,
+    pub keep_alive: Duration,
+}
+
+impl ServerConfig {
+    pub fn realm(&self) -> String {
+        format!("{}/token", self.public_url)
+    }
+}
+
+pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, ConfigError> {
+    let err = |key: &str, problem: String, fix: &str| o.error(key, problem, fix);
+    let duration = |key: &str, value: &str| o.duration(key, value);
+    let listen: SocketAddr = raw.listen.trim().parse().map_err(|_| {
+        err(
+            "server.listen",
+            format!("{:?} is not an IP address and port", raw.listen),
+            "use a form like 127.0.0.1:5001 or 0.0.0.0:5001 (a host name is not accepted here)",
+        )
+    })?;
+    let (public_url, public_url_derived) = if raw.public_url.trim().is_empty() {
+        let host = if listen.ip().is_loopback() || listen.ip().is_unspecified() {
+            // `localhost`, not 127.0.0.1: go-containerregistry (crane) refuses a realm on a
+            // loopback IP address but accepts the name.
+            "localhost".to_string()
+        } else if listen.is_ipv6() {
+            format!("[{}]", listen.ip())
+        } else {
+            listen.ip().to_string()
+        };
+        (format!("http://{host}:{}", listen.port()), true)
+    } else {
+        let url = raw.public_url.trim().trim_end_matches('/').to_string();
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| {
+                err(
+                    "server.public_url",
+                    format!("{url:?} is not an http:// or https:// URL"),
+                    "set the URL the registry's clients reach portcullis at, e.g. https://auth.example.com",
+                )
+            })?;
+        if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+            return Err(err(
+                "server.public_url",
+                format!("{url:?} has no host, or has a query or fragment"),
+                "give scheme, host, optional port and optional path prefix only",
+            ));
+        }
+        (url, false)
+    };
+
+    let max_connections =
+        match raw.max_connections {
+            n if (16..=1_000_000).contains(&n) => n as usize,
+            n => return Err(err(
+                "server.max_connections",
+                format!("{n} is out of range"),
+                "use 16 to 1000000; it must stay under the process's open-file limit (ulimit -n)",
+            )),
+        };
+    let request_timeout = duration("server.request_timeout", &raw.request_timeout)?;
+    if request_timeout < Duration::from_secs(1) || request_timeout > Duration::from_secs(300) {
+        return Err(err(
+            "server.request_timeout",
+            format!("{} is out of range", raw.request_timeout),
+            "use 1s to 5m; a token request is a few hundred bytes, 10s is plenty",
+        ));
+    }
+    let keep_alive = duration("server.keep_alive", &raw.keep_alive)?;
+    if keep_alive > Duration::from_secs(3600) {
+        return Err(err(
+            "server.keep_alive",
+            format!("{} is more than 1h", raw.keep_alive),
+            "use 0s (close after each request) to 1h; 5s is usual",
+        ));
+    }
+    Ok(ServerConfig {
+        listen,
+        public_url,
+        public_url_derived,
+        benchmark_routes: raw.benchmark_routes,
+        max_connections,
+        request_timeout,
+        keep_alive,
+    })
+}
