@@ -13,10 +13,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if s.bytes().all(|b| b.is_ascii_digit()) {
         return Err("a number without a unit".into());
     }
-    // Whole units only: `1.5h` reads as 1 h 30 m to some and 1 h 50 m to others.
-    if let Some(c) = s.chars().find(|c| !c.is_ascii_alphanumeric() && *c != ' ') {
+    // One compact form, the one every example and error message shows: whole numbers (`1.5h`
+    // reads as 1 h 30 m to some and 1 h 50 m to others) with the units s, m, h, d, w, and no
+    // spaces (`5 minutes` in an environment variable is more likely a mistake than a wish).
+    if let Some(c) = s
+        .chars()
+        .find(|c| !c.is_ascii_digit() && !matches!(c, 's' | 'm' | 'h' | 'd' | 'w'))
+    {
         return Err(format!(
-            "{c:?} is not allowed: write whole numbers with units (90m, 1h30m)"
+            "{c:?} is not allowed: write whole numbers with the units s, m, h, d or w (90m, 1h30m)"
         ));
     }
     humantime::parse_duration(s).map_err(|e| e.to_string())
