@@ -52,10 +52,10 @@ impl LdapDirectory {
         let tls = match &settings.ca_pem {
             Some(pem) => {
                 let mut roots = rustls::RootCertStore::empty();
-                let blocks = crate::token::decode_pem(&String::from_utf8_lossy(pem))?;
-                for b in blocks.into_iter().filter(|b| b.label == "CERTIFICATE") {
+                let blocks = pem::parse_many(pem).map_err(|e| format!("not valid PEM: {e}"))?;
+                for b in blocks.into_iter().filter(|b| b.tag() == "CERTIFICATE") {
                     roots
-                        .add(rustls::pki_types::CertificateDer::from(b.der))
+                        .add(rustls::pki_types::CertificateDer::from(b.into_contents()))
                         .map_err(|e| format!("a CA certificate cannot be used: {e}"))?;
                 }
                 if roots.is_empty() {

@@ -1,6 +1,6 @@
-//! PEM, just enough for keys and certificates (RFC 7468), without another dependency.
-
-use data_encoding::BASE64;
+//! PEM files (RFC 7468) through the `pem` crate, in the shape the key and certificate code
+//! reads them: labelled DER blocks, in order, ignoring text around them (openssl's "Bag
+//! Attributes"), written with LF line endings.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PemBlock {
@@ -9,51 +9,25 @@ pub struct PemBlock {
 }
 
 /// Every `-----BEGIN X-----` … `-----END X-----` block in `text`, in order.
-/// Text outside blocks (comments such as openssl's "Bag Attributes") is ignored.
 pub fn decode_pem(text: &str) -> Result<Vec<PemBlock>, String> {
-    let mut blocks = Vec::new();
-    let mut lines = text.lines().enumerate();
-    while let Some((n, line)) = lines.next() {
-        let Some(label) = line
-            .trim()
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            continue;
-        };
-        let end = format!("-----END {label}-----");
-        let mut body = String::new();
-        let mut closed = false;
-        for (_, l) in lines.by_ref() {
-            if l.trim() == end {
-                closed = true;
-                break;
-            }
-            body.push_str(l.trim());
-        }
-        if !closed {
-            return Err(format!("line {}: {label} block is never closed", n + 1));
-        }
-        let der = BASE64
-            .decode(body.as_bytes())
-            .map_err(|e| format!("line {}: {label} block is not valid base64: {e}", n + 1))?;
-        blocks.push(PemBlock {
-            label: label.to_string(),
-            der,
-        });
-    }
-    Ok(blocks)
+    pem::parse_many(text)
+        .map_err(|e| format!("not valid PEM: {e}"))
+        .map(|blocks| {
+            blocks
+                .into_iter()
+                .map(|b| PemBlock {
+                    label: b.tag().to_string(),
+                    der: b.into_contents(),
+                })
+                .collect()
+        })
 }
 
 pub fn encode_pem(label: &str, der: &[u8]) -> String {
-    let b64 = BASE64.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    pem::encode_config(
+        &pem::Pem::new(label, der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 #[cfg(test)]
@@ -78,11 +52,14 @@ mod tests {
             }
         );
         assert_eq!(blocks[1].label, "PRIVATE KEY");
+        assert!(!encode_pem("X", &[1]).contains('\r'), "LF line endings");
     }
 
     #[test]
-    fn an_unclosed_pem_block_is_an_error_with_its_line() {
-        let e = decode_pem("\n-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap_err();
-        assert!(e.starts_with("line 2:"), "{e}");
+    fn an_unclosed_pem_block_yields_nothing_so_its_reader_says_what_is_missing() {
+        assert_eq!(
+            decode_pem("\n-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap(),
+            []
+        );
     }
 }

@@ -214,7 +214,7 @@ impl SigningKey {
                 "check that it is an X.509 certificate in PEM form",
             )
         })?;
-        if info.spki != spki.as_slice() {
+        if info.spki != spki {
             return Err(file_err(
                 &files.cert,
                 format!("the certificate's public key is not the public key of {}", files.key.display()),
