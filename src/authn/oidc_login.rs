@@ -222,7 +222,10 @@ impl OidcLogin {
                 LOGIN_STATE_TTL / 60
             )));
         };
-        if !constant_time_eq(kept.state.as_bytes(), state.as_bytes()) {
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            kept.state.as_bytes(),
+            state.as_bytes(),
+        )) {
             return Err(LoginError::Refused(
                 "this sign-in was not started in this browser (the state does not match): start again".into(),
             ));
@@ -304,11 +307,6 @@ impl OidcLogin {
             groups,
         })
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
 fn payload(jwt: &str) -> Option<serde_json::Map<String, Value>> {

@@ -1,0 +1,140 @@
+//! The sign-in pages' HTML: askama templates (`templates/`), which escape every value by
+//! default, served with headers that forbid framing, caching and any script.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use askama::Template;
+
+/// A piece of a paragraph: text, a `<code>` span, or a link.
+pub enum Part {
+    Text(String),
+    Code(String),
+    Link(&'static str, &'static str),
+}
+
+pub fn text(t: impl Into<String>) -> Part {
+    Part::Text(t.into())
+}
+
+pub fn code(t: impl Into<String>) -> Part {
+    Part::Code(t.into())
+}
+
+pub fn link(href: &'static str, text: &'static str) -> Part {
+    Part::Link(href, text)
+}
+
+/// A page that says something: a title and paragraphs (the first one a `role`, e.g.
+/// `alert`, when given).
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message<'a> {
+    title: &'a str,
+    role: Option<&'a str>,
+    paragraphs: Vec<Vec<Part>>,
+}
+
+/// One row of the token table.
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub scopes: String,
+    pub created: String,
+    pub last_used: String,
+    pub state: String,
+    pub live: bool,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+pub struct TokensPage<'a> {
+    pub title: &'a str,
+    pub notice: Option<&'a str>,
+    pub user: &'a str,
+    /// Comma-separated.
+    pub groups: String,
+    pub csrf: &'a str,
+    pub rows: Vec<TokenRow>,
+}
+
+#[derive(Template)]
+#[template(path = "token_made.html")]
+pub struct TokenMade<'a> {
+    pub title: &'a str,
+    pub name: &'a str,
+    pub secret: &'a str,
+    pub user: &'a str,
+}
+
+/// A page saying `paragraphs`.
+pub fn message(status: StatusCode, title: &str, paragraphs: Vec<Vec<Part>>) -> HttpResponse {
+    render(
+        status,
+        &Message {
+            title,
+            role: None,
+            paragraphs,
+        },
+    )
+}
+
+/// The same, its first paragraph announced to screen readers with `role`.
+pub fn message_with_role(
+    status: StatusCode,
+    title: &str,
+    role: &str,
+    paragraphs: Vec<Vec<Part>>,
+) -> HttpResponse {
+    render(
+        status,
+        &Message {
+            title,
+            role: Some(role),
+            paragraphs,
+        },
+    )
+}
+
+/// Any page, with the headers every one of these pages gets.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    let html = page.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a sign-in page could not be rendered");
+        "<!doctype html><title>Error</title><h1>Error</h1><p>This page could not be shown.</p>"
+            .to_string()
+    });
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .content_type("text/html; charset=utf-8")
+        .body(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_text_is_escaped() {
+        let html = Message {
+            title: "<t>",
+            role: None,
+            paragraphs: vec![vec![
+                text(r#"<a href="x">'&'</a>"#),
+                code("<script>"),
+                link("/login", "Sign in"),
+            ]],
+        }
+        .render()
+        .unwrap();
+        assert!(
+            !html.contains("<script>") && !html.contains(r#"<a href="x">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<a href="/login">Sign in</a>"#), "{html}");
+        assert!(html.contains("<h1>&#60;t&#62;</h1>"), "{html}");
+    }
+}
