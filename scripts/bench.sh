@@ -6,6 +6,7 @@
 #   release mode, then runs:
 #     cargo bench --bench token    baselines, /token paths, argon2, memory, registry side by side
 #     cargo bench --bench policy   policy decisions with 100,000 users and 10,000 rules vs 10
+#     cargo bench --bench cache    the remembered-credentials cache: a lookup, an insertion
 #   Benchmarks measure and print; they assert nothing about speed. Read the ratios: the
 #   machine is shared, so absolute figures move from run to run.
 set -euo pipefail
@@ -13,3 +14,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh >/dev/null
 cargo bench --bench token
 cargo bench --bench policy
+cargo bench --bench cache
