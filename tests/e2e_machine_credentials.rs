@@ -6,59 +6,37 @@ mod support;
 
 use std::time::Duration;
 
-use support::{make_test_image, oci_ref, DockerCli, Podman, Portcullis, Registry, Skopeo};
+use support::{DockerCli, Podman, Skopeo, Stack};
 
-struct Stack {
-    portcullis: Portcullis,
-    registry: Registry,
-    image: tempfile::TempDir,
+fn stack() -> Stack {
+    Stack::start(&[], &[("alice", "alice-pass-1", &["developers"])])
 }
 
-impl Stack {
-    fn start() -> Stack {
-        let portcullis = Portcullis::start(&Portcullis::fixture_policies(), &[]);
-        portcullis.add_user("alice", "alice-pass-1", &["developers"]);
-        let registry = Registry::start(&portcullis.registry_config());
-        let image = tempfile::tempdir().unwrap();
-        make_test_image(image.path(), "v1", "machine credentials");
-        Stack {
-            portcullis,
-            registry,
-            image,
-        }
-    }
-
-    fn src(&self) -> String {
-        oci_ref(self.image.path(), "v1")
-    }
-
-    fn dst(&self, name_and_tag: &str) -> String {
-        self.registry.docker_ref(name_and_tag)
-    }
-
-    /// `portcullis token create …`: the secret on stdout.
-    fn create_token(&self, args: &[&str]) -> String {
-        let mut all = vec!["token", "create"];
-        all.extend_from_slice(args);
-        let out = self.portcullis.cli(&all, None);
-        out.assert_success("portcullis token create");
-        let secret = out.stdout.trim().to_string();
-        assert!(secret.starts_with("pcp_"), "{}", out.stdout);
-        secret
-    }
+/// `portcullis token create …`: the secret on stdout.
+fn create_token(s: &Stack, args: &[&str]) -> String {
+    let mut all = vec!["token", "create"];
+    all.extend_from_slice(args);
+    let out = s.portcullis.cli(&all, None);
+    out.assert_success("portcullis token create");
+    let secret = out.stdout.trim().to_string();
+    assert!(secret.starts_with("pcp_"), "{}", out.stdout);
+    secret
 }
 
 #[test]
 fn an_access_token_works_inside_its_scopes_and_nowhere_else() {
-    let s = Stack::start();
-    let pat = s.create_token(&[
-        "--user",
-        "alice",
-        "--name",
-        "ci-build",
-        "--scope",
-        "repository:team/app:pull,push",
-    ]);
+    let s = stack();
+    let pat = create_token(
+        &s,
+        &[
+            "--user",
+            "alice",
+            "--name",
+            "ci-build",
+            "--scope",
+            "repository:team/app:pull,push",
+        ],
+    );
     let sk = Skopeo::new();
     sk.copy(&s.src(), &s.dst("team/app:v1"), Some(("alice", &pat)))
         .assert_success("push inside the token's scope");
@@ -97,7 +75,7 @@ fn an_access_token_works_inside_its_scopes_and_nowhere_else() {
 
 #[test]
 fn an_access_token_is_refused_after_revocation_after_expiry_and_while_its_owner_is_disabled() {
-    let s = Stack::start();
+    let s = stack();
     let sk = Skopeo::new();
     let ok = |pat: &str, what: &str| {
         sk.inspect(&s.dst("public/base:v1"), Some(("alice", pat)))
@@ -123,14 +101,17 @@ fn an_access_token_is_refused_after_revocation_after_expiry_and_while_its_owner_
     .assert_success("seed image");
 
     // Revocation: takes effect at once, though the token was just used (and remembered).
-    let pat = s.create_token(&[
-        "--user",
-        "alice",
-        "--name",
-        "revoked",
-        "--scope",
-        "repository:public/**:pull",
-    ]);
+    let pat = create_token(
+        &s,
+        &[
+            "--user",
+            "alice",
+            "--name",
+            "revoked",
+            "--scope",
+            "repository:public/**:pull",
+        ],
+    );
     assert!(ok(&pat, "before revocation"));
     s.portcullis
         .cli(
@@ -141,29 +122,35 @@ fn an_access_token_is_refused_after_revocation_after_expiry_and_while_its_owner_
     refused(&pat, "after revocation");
 
     // Expiry.
-    let pat = s.create_token(&[
-        "--user",
-        "alice",
-        "--name",
-        "short",
-        "--scope",
-        "repository:public/**:pull",
-        "--expires",
-        "2s",
-    ]);
+    let pat = create_token(
+        &s,
+        &[
+            "--user",
+            "alice",
+            "--name",
+            "short",
+            "--scope",
+            "repository:public/**:pull",
+            "--expires",
+            "2s",
+        ],
+    );
     assert!(ok(&pat, "before expiry"));
     std::thread::sleep(Duration::from_millis(2500));
     refused(&pat, "after expiry");
 
     // A disabled owner disables the token; enabling brings it back.
-    let pat = s.create_token(&[
-        "--user",
-        "alice",
-        "--name",
-        "owner",
-        "--scope",
-        "repository:public/**:pull",
-    ]);
+    let pat = create_token(
+        &s,
+        &[
+            "--user",
+            "alice",
+            "--name",
+            "owner",
+            "--scope",
+            "repository:public/**:pull",
+        ],
+    );
     assert!(ok(&pat, "owner enabled"));
     s.portcullis
         .cli(&["user", "disable", "alice"], None)
@@ -185,15 +172,18 @@ fn an_access_token_is_refused_after_revocation_after_expiry_and_while_its_owner_
 
 #[test]
 fn a_token_exchanged_by_docker_login_stays_limited_to_its_scopes() {
-    let s = Stack::start();
-    let pat = s.create_token(&[
-        "--user",
-        "alice",
-        "--name",
-        "laptop",
-        "--scope",
-        "repository:alice/**:pull,push",
-    ]);
+    let s = stack();
+    let pat = create_token(
+        &s,
+        &[
+            "--user",
+            "alice",
+            "--name",
+            "laptop",
+            "--scope",
+            "repository:alice/**:pull,push",
+        ],
+    );
     let docker = DockerCli::new();
     docker
         .login(&s.registry.host_port(), "alice", &pat)
@@ -215,7 +205,7 @@ fn a_token_exchanged_by_docker_login_stays_limited_to_its_scopes() {
 
 #[test]
 fn a_robot_pushes_through_its_policy_binding_and_stops_when_disabled_or_regenerated() {
-    let s = Stack::start();
+    let s = stack();
     let out = s.portcullis.cli(
         &["robot", "create", "ci", "--description", "release pipeline"],
         None,
@@ -270,7 +260,7 @@ fn a_robot_pushes_through_its_policy_binding_and_stops_when_disabled_or_regenera
 
 #[test]
 fn a_remembered_password_is_forgotten_the_moment_it_changes() {
-    let s = Stack::start();
+    let s = stack();
     let sk = Skopeo::new();
     let old = Some(("alice", "alice-pass-1"));
     sk.copy(&s.src(), &s.dst("alice/app:v1"), old)

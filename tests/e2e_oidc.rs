@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use data_encoding::{BASE64URL_NOPAD, BASE64_MIME};
+use data_encoding::BASE64URL_NOPAD;
 use serde_json::json;
 use support::{
     basic_auth, http_get, make_test_image, oci_ref, MockOidc, Portcullis, Registry, Skopeo,
@@ -59,60 +59,6 @@ fn payload(token: &str) -> serde_json::Value {
             .unwrap(),
     )
     .unwrap()
-}
-
-/// DER length octets.
-fn der_len(n: usize) -> Vec<u8> {
-    if n < 0x80 {
-        return vec![n as u8];
-    }
-    let b: Vec<u8> = n
-        .to_be_bytes()
-        .iter()
-        .copied()
-        .skip_while(|&x| x == 0)
-        .collect();
-    let mut out = vec![0x80 | b.len() as u8];
-    out.extend(b);
-    out
-}
-
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend(der_len(content.len()));
-    out.extend_from_slice(content);
-    out
-}
-
-fn der_uint(bytes: &[u8]) -> Vec<u8> {
-    let mut v = bytes.to_vec();
-    if v[0] & 0x80 != 0 {
-        v.insert(0, 0);
-    }
-    der(0x02, &v)
-}
-
-/// The issuer's RSA public key as PEM, as an attacker would download it.
-fn public_key_pem(jwks: &serde_json::Value) -> String {
-    let key = &jwks["keys"][0];
-    let n = BASE64URL_NOPAD
-        .decode(key["n"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let e = BASE64URL_NOPAD
-        .decode(key["e"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let rsa = der(0x30, &[der_uint(&n), der_uint(&e)].concat());
-    let alg = [
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
-    ];
-    let spki = der(
-        0x30,
-        &[alg.to_vec(), der(0x03, &[&[0u8][..], &rsa].concat())].concat(),
-    );
-    format!(
-        "-----BEGIN PUBLIC KEY-----\n{}-----END PUBLIC KEY-----\n",
-        BASE64_MIME.encode(&spki).replace("\r\n", "\n")
-    )
 }
 
 #[test]
@@ -188,7 +134,7 @@ fn mismatched_expired_forged_and_foreign_tokens_are_refused_and_the_log_says_why
         let signing_input = format!("{}.{}", part(&header("HS256")), part(&claims));
         let key = ring::hmac::Key::new(
             ring::hmac::HMAC_SHA256,
-            public_key_pem(&oidc.jwks()).as_bytes(),
+            support::oidc::rsa_public_key_pem(&oidc.jwks()).as_bytes(),
         );
         let sig = ring::hmac::sign(&key, signing_input.as_bytes());
         format!("{signing_input}.{}", BASE64URL_NOPAD.encode(sig.as_ref()))

@@ -7,70 +7,43 @@
 
 mod support;
 
-use support::{
-    http_get, http_request, make_test_image, oci_ref, DockerCli, Podman, Portcullis, Registry,
-    Skopeo,
-};
+use support::{http_get, http_request, DockerCli, Podman, Skopeo, Stack};
 
 const ALICE: (&str, &str) = ("alice", "alice-pass-1"); // admins, developers
 const BOB: (&str, &str) = ("bob", "bob-pass-123"); // developers
 const CAROL: (&str, &str) = ("carol", "carol-pass-1"); // no group
 
-struct Stack {
-    portcullis: Portcullis,
-    registry: Registry,
-    image: tempfile::TempDir,
+/// The stack these tests share: alice (admins, developers), bob (developers), carol.
+fn stack() -> Stack {
+    Stack::start(
+        &[("PORTCULLIS_TOKEN__SERVICE", "e2e-registry")],
+        &[
+            (ALICE.0, ALICE.1, &["admins", "developers"]),
+            (BOB.0, BOB.1, &["developers"]),
+            (CAROL.0, CAROL.1, &[]),
+        ],
+    )
 }
 
-impl Stack {
-    fn start() -> Stack {
-        let portcullis = Portcullis::start(
-            &Portcullis::fixture_policies(),
-            &[("PORTCULLIS_TOKEN__SERVICE", "e2e-registry")],
-        );
-        portcullis.add_user(ALICE.0, ALICE.1, &["admins", "developers"]);
-        portcullis.add_user(BOB.0, BOB.1, &["developers"]);
-        portcullis.add_user(CAROL.0, CAROL.1, &[]);
-        let auth = portcullis.registry_config();
-        let registry = Registry::start(&auth);
-        let image = tempfile::tempdir().unwrap();
-        make_test_image(image.path(), "v1", "hello from portcullis e2e");
-        Stack {
-            portcullis,
-            registry,
-            image,
-        }
-    }
-
-    fn src(&self) -> String {
-        oci_ref(self.image.path(), "v1")
-    }
-
-    fn dst(&self, name_and_tag: &str) -> String {
-        self.registry.docker_ref(name_and_tag)
-    }
-
-    /// A token from portcullis over plain HTTP, as a client would get it.
-    fn token(&self, creds: Option<(&str, &str)>, scope: &str) -> String {
-        let auth = creds.map(|(u, p)| support::basic_auth(u, p));
-        let headers: Vec<(&str, &str)> =
-            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-        let resp = http_get(
-            &format!(
-                "{}/token?service=e2e-registry&scope={scope}",
-                self.portcullis.url()
-            ),
-            &headers,
-        )
-        .unwrap();
-        assert_eq!(resp.status, 200, "{}", resp.text());
-        resp.json()["token"].as_str().unwrap().to_string()
-    }
+/// A token from portcullis over plain HTTP, as a client would get it.
+fn token(s: &Stack, creds: Option<(&str, &str)>, scope: &str) -> String {
+    let auth = creds.map(|(u, p)| support::basic_auth(u, p));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let resp = http_get(
+        &format!(
+            "{}/token?service=e2e-registry&scope={scope}",
+            s.portcullis.url()
+        ),
+        &headers,
+    )
+    .unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()["token"].as_str().unwrap().to_string()
 }
 
 #[test]
 fn registry_config_output_is_accepted_verbatim_by_the_registry() {
-    let s = Stack::start();
+    let s = stack();
     let auth = s.portcullis.registry_config();
     assert!(
         auth.contains(&format!(
@@ -94,7 +67,7 @@ fn registry_config_output_is_accepted_verbatim_by_the_registry() {
 
 #[test]
 fn skopeo_logs_in_copies_inspects_lists_tags_and_deletes_where_policy_allows() {
-    let s = Stack::start();
+    let s = stack();
     let sk = Skopeo::new();
     sk.login(&s.registry.host_port(), ALICE.0, ALICE.1)
         .assert_success("skopeo login");
@@ -126,7 +99,7 @@ fn skopeo_logs_in_copies_inspects_lists_tags_and_deletes_where_policy_allows() {
 
 #[test]
 fn a_push_that_policy_denies_fails_with_the_registrys_insufficient_scope() {
-    let s = Stack::start();
+    let s = stack();
     // carol is in no group: she may pull everything but push only to carol/**.
     let out = Skopeo::new().copy(&s.src(), &s.dst("team/app:v1"), Some(CAROL));
     out.assert_failure("carol pushing to team/app");
@@ -136,7 +109,7 @@ fn a_push_that_policy_denies_fails_with_the_registrys_insufficient_scope() {
         out.stderr
     );
     // The same at the wire: a token without push gets insufficient_scope from the registry.
-    let token = s.token(Some(CAROL), "repository:team/app:pull,push");
+    let token = token(&s, Some(CAROL), "repository:team/app:pull,push");
     let resp = http_request(
         "POST",
         &format!("{}/v2/team/app/blobs/uploads/", s.registry.url()),
@@ -167,7 +140,7 @@ fn a_push_that_policy_denies_fails_with_the_registrys_insufficient_scope() {
 
 #[test]
 fn each_user_owns_their_namespace_and_only_theirs() {
-    let s = Stack::start();
+    let s = stack();
     let sk = Skopeo::new();
     sk.copy(&s.src(), &s.dst("carol/tool:v1"), Some(CAROL))
         .assert_success("carol pushes to carol/");
@@ -179,7 +152,7 @@ fn each_user_owns_their_namespace_and_only_theirs() {
 
 #[test]
 fn anonymous_pulls_are_allowed_and_denied_per_policy() {
-    let s = Stack::start();
+    let s = stack();
     let sk = Skopeo::new();
     sk.copy(&s.src(), &s.dst("public/base:v1"), Some(ALICE))
         .assert_success("alice pushes public/base");
@@ -201,7 +174,7 @@ fn anonymous_pulls_are_allowed_and_denied_per_policy() {
 
 #[test]
 fn a_wrong_password_is_rejected_at_login_by_every_client() {
-    let s = Stack::start();
+    let s = stack();
     let host = s.registry.host_port();
     let out = Skopeo::new().login(&host, BOB.0, "wrong-password");
     out.assert_failure("skopeo login with a wrong password");
@@ -226,7 +199,7 @@ fn a_wrong_password_is_rejected_at_login_by_every_client() {
 
 #[test]
 fn podman_logs_in_pushes_and_pulls_through_a_group_grant() {
-    let s = Stack::start();
+    let s = stack();
     let host = s.registry.host_port();
     let p = Podman::new();
     p.login(&host, BOB.0, BOB.1).assert_success("podman login");
@@ -244,7 +217,7 @@ fn podman_logs_in_pushes_and_pulls_through_a_group_grant() {
 
 #[test]
 fn docker_login_stores_an_identity_token_that_skopeo_and_podman_use_through_post() {
-    let s = Stack::start();
+    let s = stack();
     let host = s.registry.host_port();
     let docker = DockerCli::new();
     docker
@@ -296,7 +269,7 @@ fn docker_login_stores_an_identity_token_that_skopeo_and_podman_use_through_post
 
 #[test]
 fn the_catalog_is_listed_for_admins_only() {
-    let s = Stack::start();
+    let s = stack();
     Skopeo::new()
         .copy(&s.src(), &s.dst("team/app:v1"), Some(ALICE))
         .assert_success("push");
@@ -307,13 +280,13 @@ fn the_catalog_is_listed_for_admins_only() {
         )
         .unwrap()
     };
-    let admin = get_catalog(&s.token(Some(ALICE), "registry:catalog:*"));
+    let admin = get_catalog(&token(&s, Some(ALICE), "registry:catalog:*"));
     assert_eq!(admin.status, 200, "{}", admin.text());
     assert_eq!(
         admin.json()["repositories"],
         serde_json::json!(["team/app"])
     );
-    let other = get_catalog(&s.token(Some(BOB), "registry:catalog:*"));
+    let other = get_catalog(&token(&s, Some(BOB), "registry:catalog:*"));
     assert_eq!(other.status, 401);
     assert!(other
         .header("www-authenticate")
@@ -323,7 +296,7 @@ fn the_catalog_is_listed_for_admins_only() {
 
 #[test]
 fn no_secret_ever_reaches_the_log() {
-    let s = Stack::start();
+    let s = stack();
     let host = s.registry.host_port();
     let docker = DockerCli::new();
     docker
@@ -340,7 +313,7 @@ fn no_secret_ever_reaches_the_log() {
     Skopeo::new()
         .login(&host, CAROL.0, "carol-wrong-pass")
         .assert_failure("wrong password");
-    let token = s.token(Some(BOB), "repository:team/x:pull");
+    let token = token(&s, Some(BOB), "repository:team/x:pull");
     let log = s
         .portcullis
         .wait_for_log("requested=\"repository:team/x:pull\"");
@@ -358,24 +331,16 @@ fn no_secret_ever_reaches_the_log() {
 
 #[test]
 fn tokens_without_x5c_verify_by_their_libtrust_kid() {
-    let portcullis = Portcullis::start(
-        &Portcullis::fixture_policies(),
+    let s = Stack::start(
         &[
             ("PORTCULLIS_TOKEN__SERVICE", "e2e-registry"),
             ("PORTCULLIS_TOKEN__X5C", "false"),
         ],
+        &[(CAROL.0, CAROL.1, &[])],
     );
-    portcullis.add_user(CAROL.0, CAROL.1, &[]);
-    let registry = Registry::start(&portcullis.registry_config());
-    let image = tempfile::tempdir().unwrap();
-    make_test_image(image.path(), "v1", "kid only");
     let sk = Skopeo::new();
-    sk.copy(
-        &oci_ref(image.path(), "v1"),
-        &registry.docker_ref("carol/app:v1"),
-        Some(CAROL),
-    )
-    .assert_success("push with a kid-only token");
-    sk.inspect(&registry.docker_ref("carol/app:v1"), Some(CAROL))
+    sk.copy(&s.src(), &s.dst("carol/app:v1"), Some(CAROL))
+        .assert_success("push with a kid-only token");
+    sk.inspect(&s.dst("carol/app:v1"), Some(CAROL))
         .assert_success("pull with a kid-only token");
 }

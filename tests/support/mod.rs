@@ -69,6 +69,10 @@
 //!   `.port()`, `.log()`, `.config_path()`, `.storage_dir()`, `.pid()`,
 //!   `.docker_ref(name_and_tag) -> String` ("docker://127.0.0.1:PORT/NAME:TAG").
 //!
+//! Stack ([`stack`]): `Stack::start(env, users)` = portcullis (fixture policies, `env`,
+//! `users` as `(name, password, groups)`) + a registry trusting it + a test image;
+//! `Stack::around(portcullis)`; `.src()` (`oci:` ref), `.dst("name:tag")` (`docker://` ref).
+//!
 //! Images ([`image`]):
 //! - `make_test_image(dir: &Path, tag: &str, content: &str) -> String` (manifest digest
 //!   `sha256:…`): deterministic one-layer OCI layout; `oci_ref(dir, tag)` -> `"oci:DIR:TAG"`.
@@ -121,6 +125,7 @@ pub mod process;
 pub mod registry;
 pub mod skopeo;
 pub mod slapd;
+pub mod stack;
 pub mod tools;
 
 pub use authfile::{decode_auth_field, write_auth_file, AuthEntry};
@@ -142,4 +147,5 @@ pub use process::{
 pub use registry::Registry;
 pub use skopeo::Skopeo;
 pub use slapd::Slapd;
+pub use stack::Stack;
 pub use tools::{find_tool, require_tool};

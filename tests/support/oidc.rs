@@ -125,7 +125,7 @@ use tempfile::TempDir;
 
 use super::encoding::base64_decode;
 use super::http::{http_request, http_request_timeout, HttpResponse, PROBE_TIMEOUT};
-use super::process::{free_port, ChildGuard};
+use super::process::{free_port, restart_on_same_ports, ChildGuard, StartError};
 use super::tools::require_tool;
 
 /// The npm package behind the mock.
@@ -158,11 +158,6 @@ pub struct MockOidc {
 }
 
 /// Why one attempt to start the provider failed.
-enum StartError {
-    /// The port was taken (`EADDRINUSE`).
-    AddrInUse,
-}
-
 /// `tests/fixtures/oidc` of the project (package.json, lock file, wrapper, node_modules).
 pub fn fixture_dir() -> PathBuf {
     let in_package = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc");
@@ -256,6 +251,24 @@ fn jwt_part(jwt: &str, i: usize) -> Value {
 }
 
 /// A JWT's header, decoded but NOT verified.
+/// The provider's first key (from its JWKS, `jwks`) as a PEM public key: what an attacker
+/// downloads to try an HMAC forgery with it.
+pub fn rsa_public_key_pem(jwks: &Value) -> String {
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    let part = |name: &str| {
+        let b64 = jwks["keys"][0][name].as_str().expect("an RSA JWK");
+        rsa::BigUint::from_bytes_be(
+            &data_encoding::BASE64URL_NOPAD
+                .decode(b64.as_bytes())
+                .expect("base64url"),
+        )
+    };
+    rsa::RsaPublicKey::new(part("n"), part("e"))
+        .expect("an RSA public key")
+        .to_public_key_pem(LineEnding::LF)
+        .expect("PEM")
+}
+
 pub fn jwt_header(jwt: &str) -> Value {
     jwt_part(jwt, 0)
 }
@@ -536,21 +549,17 @@ impl MockOidc {
     /// same keys; waits for its discovery document.
     pub fn restart(&mut self) {
         self.stop();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match self.spawn_and_wait() {
-                Ok(()) => break,
-                Err(StartError::AddrInUse) if Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(200));
-                }
-                Err(StartError::AddrInUse) => panic!(
-                    "mock OIDC provider restart: port {} was taken by another process while \
-                     it was stopped\n--- log ---\n{}",
-                    self.port,
-                    self.log()
-                ),
-            }
-        }
+        let port = self.port;
+        let log = self.log_path.clone();
+        restart_on_same_ports(
+            || self.spawn_and_wait(),
+            || {
+                format!(
+                    "mock OIDC provider restart: port {port} was taken by another process while it was stopped\n--- log ---\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            },
+        );
         if self.login.is_some() {
             self.apply_login();
         }

@@ -615,3 +615,29 @@ pub fn client_command(bin: &Path, dir: &Path) -> Command {
     isolate_client_env(&mut cmd, dir);
     cmd
 }
+
+/// Why a server the tests start did not come up: its port was taken (`EADDRINUSE`), which
+/// happens when another process grabbed a free port between our choosing it and the server
+/// binding it.
+pub enum StartError {
+    AddrInUse,
+}
+
+/// Starts a server again on the same port(s) it had (`start`), retrying for up to 5 s
+/// while another process holds one briefly (a probe, a TIME_WAIT): after that, panics with
+/// `describe()` (which port, and the server's log).
+pub fn restart_on_same_ports(
+    mut start: impl FnMut() -> Result<(), StartError>,
+    describe: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match start() {
+            Ok(()) => return,
+            Err(StartError::AddrInUse) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(200));
+            }
+            Err(StartError::AddrInUse) => panic!("{}", describe()),
+        }
+    }
+}

@@ -113,7 +113,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::process::{run_command, try_run_command, write_private_file, ChildGuard, CmdOutput};
+use super::process::{
+    restart_on_same_ports, run_command, try_run_command, write_private_file, ChildGuard, CmdOutput,
+    StartError,
+};
 use super::tools::require_tool;
 
 /// Suffix of the test directory.
@@ -190,11 +193,6 @@ pub struct Slapd {
 }
 
 /// Why one attempt to start slapd failed.
-enum StartError {
-    /// A listener port was taken (`bind(…) failed errno=98`).
-    AddrInUse,
-}
-
 impl Slapd {
     /// Starts slapd with the fixture loaded; see the module docs.
     pub fn start() -> Slapd {
@@ -323,22 +321,16 @@ impl Slapd {
         // The ports were free a moment ago; slapd sets SO_REUSEADDR, so TIME_WAIT left by
         // connections it closed does not matter. Only another process that took a port
         // meanwhile does: retry briefly in case that was a short-lived probe.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match self.spawn_and_wait() {
-                Ok(()) => return,
-                Err(StartError::AddrInUse) if Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(200));
-                }
-                Err(StartError::AddrInUse) => panic!(
-                    "slapd restart: port {} or {} was taken by another process while slapd \
-                     was stopped\n--- log ---\n{}",
-                    self.ldap_port,
-                    self.ldaps_port,
-                    self.log()
-                ),
-            }
-        }
+        let (ldap_port, ldaps_port) = (self.ldap_port, self.ldaps_port);
+        let log = self.log();
+        restart_on_same_ports(
+            || self.spawn_and_wait(),
+            || {
+                format!(
+                    "slapd restart: port {ldap_port} or {ldaps_port} was taken by another process while slapd was stopped\n--- log ---\n{log}"
+                )
+            },
+        );
     }
 
     /// slapd's output so far (`-d stats`: one line per connection event and operation),
