@@ -106,13 +106,6 @@ impl super::Authenticator for AccessTokens {
         creds: &'a super::Credentials,
         _service: &'a str,
     ) -> futures_util::future::BoxFuture<'a, Result<AuthOutcome, AuthError>> {
-        Box::pin(async move {
-            match creds {
-                super::Credentials::Password { username, password } => {
-                    self.verify(username, password).await
-                }
-                _ => Ok(AuthOutcome::NoMatch),
-            }
-        })
+        super::authenticator::with_password(creds, |name, password| self.verify(name, password))
     }
 }

@@ -13,7 +13,10 @@
 //! certificates) is one new file implementing this, its configuration section, and one line
 //! at startup.
 
+use std::future::Future;
+
 use futures_util::future::BoxFuture;
+use secrecy::SecretString;
 
 use super::{AuthError, AuthOutcome, Credentials};
 
@@ -34,5 +37,21 @@ pub trait Authenticator: Send + Sync {
     /// so one client's stale secret locks out nobody else behind its address.
     fn unguessable(&self, _creds: &Credentials) -> bool {
         false
+    }
+}
+
+/// For authenticators of a name and a password (or a secret in its place): runs `verify`
+/// on them, and answers "no match" to any other kind of credential.
+pub(super) fn with_password<'a, F, Fut>(
+    creds: &'a Credentials,
+    verify: F,
+) -> BoxFuture<'a, Result<AuthOutcome, AuthError>>
+where
+    F: FnOnce(&'a str, &'a SecretString) -> Fut,
+    Fut: Future<Output = Result<AuthOutcome, AuthError>> + Send + 'a,
+{
+    match creds {
+        Credentials::Password { username, password } => Box::pin(verify(username, password)),
+        _ => Box::pin(std::future::ready(Ok(AuthOutcome::NoMatch))),
     }
 }
