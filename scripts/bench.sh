@@ -7,6 +7,7 @@
 #     cargo bench --bench token    baselines, /token paths, argon2, memory, registry side by side
 #     cargo bench --bench policy   policy decisions with 100,000 users and 10,000 rules vs 10
 #     cargo bench --bench cache    the remembered-credentials cache: a lookup, an insertion
+#     cargo bench --bench instructions   instructions per request on each warm path (callgrind)
 #   Benchmarks measure and print; they assert nothing about speed. Read the ratios: the
 #   machine is shared, so absolute figures move from run to run.
 set -euo pipefail
@@ -15,3 +16,4 @@ bash scripts/install-test-deps.sh >/dev/null
 cargo bench --bench token
 cargo bench --bench policy
 cargo bench --bench cache
+cargo bench --bench instructions
