@@ -8,7 +8,7 @@
 //! start-up, warm-up and shutdown cancelled out. Everything the process does counts: the
 //! HTTP stack, the handler, the audit record and the log writer thread.
 //!
-//! `PORTCULLIS_BIN=path` measures another build of the binary (to compare two commits).
+//! `BENCH_BINARY=path` measures another build of the binary (to compare two commits).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -30,7 +30,7 @@ fn main() {
         return;
     }
     let valgrind = require_tool("valgrind");
-    let binary = std::env::var("PORTCULLIS_BIN")
+    let binary = std::env::var("BENCH_BINARY")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_portcullis")));
     println!(
@@ -160,7 +160,8 @@ fn measure(
 ) -> u64 {
     let port = free_port();
     let out = scratch.join(format!("callgrind.{port}.out"));
-    let log = std::fs::File::create(scratch.join(format!("server.{port}.log"))).unwrap();
+    let log_path = scratch.join(format!("server.{port}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(valgrind)
         .args([
             "--tool=callgrind",
@@ -180,9 +181,11 @@ fn measure(
         if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
             break c;
         }
+        let exited = child.try_wait().ok().flatten();
         assert!(
-            Instant::now() < deadline,
-            "the server did not start under valgrind"
+            Instant::now() < deadline && exited.is_none(),
+            "the server did not start under valgrind ({exited:?}):\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(100));
     };

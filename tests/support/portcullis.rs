@@ -179,10 +179,10 @@ impl Portcullis {
     }
 }
 
-/// The binary under test: this build's, or the one `PORTCULLIS_BIN` names (benchmarks
+/// The binary under test: this build's, or the one `BENCH_BINARY` names (benchmarks
 /// compare two builds that way).
 fn binary() -> String {
-    std::env::var("PORTCULLIS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_portcullis").to_string())
+    std::env::var("BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_portcullis").to_string())
 }
 
 /// The test's own `PORTCULLIS_*` or `RUST_LOG` must not leak into the child.
