@@ -13,6 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh >/dev/null
+# The independent floor the token paths are compared with (benches/floor/main.rs).
+cargo build --release --quiet --features bench-floor --bin portcullis-floor
 cargo bench --bench token
 cargo bench --bench policy
 cargo bench --bench cache
