@@ -3,8 +3,10 @@
 //! Everything runs on this machine in one run, so the figures are comparable with each
 //! other even when the machine is shared and noisy; the ratios are what to read:
 //!
-//! 1. baselines from the same binary and configuration: `/bench/constant` (the HTTP stack
-//!    alone) and `/bench/sign` (the same plus one ES256 signature);
+//! 1. baselines: the independent floor (`benches/floor/main.rs`: actix-web and ring signing
+//!    one token of the same shape, nothing of ours), and from the same binary and
+//!    configuration as `/token`, `/bench/constant` (the HTTP stack alone) and `/bench/sign`
+//!    (the same plus one ES256 signature);
 //! 2. `/token` with a refresh token (POST), a personal access token and a remembered
 //!    password, at 64 connections: tokens/s, p50/p99, and the ratio to `/bench/sign`;
 //! 3. `/token` with fresh passwords (argon2 on every request, remembering off) against what
@@ -119,7 +121,24 @@ fn main() {
             "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\nwrk.body = \"grant_type=refresh_token&service=bench&client_id=docker&refresh_token={refresh}&{scope}\"\n"
         ),
     );
+    // The independent floor (benches/floor/main.rs): actix-web and ring, nothing of ours.
+    let floor_port = support::free_port();
+    let floor_bin = Path::new(env!("CARGO_BIN_EXE_portcullis")).with_file_name("portcullis-floor");
+    assert!(
+        floor_bin.exists(),
+        "{} is missing: build it with `cargo build --release --features bench-floor --bin portcullis-floor` (scripts/bench.sh does)",
+        floor_bin.display()
+    );
+    let mut floor_cmd = Command::new(&floor_bin);
+    floor_cmd.arg(format!("127.0.0.1:{floor_port}"));
+    let mut floor = support::ChildGuard::spawn(floor_cmd, "portcullis-floor");
+    floor.wait_for_port(&format!("127.0.0.1:{floor_port}"), Duration::from_secs(10));
     let paths: Vec<(&str, String, Option<std::path::PathBuf>)> = vec![
+        (
+            "independent floor (actix + ES256)",
+            format!("http://127.0.0.1:{floor_port}/token"),
+            None,
+        ),
         (
             "/bench/constant (HTTP stack)",
             format!("{}/bench/constant", warm.url()),
@@ -146,7 +165,8 @@ fn main() {
             Some(basic("alice", "alice-password")),
         ),
     ];
-    const SIGN: usize = 1;
+    const FLOOR: usize = 0;
+    const SIGN: usize = 2;
     let mut runs: Vec<Vec<WrkResult>> = paths.iter().map(|_| Vec::new()).collect();
     for round in 0..ROUNDS {
         for k in 0..paths.len() {
@@ -169,7 +189,7 @@ fn main() {
                 .map(|(a, b)| a.rps / b.rps)
                 .collect(),
         );
-        let target = if i >= 2 {
+        let target = if i > SIGN {
             let p99 = median(r.iter().map(|x| x.p99.as_secs_f64()).collect());
             format!(
                 "  target >= 90% and p99 <= 5ms: {}",
@@ -182,11 +202,18 @@ fn main() {
         } else {
             String::new()
         };
+        let of_floor = median(
+            r.iter()
+                .zip(&runs[FLOOR])
+                .map(|(a, b)| a.rps / b.rps)
+                .collect(),
+        );
         println!(
-            "  {name:<36} {:>9.0} req/s  p50 {:>7}  p99 {:>7}  {:>5.1}% of /bench/sign  non-2xx {}{target}",
+            "  {name:<36} {:>9.0} req/s  p50 {:>7}  p99 {:>7}  {:>5.1}% of the floor  {:>5.1}% of /bench/sign  non-2xx {}{target}",
             median(r.iter().map(|x| x.rps).collect()),
             ms(Duration::from_secs_f64(median(r.iter().map(|x| x.p50.as_secs_f64()).collect()))),
             ms(Duration::from_secs_f64(median(r.iter().map(|x| x.p99.as_secs_f64()).collect()))),
+            100.0 * of_floor,
             100.0 * ratio,
             r.iter().map(|x| x.non_2xx).sum::<u64>()
         );
