@@ -6,8 +6,10 @@
 //! a JSON object with `log.format = "json"`. Without a sink (the library embedded, tests),
 //! records fall back to `tracing` events on the `audit` target.
 //!
-//! Records are formatted by hand: one is written per token request, and a generic
-//! formatter was a visible share of the warm path's cost.
+//! Records are formatted by hand, straight into one buffer per thread: one is written per
+//! token request, and a generic formatter, with a string for each list of scopes, was a
+//! tenth of the warm path's cost (see `benches/instructions.rs`). A token record takes the
+//! request's scopes and decisions as they are and writes them out itself.
 //!
 //! What a record holds is chosen so that "why was I refused?" can be answered from the log
 //! alone, and it never holds a secret: no password, refresh token or JWT, only the token's
@@ -18,11 +20,13 @@
 //! [`MAX_FIELD_CHARS`] characters (then says how many were cut). Every value is escaped (see
 //! `log_escape.rs`), so nothing a client sends can end a record early or forge another.
 
-use std::io::Write as _;
+use std::cell::RefCell;
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
+use crate::authz::Decision;
 use crate::config::LogFormat;
-use crate::domain::Actor;
+use crate::domain::{Actor, Scope};
 use crate::log_escape::{bounded, push_json_string, push_quoted};
 use crate::telemetry::BatchWriter;
 
@@ -30,27 +34,6 @@ use crate::telemetry::BatchWriter;
 pub const MAX_SCOPES_RECORDED: usize = 10;
 /// Characters a field holds at most; the rest are counted.
 pub const MAX_FIELD_CHARS: usize = 4096;
-
-/// `items` joined with `sep`, at most [`MAX_SCOPES_RECORDED`] of them, then `… (+N more
-/// scopes)`: how a record lists scopes.
-pub fn scope_list<T: std::fmt::Display>(items: &[T], sep: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    for (i, item) in items.iter().take(MAX_SCOPES_RECORDED).enumerate() {
-        if i > 0 {
-            out.push_str(sep);
-        }
-        let _ = write!(out, "{item}");
-    }
-    if items.len() > MAX_SCOPES_RECORDED {
-        let _ = write!(
-            out,
-            "{sep}… (+{} more scopes not recorded)",
-            items.len() - MAX_SCOPES_RECORDED
-        );
-    }
-    out
-}
 
 /// How a token request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,40 +62,118 @@ impl Outcome {
     }
 }
 
+/// One token request, as its record tells it.
 #[derive(Clone, Copy)]
 pub struct TokenEvent<'a> {
     pub outcome: Outcome,
     /// The authenticated subject, or the name a refused request claimed, or "" (anonymous).
     pub subject: &'a str,
-    /// How the requester authenticated: password, refresh_token, anonymous.
+    /// How the requester authenticated: password, access_token, refresh_token, anonymous, …
     pub auth: &'a str,
-    pub client_ip: &'a str,
+    /// The credential was recognised from memory rather than verified again: the record's
+    /// `auth` then reads `password (remembered)`.
+    pub remembered: bool,
+    pub client_ip: Option<IpAddr>,
     pub client_id: &'a str,
     pub service: &'a str,
-    /// Requested scopes, space-separated.
-    pub requested: &'a str,
-    /// Granted scopes, space-separated.
-    pub granted: &'a str,
-    /// Why: which policy allowed or denied each action, or why credentials were refused.
+    pub requested: &'a [Scope],
+    /// One per requested scope, once decided: the record's `granted` lists what they grant,
+    /// and its `reason` which policy allowed or denied each action.
+    pub decisions: &'a [Decision],
+    /// Why, when nothing was decided: why credentials were refused or the request is invalid.
     pub reason: &'a str,
     pub jti: &'a str,
 }
 
 impl TokenEvent<'_> {
-    fn fields(&self) -> [(&'static str, &str); 11] {
-        [
-            ("event", "token"),
-            ("outcome", self.outcome.as_str()),
-            ("subject", self.subject),
-            ("auth", self.auth),
-            ("client_ip", self.client_ip),
-            ("client_id", self.client_id),
-            ("service", self.service),
-            ("requested", self.requested),
-            ("granted", self.granted),
-            ("reason", self.reason),
-            ("jti", self.jti),
-        ]
+    /// Hands each field to `put` in record order, as raw text (bounding and escaping are the
+    /// caller's). Fields made of lists are written into `scratch` first.
+    fn fields(&self, scratch: &mut String, mut put: impl FnMut(&'static str, &str)) {
+        put("event", "token");
+        put("outcome", self.outcome.as_str());
+        put("subject", self.subject);
+        if self.remembered {
+            scratch.clear();
+            scratch.push_str(self.auth);
+            scratch.push_str(" (remembered)");
+            put("auth", scratch);
+        } else {
+            put("auth", self.auth);
+        }
+        scratch.clear();
+        if let Some(ip) = self.client_ip {
+            push_ip(scratch, ip);
+        }
+        put("client_ip", scratch);
+        put("client_id", self.client_id);
+        put("service", self.service);
+        scratch.clear();
+        push_list(scratch, self.requested.iter(), " ", |out, s| {
+            s.write_to(out)
+        });
+        put("requested", scratch);
+        scratch.clear();
+        push_list(
+            scratch,
+            self.decisions.iter().filter(|d| !d.granted.is_empty()),
+            " ",
+            |out, d| d.requested.write_with_actions(&d.granted, out),
+        );
+        put("granted", scratch);
+        if self.decisions.is_empty() {
+            put("reason", self.reason);
+        } else {
+            scratch.clear();
+            push_list(scratch, self.decisions.iter(), "; ", |out, d| {
+                d.requested.write_to(out);
+                out.push_str(" (");
+                d.write_reason(out);
+                out.push(')');
+            });
+            put("reason", scratch);
+        }
+        put("jti", self.jti);
+    }
+}
+
+/// Up to [`MAX_SCOPES_RECORDED`] items joined with `sep`, then `… (+N more scopes not
+/// recorded)`: how a record lists scopes.
+fn push_list<T>(
+    out: &mut String,
+    mut items: impl Iterator<Item = T>,
+    sep: &str,
+    mut one: impl FnMut(&mut String, T),
+) {
+    for (i, item) in items.by_ref().take(MAX_SCOPES_RECORDED).enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        one(out, item);
+    }
+    let more = items.count();
+    if more > 0 {
+        out.push_str(sep);
+        out.push_str("… (+");
+        out.push_str(itoa::Buffer::new().format(more));
+        out.push_str(" more scopes not recorded)");
+    }
+}
+
+/// `127.0.0.1` without the formatter (IPv6, rarer, through it).
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(itoa::Buffer::new().format(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{v6}");
+        }
     }
 }
 
@@ -159,130 +220,242 @@ impl EventOutcome {
 }
 
 impl Event<'_> {
-    fn fields(&self) -> [(&'static str, &str); 5] {
-        [
-            ("event", self.event),
-            ("outcome", self.outcome.as_str()),
-            ("actor", self.actor.as_str()),
-            ("target", self.target),
-            ("detail", self.detail),
-        ]
+    fn fields(&self, _scratch: &mut String, mut put: impl FnMut(&'static str, &str)) {
+        put("event", self.event);
+        put("outcome", self.outcome.as_str());
+        put("actor", self.actor.as_str());
+        put("target", self.target);
+        put("detail", self.detail);
     }
 }
 
 /// Records a security event.
 pub fn event(e: &Event<'_>) {
-    let Some(sink) = SINK.get() else {
-        tracing::info!(
-            target: "audit",
-            event = e.event,
-            outcome = e.outcome.as_str(),
-            actor = e.actor.as_str(),
-            target = e.target,
-            detail = e.detail,
-        );
-        return;
-    };
-    write(sink, &e.fields());
+    match SINK.get() {
+        Some(sink) => emit(sink, |line, scratch| {
+            render(line, scratch, sink.format, |s, put| e.fields(s, put))
+        }),
+        None => {
+            let [event, outcome, actor, target, detail] = collect(|s, put| e.fields(s, put));
+            tracing::info!(target: "audit", event, outcome, actor, target, detail);
+        }
+    }
 }
 
-fn write(sink: &Sink, fields: &[(&str, &str)]) {
-    let line = match sink.format {
-        LogFormat::Text => text_line(fields),
-        LogFormat::Json => json_line(fields),
-    };
-    let _ = sink.writer.clone().write_all(line.as_bytes());
-}
-
+/// Records a token request.
 pub fn token(e: &TokenEvent<'_>) {
-    let Some(sink) = SINK.get() else {
-        tracing::info!(
-            target: "audit",
-            event = "token",
-            outcome = e.outcome.as_str(),
-            subject = e.subject,
-            auth = e.auth,
-            client_ip = e.client_ip,
-            client_id = e.client_id,
-            service = e.service,
-            requested = e.requested,
-            granted = e.granted,
-            reason = e.reason,
-            jti = e.jti,
-        );
-        return;
-    };
-    write(sink, &e.fields());
-}
-
-fn timestamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
-}
-
-/// `2026-11-22T10:15:00.123456Z  INFO audit: event="token" outcome="issued" subject="alice" …`
-fn text_line(fields: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(256 + fields.iter().map(|(_, v)| v.len()).sum::<usize>());
-    out.push_str(&timestamp());
-    out.push_str("  INFO audit:");
-    for (k, v) in fields {
-        out.push(' ');
-        out.push_str(k);
-        out.push('=');
-        push_quoted(&mut out, &bounded(v, MAX_FIELD_CHARS));
+    match SINK.get() {
+        Some(sink) => emit(sink, |line, scratch| {
+            render(line, scratch, sink.format, |s, put| e.fields(s, put))
+        }),
+        None => {
+            let [event, outcome, subject, auth, client_ip, client_id, service, requested, granted, reason, jti] =
+                collect(|s, put| e.fields(s, put));
+            tracing::info!(
+                target: "audit",
+                event,
+                outcome,
+                subject,
+                auth,
+                client_ip,
+                client_id,
+                service,
+                requested,
+                granted,
+                reason,
+                jti,
+            );
+        }
     }
-    out.push('\n');
-    out
 }
 
-fn json_line(fields: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(256 + fields.iter().map(|(_, v)| v.len()).sum::<usize>());
-    out.push_str("{\"timestamp\":");
-    push_json_string(&mut out, &timestamp());
-    out.push_str(",\"level\":\"INFO\",\"target\":\"audit\"");
-    for (k, v) in fields {
-        out.push(',');
-        push_json_string(&mut out, k);
-        out.push(':');
-        push_json_string(&mut out, &bounded(v, MAX_FIELD_CHARS));
+/// Each field's value, bounded, for the `tracing` fallback (which escapes on its own way out).
+fn collect<const N: usize>(
+    fields: impl FnOnce(&mut String, &mut dyn FnMut(&'static str, &str)),
+) -> [String; N] {
+    let mut values: [String; N] = std::array::from_fn(|_| String::new());
+    let mut i = 0;
+    fields(&mut String::new(), &mut |_, v| {
+        values[i] = bounded(v, MAX_FIELD_CHARS).into_owned();
+        i += 1;
+    });
+    values
+}
+
+thread_local! {
+    /// The line being written and a scratch string for list fields, reused by every record
+    /// written on this thread: no allocation per record.
+    static BUFFERS: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+}
+
+/// Builds one record in this thread's buffers and appends it to the sink.
+fn emit(sink: &Sink, build: impl FnOnce(&mut String, &mut String)) {
+    BUFFERS.with(|buffers| {
+        let mut fresh = (String::new(), String::new());
+        let mut borrowed = buffers.try_borrow_mut();
+        let (line, scratch) = match borrowed.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut fresh,
+        };
+        line.clear();
+        build(line, scratch);
+        // Every value was escaped as it was written: nothing for the writer to sanitize.
+        sink.writer.append_escaped(line.as_bytes());
+        // A record is bounded, but one huge record should not pin its buffer forever.
+        for b in [line, scratch] {
+            if b.capacity() > 64 * 1024 {
+                *b = String::new();
+            }
+        }
+    });
+}
+
+/// One record in the configured format, ending in `\n`:
+/// `2026-11-22T10:15:00.123456Z  INFO audit: event="token" outcome="issued" …`, or a JSON
+/// object with the same fields after `timestamp`, `level` and `target`.
+fn render(
+    out: &mut String,
+    scratch: &mut String,
+    format: LogFormat,
+    fields: impl FnOnce(&mut String, &mut dyn FnMut(&'static str, &str)),
+) {
+    match format {
+        LogFormat::Text => {
+            crate::timestamp::push_now_micros(out);
+            out.push_str("  INFO audit:");
+            fields(scratch, &mut |k, v| {
+                out.push(' ');
+                out.push_str(k);
+                out.push('=');
+                push_quoted(out, &bounded(v, MAX_FIELD_CHARS));
+            });
+            out.push('\n');
+        }
+        LogFormat::Json => {
+            out.push_str("{\"timestamp\":\"");
+            crate::timestamp::push_now_micros(out);
+            out.push_str("\",\"level\":\"INFO\",\"target\":\"audit\"");
+            fields(scratch, &mut |k, v| {
+                out.push(',');
+                push_json_string(out, k);
+                out.push(':');
+                push_json_string(out, &bounded(v, MAX_FIELD_CHARS));
+            });
+            out.push_str("}\n");
+        }
     }
-    out.push_str("}\n");
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authz::{ActionVerdict, Origin, RuleRef, Verdict};
+    use crate::domain::Action;
 
     fn event<'a>(reason: &'a str) -> TokenEvent<'a> {
         TokenEvent {
             outcome: Outcome::Issued,
             subject: "alice",
-            auth: "password (remembered)",
-            client_ip: "127.0.0.1",
+            auth: "password",
+            remembered: true,
+            client_ip: Some([127, 0, 0, 1].into()),
             client_id: "docker",
             service: "svc",
-            requested: "repository:a:pull",
-            granted: "",
+            requested: &[],
+            decisions: &[],
             reason,
             jti: "j",
         }
     }
 
+    fn line(e: &TokenEvent<'_>, format: LogFormat) -> String {
+        let mut out = String::new();
+        render(&mut out, &mut String::new(), format, |s, put| {
+            e.fields(s, put)
+        });
+        out
+    }
+
+    fn text_line(e: &TokenEvent<'_>) -> String {
+        line(e, LogFormat::Text)
+    }
+
+    fn json_line(e: &TokenEvent<'_>) -> String {
+        line(e, LogFormat::Json)
+    }
+
+    fn scope(s: &str) -> Scope {
+        Scope::parse(s).unwrap()
+    }
+
     #[test]
     fn a_text_record_has_every_field_quoted_in_order() {
-        let line = text_line(&event("pull: not granted").fields());
+        let requested = [scope("repository:a:pull")];
+        let line = text_line(&TokenEvent {
+            requested: &requested,
+            ..event("pull: not granted")
+        });
         assert!(line.ends_with('\n'));
         assert!(
             line.contains(r#" INFO audit: event="token" outcome="issued" subject="alice" auth="password (remembered)" client_ip="127.0.0.1" client_id="docker" service="svc" requested="repository:a:pull" granted="" reason="pull: not granted" jti="j""#),
+            "{line}"
+        );
+        let stamp = line.split_whitespace().next().unwrap();
+        assert!(
+            time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+                .is_ok(),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn decisions_give_the_granted_scopes_and_the_reason_for_each_action() {
+        let rule = RuleRef {
+            origin: Origin::file("policies/10-team.toml", 5),
+            text: "grant writer to group:developers on team/**".into(),
+            description: None,
+        };
+        let decisions = [
+            Decision {
+                requested: scope("repository:team/app:pull,push"),
+                granted: vec![Action::Pull],
+                verdicts: vec![
+                    ActionVerdict {
+                        action: Action::Pull,
+                        verdict: Verdict::Allowed(rule),
+                    },
+                    ActionVerdict {
+                        action: Action::Push,
+                        verdict: Verdict::NotGranted,
+                    },
+                ],
+            },
+            Decision {
+                requested: scope("repository(plugin):other:push"),
+                granted: vec![],
+                verdicts: vec![ActionVerdict {
+                    action: Action::Push,
+                    verdict: Verdict::NotGranted,
+                }],
+            },
+        ];
+        let requested: Vec<Scope> = decisions.iter().map(|d| d.requested.clone()).collect();
+        let line = text_line(&TokenEvent {
+            requested: &requested,
+            decisions: &decisions,
+            client_ip: Some("2001:db8::1".parse().unwrap()),
+            ..event("")
+        });
+        assert!(line.contains(r#" client_ip="2001:db8::1" "#), "{line}");
+        assert!(
+            line.contains(r#" requested="repository:team/app:pull,push repository(plugin):other:push" granted="repository:team/app:pull" reason="repository:team/app:pull,push (pull: allowed by policies/10-team.toml:5; push: not granted); repository(plugin):other:push (push: not granted)" "#),
             "{line}"
         );
     }
 
     #[test]
     fn quotes_and_control_characters_in_values_are_escaped() {
-        let line = text_line(&event("a \"quoted\"\nnew line").fields());
+        let line = text_line(&event("a \"quoted\"\nnew line"));
         assert!(
             line.contains(r#"reason="a \"quoted\"\nnew line""#),
             "{line}"
@@ -293,40 +466,60 @@ mod tests {
     #[test]
     fn line_breaks_of_every_kind_are_escaped_in_both_formats() {
         let hostile = "x\u{85}event=\"token\" outcome=\"issued\"\u{2028}y\u{9b}z";
-        for line in [
-            text_line(&event(hostile).fields()),
-            json_line(&event(hostile).fields()),
-        ] {
+        let requested = [scope("custom:a\u{9b}b\u{202e}c:read")];
+        let e = TokenEvent {
+            requested: &requested,
+            client_id: hostile,
+            ..event(hostile)
+        };
+        for line in [text_line(&e), json_line(&e)] {
             let body = line.strip_suffix('\n').unwrap();
             assert!(!body.chars().any(crate::log_escape::dangerous), "{line:?}");
         }
-        let v: serde_json::Value =
-            serde_json::from_str(json_line(&event(hostile).fields()).trim_end()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(json_line(&e).trim_end()).unwrap();
         assert_eq!(v["reason"], hostile, "the JSON value reads back exactly");
+        assert_eq!(v["requested"], "custom:a\u{9b}b\u{202e}c:read");
     }
 
     #[test]
     fn a_record_is_bounded_and_says_what_was_cut() {
         let huge = "r".repeat(100_000);
-        let line = text_line(&event(&huge).fields());
+        let line = text_line(&event(&huge));
         assert!(line.len() < 4 * MAX_FIELD_CHARS, "{}", line.len());
         assert!(line.contains("(cut: 95904 more characters)"), "{line}");
-        let scopes: Vec<String> = (0..64).map(|i| format!("repository:r{i}:pull")).collect();
-        let listed = scope_list(&scopes, " ");
-        assert!(listed.starts_with("repository:r0:pull repository:r1:pull"));
+        let scopes: Vec<Scope> = (0..64)
+            .map(|i| scope(&format!("repository:r{i}:pull")))
+            .collect();
+        let line = text_line(&TokenEvent {
+            requested: &scopes,
+            ..event("")
+        });
         assert!(
-            listed.ends_with("… (+54 more scopes not recorded)"),
-            "{listed}"
+            line.contains(r#" requested="repository:r0:pull repository:r1:pull "#),
+            "{line}"
         );
-        assert!(!listed.contains("r10:"));
+        assert!(
+            line.contains(r#"repository:r9:pull … (+54 more scopes not recorded)" "#),
+            "{line}"
+        );
+        assert!(!line.contains("r10:"));
+        let long_action = format!("custom:x:{}", "a".repeat(5000));
+        let requested = [scope(&long_action)];
+        let line = text_line(&TokenEvent {
+            requested: &requested,
+            ..event("")
+        });
+        assert!(line.contains("… (cut: 913 more characters)"), "{line}");
     }
 
     #[test]
     fn a_json_record_is_one_object_per_line() {
-        let line = json_line(&event("x\"y").fields());
+        let line = json_line(&event("x\"y"));
         let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(v["target"], "audit");
         assert_eq!(v["outcome"], "issued");
         assert_eq!(v["reason"], "x\"y");
+        assert_eq!(v["auth"], "password (remembered)");
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 }

@@ -23,6 +23,7 @@
 //! - [`audit`]: one record per token request, whatever the log level, never a secret.
 //! - [`telemetry`]: logging through a batched writer (no system call per line).
 //! - [`log_escape`]: escaping values from outside, so that no log line can be forged.
+//! - [`timestamp`]: RFC 3339 times for the token answer and the audit log, cached per second.
 //! - [`manage`]: the changes admins make to accounts and credentials, one implementation
 //!   each for the CLI, the sign-in page and the admin API, audited with who made them.
 //! - [`probe`]: readiness, one method every backend answers.
@@ -54,5 +55,6 @@ pub mod probe;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod timestamp;
 pub mod token;
 pub mod token_service;

@@ -1,9 +1,12 @@
 //! Remembered credentials: the fast path that spares a busy registry an argon2
 //! verification (~25 ms of a core) or a database round trip per token request.
 //!
-//! - Keyed by an HMAC, under a key made fresh at every start, of the credential kind,
-//!   the name and the secret: the password itself is never kept, and a key is useless
-//!   outside this process.
+//! - Keyed by a MAC, under a key made fresh at every start, of the credential kind, the
+//!   name, the secret and the service: the password itself is never kept, a key is useless
+//!   outside this process, and no one without the key can make two credentials share an
+//!   entry. The MAC is keyed BLAKE3, which costs a third of HMAC-SHA256 on these ~80 bytes
+//!   (2,000 instructions against 7,600 per request under callgrind; it is computed on every
+//!   warm token request).
 //! - Each entry is tagged with the credential epoch it was learned in (see
 //!   `store/epoch.rs`) and ignored once the epoch moves: a password change, a disabled user,
 //!   a revoked token or a changed group membership takes effect on the next request, even
@@ -17,13 +20,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ring::hmac;
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Authenticated;
 
-/// A credential's place in the cache: an HMAC of its kind, name, secret and service.
+/// A credential's place in the cache: a MAC of its kind, name, secret and service.
 pub type CacheKey = [u8; 32];
 type Key = CacheKey;
 
@@ -45,7 +47,7 @@ impl CredentialKind {
 }
 
 pub struct CredentialCache {
-    hmac_key: hmac::Key,
+    mac_key: [u8; 32],
     ttl: Duration,
     max_entries: usize,
     map: quick_cache::sync::Cache<Key, Arc<Entry>>,
@@ -60,8 +62,11 @@ struct Entry {
 impl CredentialCache {
     pub fn new(ttl: Duration, max_entries: usize) -> CredentialCache {
         CredentialCache {
-            hmac_key: hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
-                .expect("system RNG"),
+            mac_key: {
+                let mut key = [0u8; 32];
+                SystemRandom::new().fill(&mut key).expect("system RNG");
+                key
+            },
             ttl,
             max_entries,
             map: quick_cache::sync::Cache::new(max_entries.max(1)),
@@ -81,19 +86,17 @@ impl CredentialCache {
         secret: &SecretString,
         service: &str,
     ) -> Key {
-        let mut ctx = hmac::Context::with_key(&self.hmac_key);
-        ctx.update(&[kind.tag()]);
+        let mut mac = blake3::Hasher::new_keyed(&self.mac_key);
+        mac.update(&[kind.tag()]);
         for part in [
             name.as_bytes(),
             secret.expose_secret().as_bytes(),
             service.as_bytes(),
         ] {
-            ctx.update(&(part.len() as u64).to_be_bytes());
-            ctx.update(part);
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
         }
-        let mut key = [0u8; 32];
-        key.copy_from_slice(ctx.sign().as_ref());
-        key
+        *mac.finalize().as_bytes()
     }
 
     pub fn get(&self, key: &Key, epoch: u64) -> Option<Authenticated> {

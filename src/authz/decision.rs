@@ -35,6 +35,25 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// Appends what `Display` shows; a file's place without the formatter, since the audit
+    /// record of every token request names the rule behind each action.
+    pub fn write_to(&self, out: &mut String) {
+        match self {
+            Origin::File { file, line } => {
+                out.push_str(file);
+                out.push(':');
+                out.push_str(itoa::Buffer::new().format(*line));
+            }
+            Origin::Other(text) => out.push_str(text),
+            binding @ Origin::Binding { .. } => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{binding}");
+            }
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -150,22 +169,34 @@ impl Decision {
     /// `pull: allowed by policies/team.toml:12; push: denied by policies/freeze.toml:3`.
     pub fn reason(&self) -> String {
         let mut out = String::new();
+        self.write_reason(&mut out);
+        out
+    }
+
+    /// [`Decision::reason`], appended to `out`.
+    pub fn write_reason(&self, out: &mut String) {
         for (i, v) in self.verdicts.iter().enumerate() {
             if i > 0 {
                 out.push_str("; ");
             }
             out.push_str(v.action.as_str());
             match &v.verdict {
-                Verdict::Allowed(r) => out.push_str(&format!(": allowed by {}", r.origin)),
-                Verdict::Denied(r) => out.push_str(&format!(": denied by {}", r.origin)),
+                Verdict::Allowed(r) => {
+                    out.push_str(": allowed by ");
+                    r.origin.write_to(out);
+                }
+                Verdict::Denied(r) => {
+                    out.push_str(": denied by ");
+                    r.origin.write_to(out);
+                }
                 Verdict::NotGranted => out.push_str(": not granted"),
-                Verdict::OutsideTokenScope(r) => out.push_str(&format!(
-                    ": outside the token's scopes (policy {} would allow it)",
-                    r.origin
-                )),
+                Verdict::OutsideTokenScope(r) => {
+                    out.push_str(": outside the token's scopes (policy ");
+                    r.origin.write_to(out);
+                    out.push_str(" would allow it)");
+                }
             }
         }
-        out
     }
 
     /// Why a `NotGranted` happened, phrased for the resource that was asked for: for a

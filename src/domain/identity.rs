@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,9 +14,9 @@ pub enum Requester {
 
 impl Requester {
     /// The JWT `sub` claim: the principal's subject string, or `""` for anonymous (jwt.md).
-    pub fn subject(&self) -> String {
+    pub fn subject(&self) -> Cow<'_, str> {
         match self {
-            Requester::Anonymous => String::new(),
+            Requester::Anonymous => Cow::Borrowed(""),
             Requester::Authenticated(id) => id.subject(),
         }
     }
@@ -114,12 +115,12 @@ impl Identity {
 
     /// The token subject. Users are their bare name (what `docker login -u` typed, and what
     /// the registry logs); other principals carry their kind so they cannot be confused.
-    pub fn subject(&self) -> String {
+    pub fn subject(&self) -> Cow<'_, str> {
         match self.kind {
-            PrincipalKind::User => self.name.clone(),
-            PrincipalKind::Robot => format!("robot:{}", self.name),
+            PrincipalKind::User => Cow::Borrowed(&self.name),
+            PrincipalKind::Robot => Cow::Owned(format!("robot:{}", self.name)),
             // Already a full subject, made from the entry's template (e.g. `ci:acme/api`).
-            PrincipalKind::Workload => self.name.clone(),
+            PrincipalKind::Workload => Cow::Borrowed(&self.name),
         }
     }
 }

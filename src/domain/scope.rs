@@ -112,6 +112,33 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// `repository:team/app:pull,push` appended to `out`, as `Display` writes it but without
+    /// the formatter (the audit record writes every scope of every request).
+    pub fn write_to(&self, out: &mut String) {
+        self.write_with_actions(&self.actions, out);
+    }
+
+    /// This resource with `actions` instead of its own (what a decision granted).
+    pub fn write_with_actions(&self, actions: &[Action], out: &mut String) {
+        out.push_str(&self.resource_type.name);
+        if let Some(class) = &self.resource_type.class {
+            out.push('(');
+            out.push_str(class);
+            out.push(')');
+        }
+        out.push(':');
+        out.push_str(&self.name);
+        out.push(':');
+        for (i, a) in actions.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(a.as_str());
+        }
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.resource_type.name)?;

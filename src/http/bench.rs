@@ -15,7 +15,7 @@ use actix_web::{web, HttpResponse};
 use super::token::token_body;
 use super::AppState;
 use crate::domain::Scope;
-use crate::token::AccessEntry;
+use crate::token::Access;
 use crate::token_service::TokenService;
 
 pub async fn constant(state: web::Data<AppState>) -> HttpResponse {
@@ -26,15 +26,16 @@ pub async fn constant(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn sign(state: web::Data<AppState>) -> HttpResponse {
-    let access = [AccessEntry::from(&bench_scope())];
-    let token = state
-        .tokens
-        .signer()
-        .issue("bench", &state.tokens.service, &access);
+    let scope = bench_scope();
+    let token =
+        state
+            .tokens
+            .signer()
+            .issue("bench", &state.tokens.service, &[Access::from(&scope)]);
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("application/json")
-        .body(token_body(&token, None, None))
+        .body(token_body(&token, |_| {}))
 }
 
 fn bench_scope() -> Scope {
@@ -43,10 +44,9 @@ fn bench_scope() -> Scope {
 
 /// The constant body: a real token signed once at start, so the size matches.
 pub fn constant_body(tokens: &TokenService) -> web::Bytes {
-    let token = tokens.signer().issue(
-        "bench",
-        &tokens.service,
-        &[AccessEntry::from(&bench_scope())],
-    );
-    web::Bytes::from(token_body(&token, None, None))
+    let scope = bench_scope();
+    let token = tokens
+        .signer()
+        .issue("bench", &tokens.service, &[Access::from(&scope)]);
+    web::Bytes::from(token_body(&token, |_| {}))
 }

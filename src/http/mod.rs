@@ -59,17 +59,16 @@ impl AppState {
 /// The route table, in one place.
 pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        if state.bench_routes {
+        let bench_routes = state.bench_routes;
+        // `/token` first, one handler choosing by method itself: routes are tried in order,
+        // and actix's method guards allocate on every request (to list the allowed methods).
+        cfg.app_data(web::Data::from(state))
+            .route("/token", web::to(token::token));
+        if bench_routes {
             cfg.route("/bench/constant", web::get().to(bench::constant))
                 .route("/bench/sign", web::get().to(bench::sign));
         }
-        cfg.app_data(web::Data::from(state))
-            .service(
-                web::resource("/token")
-                    .route(web::get().to(token::get))
-                    .route(web::post().to(token::post))
-                    .default_service(web::to(error::method_not_allowed)),
-            )
+        cfg
             // The sign-in pages: every answer, errors included, is a page of theirs.
             .service(
                 web::scope("/login")

@@ -1,6 +1,6 @@
 //! `GET /token` and `POST /token`.
 
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
@@ -11,10 +11,24 @@ use super::token_request::{
 };
 use super::AppState;
 use crate::audit::{self, Outcome, TokenEvent};
+use crate::log_escape::push_json_string;
 use crate::token::IssuedToken;
 use crate::token_service::Grant;
 
-pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// `/token`: `GET` (token spec), `POST` (OAuth2 form), anything else a 405 naming both.
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    match *req.method() {
+        Method::GET => get(req, state).await,
+        Method::POST => post(req, state, payload).await,
+        _ => Ok(super::error::method_not_allowed().await),
+    }
+}
+
+async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let auth: Vec<&[u8]> = req
         .headers()
         .get_all(header::AUTHORIZATION)
@@ -24,7 +38,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     respond(&req, &state, parsed).await
 }
 
-pub async fn post(
+async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
     mut payload: web::Payload,
@@ -81,11 +95,12 @@ async fn respond(
             },
             subject: "",
             auth: "",
-            client_ip: &client.map(|ip| ip.to_string()).unwrap_or_default(),
+            remembered: false,
+            client_ip: client,
             client_id: "",
             service: "",
-            requested: "",
-            granted: "",
+            requested: &[],
+            decisions: &[],
             reason: &e.message,
             jti: "",
         })
@@ -106,50 +121,38 @@ async fn respond(
 /// `access_token` from a POST), `expires_in` as an integer, `issued_at` as RFC 3339, and a
 /// refresh token only when one was asked for (crane switches to the POST flow on seeing one).
 fn body(grant: &Grant, flavor: Flavor) -> String {
-    let refresh = grant
-        .refresh_token
-        .as_ref()
-        .map(|t| t.expose_secret().to_string());
-    let scope = (flavor == Flavor::Post).then(|| {
-        grant
-            .granted
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    });
-    token_body(&grant.token, refresh.as_deref(), scope.as_deref())
+    token_body(&grant.token, |out| {
+        if let Some(t) = &grant.refresh_token {
+            out.push_str(r#","refresh_token":"#);
+            push_json_string(out, t.expose_secret());
+        }
+        if flavor == Flavor::Post {
+            let mut scope = String::new();
+            grant.write_granted(&mut scope);
+            out.push_str(r#","scope":"#);
+            push_json_string(out, &scope);
+        }
+    })
 }
 
 /// The JSON answer, written directly: the token appears twice and is ~700 bytes of base64url
 /// that never needs escaping, so a generic serializer would spend most of its time scanning
-/// it. Also used by the benchmark baselines, so that they pay the same.
-pub(super) fn token_body(
-    token: &IssuedToken,
-    refresh_token: Option<&str>,
-    scope: Option<&str>,
-) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(2 * token.token.len() + 160);
-    let t = &token.token;
-    let _ = write!(
-        out,
-        r#"{{"token":"{t}","access_token":"{t}","expires_in":{},"issued_at":"{}""#,
-        token.expires_in,
-        token.issued_at_rfc3339()
-    );
-    if let Some(r) = refresh_token {
-        let _ = write!(out, r#","refresh_token":{}"#, json_string(r));
-    }
-    if let Some(s) = scope {
-        let _ = write!(out, r#","scope":{}"#, json_string(s));
-    }
+/// it. `more` appends further members. Also used by the benchmark baselines, so that they
+/// pay the same.
+pub(super) fn token_body(token: &IssuedToken, more: impl FnOnce(&mut String)) -> String {
+    let mut out = String::with_capacity(2 * token.token.len() + 200);
+    out.push_str(r#"{"token":""#);
+    out.push_str(&token.token);
+    out.push_str(r#"","access_token":""#);
+    out.push_str(&token.token);
+    out.push_str(r#"","expires_in":"#);
+    out.push_str(itoa::Buffer::new().format(token.expires_in));
+    out.push_str(r#","issued_at":""#);
+    crate::timestamp::push_rfc3339(&mut out, token.issued_at);
+    out.push('"');
+    more(&mut out);
     out.push('}');
     out
-}
-
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serialises")
 }
 
 #[cfg(test)]
@@ -164,11 +167,9 @@ mod tests {
             issued_at: 0,
             expires_in: 300,
         };
-        let v: serde_json::Value = serde_json::from_str(&token_body(
-            &token,
-            Some("pcr_x"),
-            Some("repository:a\"b:pull"),
-        ))
+        let v: serde_json::Value = serde_json::from_str(&token_body(&token, |out| {
+            out.push_str(r#","refresh_token":"pcr_x","scope":"repository:a\"b:pull""#)
+        }))
         .unwrap();
         assert_eq!(v["token"], "aaa.bbb.ccc");
         assert_eq!(v["access_token"], "aaa.bbb.ccc");
@@ -176,7 +177,7 @@ mod tests {
         assert_eq!(v["issued_at"], "1970-01-01T00:00:00Z");
         assert_eq!(v["refresh_token"], "pcr_x");
         assert_eq!(v["scope"], "repository:a\"b:pull");
-        let v: serde_json::Value = serde_json::from_str(&token_body(&token, None, None)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&token_body(&token, |_| {})).unwrap();
         assert!(v.get("refresh_token").is_none() && v.get("scope").is_none());
     }
 }

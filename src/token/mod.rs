@@ -9,7 +9,7 @@ mod pem;
 mod signer;
 mod signing_key;
 
-pub use claims::{AccessEntry, Claims};
+pub use claims::{Access, Claims};
 pub use key_id::{jwk_thumbprint, libtrust_key_id, PublicJwk};
 pub use pem::{decode_pem, encode_pem, PemBlock};
 pub use signer::{IssuedToken, TokenSigner};

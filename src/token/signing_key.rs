@@ -226,7 +226,7 @@ impl SigningKey {
         if not_after < now {
             return Err(file_err(
                 &files.cert,
-                format!("the certificate expired at {}", rfc3339(not_after)),
+                format!("the certificate expired at {}", crate::timestamp::rfc3339(not_after)),
                 "remove signing-cert.pem to generate a new self-signed certificate for the same key (the kid stays the same), then update the registry's bundle",
             ));
         }
@@ -298,16 +298,6 @@ impl SigningKey {
     pub fn write_jwks(&self, files: &KeyFiles) -> Result<(), KeyError> {
         write_if_changed(&files.jwks, self.jwks_json().as_bytes())
     }
-}
-
-pub(crate) fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }
 
 fn generate_pkcs8(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {

@@ -8,18 +8,37 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{self, Outcome, TokenEvent};
 use crate::authn::{AuthChain, AuthError, AuthOutcome, Authenticated, Rejection};
-use crate::authz::Authorizer;
-use crate::domain::{PrincipalKind, Requester, Scope};
+use crate::authz::{Authorizer, Decision};
+use crate::domain::{PrincipalKind, Requester};
 mod request;
 
-use crate::token::{AccessEntry, IssuedToken, TokenSigner};
+use crate::token::{Access, IssuedToken, TokenSigner};
 pub use request::{Credentials, TokenRequest, ACCOUNT_MISMATCH};
 
-/// A successful answer: the signed token, what it grants, and a refresh token when asked.
+/// A successful answer: the signed token, the decisions behind it, and a refresh token when
+/// asked.
 pub struct Grant {
     pub token: IssuedToken,
-    pub granted: Vec<Scope>,
+    /// One per requested scope; those granting something are in the token.
+    pub decisions: Vec<Decision>,
     pub refresh_token: Option<SecretString>,
+}
+
+impl Grant {
+    /// What the token grants: `repository:team/app:pull repository:other:pull,push`.
+    pub fn write_granted(&self, out: &mut String) {
+        for (i, d) in self
+            .decisions
+            .iter()
+            .filter(|d| !d.granted.is_empty())
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(' ');
+            }
+            d.requested.write_with_actions(&d.granted, out);
+        }
+    }
 }
 
 /// Why no token was issued.
@@ -77,9 +96,6 @@ impl TokenService {
         req: TokenRequest,
         client: Option<IpAddr>,
     ) -> Result<Grant, Refusal> {
-        let client_ip = client.map(|ip| ip.to_string()).unwrap_or_default();
-        let client_ip = client_ip.as_str();
-        let requested = audit::scope_list(&req.scopes, " ");
         let mut event = TokenEvent {
             outcome: Outcome::Invalid,
             subject: req.credentials.claimed_name(),
@@ -88,11 +104,12 @@ impl TokenService {
                 Credentials::Password { .. } => "password",
                 Credentials::RefreshToken(_) => "refresh_token",
             },
-            client_ip,
+            remembered: false,
+            client_ip: client,
             client_id: req.client_id.as_deref().unwrap_or(""),
             service: req.service.as_deref().unwrap_or(&self.service),
-            requested: &requested,
-            granted: "",
+            requested: &req.scopes,
+            decisions: &[],
             reason: "",
             jti: "",
         };
@@ -186,44 +203,43 @@ impl TokenService {
             _ => None,
         };
 
-        let auth_label = who.as_ref().map(auth_label);
+        if let Some(w) = &who {
+            event.auth = w.identity.source.as_str();
+            event.remembered = w.remembered;
+        }
         // `who` is done with: its identity moves into the requester (no copy per request).
         let requester = match who {
             None => Requester::Anonymous,
             Some(w) => Requester::Authenticated(w.identity),
         };
 
-        let decisions: Vec<_> = req
+        let decisions: Vec<Decision> = req
             .scopes
             .iter()
             .map(|s| self.policies.decide(&requester, s))
             .collect();
-        let granted: Vec<Scope> = decisions.iter().filter_map(|d| d.granted_scope()).collect();
-        let access: Vec<AccessEntry> = granted.iter().map(AccessEntry::from).collect();
+        // The token's access entries borrow from the decisions: nothing is copied.
+        let access: Vec<Access<'_>> = decisions
+            .iter()
+            .filter(|d| !d.granted.is_empty())
+            .map(|d| Access {
+                resource: &d.requested,
+                actions: &d.granted,
+            })
+            .collect();
         let subject = requester.subject();
         let token = self.signer.issue(&subject, &self.service, &access);
+        drop(access);
 
-        let granted_text = audit::scope_list(&granted, " ");
-        let reason = audit::scope_list(
-            &decisions.iter().map(DecisionText).collect::<Vec<_>>(),
-            "; ",
-        );
         event.outcome = Outcome::Issued;
         event.subject = &subject;
-        if let Some(label) = &auth_label {
-            event.auth = label;
-        }
-        event.granted = &granted_text;
-        event.reason = if req.scopes.is_empty() {
-            "login (no scope requested)"
-        } else {
-            &reason
-        };
+        event.decisions = &decisions;
+        event.reason = "login (no scope requested)";
         event.jti = &token.jti;
         audit::token(&event);
         Ok(Grant {
             token,
-            granted,
+            decisions,
             refresh_token,
         })
     }
@@ -237,25 +253,5 @@ impl TokenService {
             ..*event
         });
         Refusal::Unavailable(e)
-    }
-}
-
-/// How the requester authenticated, for the audit log: `password`, `password (remembered)`,
-/// `access_token`, `robot_secret`, `refresh_token`.
-fn auth_label(w: &Authenticated) -> String {
-    let source = w.identity.source.as_str();
-    if w.remembered {
-        format!("{source} (remembered)")
-    } else {
-        source.to_string()
-    }
-}
-
-/// `repository:a:pull (pull: allowed by …)`, as the audit record's reason lists it.
-struct DecisionText<'a>(&'a crate::authz::Decision);
-
-impl std::fmt::Display for DecisionText<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.0.requested, self.0.reason())
     }
 }
