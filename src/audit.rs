@@ -86,53 +86,78 @@ pub struct TokenEvent<'a> {
 }
 
 impl TokenEvent<'_> {
-    /// Hands each field to `put` in record order, as raw text (bounding and escaping are the
-    /// caller's). Fields made of lists are written into `scratch` first.
-    fn fields(&self, scratch: &mut String, mut put: impl FnMut(&'static str, &str)) {
-        put("event", "token");
-        put("outcome", self.outcome.as_str());
-        put("subject", self.subject);
-        if self.remembered {
-            scratch.clear();
-            scratch.push_str(self.auth);
-            scratch.push_str(" (remembered)");
-            put("auth", scratch);
-        } else {
-            put("auth", self.auth);
-        }
-        scratch.clear();
-        if let Some(ip) = self.client_ip {
-            push_ip(scratch, ip);
-        }
-        put("client_ip", scratch);
-        put("client_id", self.client_id);
-        put("service", self.service);
-        scratch.clear();
-        push_list(scratch, self.requested.iter(), " ", |out, s| {
-            s.write_to(out)
+    /// Writes each field's raw value, in record order (bounding and escaping come later).
+    fn fields(&self, v: &mut Values) {
+        v.text("event", "token");
+        v.text("outcome", self.outcome.as_str());
+        v.text("subject", self.subject);
+        v.build("auth", |out| {
+            out.push_str(self.auth);
+            if self.remembered {
+                out.push_str(" (remembered)");
+            }
         });
-        put("requested", scratch);
-        scratch.clear();
-        push_list(
-            scratch,
-            self.decisions.iter().filter(|d| !d.granted.is_empty()),
-            " ",
-            |out, d| d.requested.write_with_actions(&d.granted, out),
-        );
-        put("granted", scratch);
+        v.build("client_ip", |out| {
+            if let Some(ip) = self.client_ip {
+                push_ip(out, ip);
+            }
+        });
+        v.text("client_id", self.client_id);
+        v.text("service", self.service);
+        v.build("requested", |out| {
+            push_list(out, self.requested.iter(), " ", |out, s| s.write_to(out))
+        });
+        v.build("granted", |out| {
+            push_list(
+                out,
+                self.decisions.iter().filter(|d| !d.granted.is_empty()),
+                " ",
+                |out, d| d.requested.write_with_actions(&d.granted, out),
+            )
+        });
         if self.decisions.is_empty() {
-            put("reason", self.reason);
+            v.text("reason", self.reason);
         } else {
-            scratch.clear();
-            push_list(scratch, self.decisions.iter(), "; ", |out, d| {
-                d.requested.write_to(out);
-                out.push_str(" (");
-                d.write_reason(out);
-                out.push(')');
+            v.build("reason", |out| {
+                push_list(out, self.decisions.iter(), "; ", |out, d| {
+                    d.requested.write_to(out);
+                    out.push_str(" (");
+                    d.write_reason(out);
+                    out.push(')');
+                })
             });
-            put("reason", scratch);
         }
-        put("jti", self.jti);
+        v.text("jti", self.jti);
+    }
+}
+
+/// A record's fields as raw text, one after another in one buffer: written, they are
+/// checked for anything to escape in one pass rather than one per field.
+#[derive(Default)]
+struct Values {
+    text: String,
+    /// Each field's key and where its value lies in `text`.
+    fields: Vec<(&'static str, std::ops::Range<usize>)>,
+}
+
+impl Values {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.fields.clear();
+    }
+
+    fn text(&mut self, key: &'static str, value: &str) {
+        self.build(key, |out| out.push_str(value));
+    }
+
+    fn build(&mut self, key: &'static str, write: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        self.fields.push((key, start..self.text.len()));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.fields.iter().map(|(k, r)| (*k, &self.text[r.clone()]))
     }
 }
 
@@ -220,23 +245,21 @@ impl EventOutcome {
 }
 
 impl Event<'_> {
-    fn fields(&self, _scratch: &mut String, mut put: impl FnMut(&'static str, &str)) {
-        put("event", self.event);
-        put("outcome", self.outcome.as_str());
-        put("actor", self.actor.as_str());
-        put("target", self.target);
-        put("detail", self.detail);
+    fn fields(&self, v: &mut Values) {
+        v.text("event", self.event);
+        v.text("outcome", self.outcome.as_str());
+        v.text("actor", self.actor.as_str());
+        v.text("target", self.target);
+        v.text("detail", self.detail);
     }
 }
 
 /// Records a security event.
 pub fn event(e: &Event<'_>) {
     match SINK.get() {
-        Some(sink) => emit(sink, |line, scratch| {
-            render(line, scratch, sink.format, |s, put| e.fields(s, put))
-        }),
+        Some(sink) => emit(sink, |v| e.fields(v)),
         None => {
-            let [event, outcome, actor, target, detail] = collect(|s, put| e.fields(s, put));
+            let [event, outcome, actor, target, detail] = collect(|v| e.fields(v));
             tracing::info!(target: "audit", event, outcome, actor, target, detail);
         }
     }
@@ -245,12 +268,10 @@ pub fn event(e: &Event<'_>) {
 /// Records a token request.
 pub fn token(e: &TokenEvent<'_>) {
     match SINK.get() {
-        Some(sink) => emit(sink, |line, scratch| {
-            render(line, scratch, sink.format, |s, put| e.fields(s, put))
-        }),
+        Some(sink) => emit(sink, |v| e.fields(v)),
         None => {
             let [event, outcome, subject, auth, client_ip, client_id, service, requested, granted, reason, jti] =
-                collect(|s, put| e.fields(s, put));
+                collect(|v| e.fields(v));
             tracing::info!(
                 target: "audit",
                 event,
@@ -270,77 +291,87 @@ pub fn token(e: &TokenEvent<'_>) {
 }
 
 /// Each field's value, bounded, for the `tracing` fallback (which escapes on its own way out).
-fn collect<const N: usize>(
-    fields: impl FnOnce(&mut String, &mut dyn FnMut(&'static str, &str)),
-) -> [String; N] {
-    let mut values: [String; N] = std::array::from_fn(|_| String::new());
-    let mut i = 0;
-    fields(&mut String::new(), &mut |_, v| {
-        values[i] = bounded(v, MAX_FIELD_CHARS).into_owned();
-        i += 1;
-    });
-    values
+fn collect<const N: usize>(fields: impl FnOnce(&mut Values)) -> [String; N] {
+    let mut values = Values::default();
+    fields(&mut values);
+    let mut out: [String; N] = std::array::from_fn(|_| String::new());
+    for (slot, (_, v)) in out.iter_mut().zip(values.iter()) {
+        *slot = bounded(v, MAX_FIELD_CHARS).into_owned();
+    }
+    out
 }
 
 thread_local! {
-    /// The line being written and a scratch string for list fields, reused by every record
-    /// written on this thread: no allocation per record.
-    static BUFFERS: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+    /// The line being written and its fields' values, reused by every record written on
+    /// this thread: no allocation per record.
+    static BUFFERS: RefCell<(String, Values)> = RefCell::new((String::new(), Values::default()));
 }
 
 /// Builds one record in this thread's buffers and appends it to the sink.
-fn emit(sink: &Sink, build: impl FnOnce(&mut String, &mut String)) {
+fn emit(sink: &Sink, fields: impl FnOnce(&mut Values)) {
     BUFFERS.with(|buffers| {
-        let mut fresh = (String::new(), String::new());
+        let mut fresh = (String::new(), Values::default());
         let mut borrowed = buffers.try_borrow_mut();
-        let (line, scratch) = match borrowed.as_deref_mut() {
+        let (line, values) = match borrowed.as_deref_mut() {
             Ok(b) => b,
             Err(_) => &mut fresh,
         };
         line.clear();
-        build(line, scratch);
+        values.clear();
+        fields(values);
+        render(line, values, sink.format);
         // Every value was escaped as it was written: nothing for the writer to sanitize.
         sink.writer.append_escaped(line.as_bytes());
-        // A record is bounded, but one huge record should not pin its buffer forever.
-        for b in [line, scratch] {
-            if b.capacity() > 64 * 1024 {
-                *b = String::new();
-            }
+        // A record is bounded, but one huge record should not pin its buffers forever.
+        if line.capacity() > 64 * 1024 {
+            *line = String::new();
+        }
+        if values.text.capacity() > 64 * 1024 {
+            *values = Values::default();
         }
     });
 }
 
 /// One record in the configured format, ending in `\n`:
 /// `2026-11-22T10:15:00.123456Z  INFO audit: event="token" outcome="issued" …`, or a JSON
-/// object with the same fields after `timestamp`, `level` and `target`.
-fn render(
-    out: &mut String,
-    scratch: &mut String,
-    format: LogFormat,
-    fields: impl FnOnce(&mut String, &mut dyn FnMut(&'static str, &str)),
-) {
+/// object with the same fields after `timestamp`, `level` and `target`. Every value is
+/// bounded and escaped; when none needs either (the usual case, checked in one pass over
+/// all of them), they are copied as they are.
+fn render(out: &mut String, values: &Values, format: LogFormat) {
+    let as_is = values.text.len() <= MAX_FIELD_CHARS && crate::log_escape::plain(&values.text);
+    let value = |out: &mut String, v: &str| {
+        if as_is {
+            out.push('"');
+            out.push_str(v);
+            out.push('"');
+        } else if format == LogFormat::Json {
+            push_json_string(out, &bounded(v, MAX_FIELD_CHARS));
+        } else {
+            push_quoted(out, &bounded(v, MAX_FIELD_CHARS));
+        }
+    };
     match format {
         LogFormat::Text => {
             crate::timestamp::push_now_micros(out);
             out.push_str("  INFO audit:");
-            fields(scratch, &mut |k, v| {
+            for (k, v) in values.iter() {
                 out.push(' ');
                 out.push_str(k);
                 out.push('=');
-                push_quoted(out, &bounded(v, MAX_FIELD_CHARS));
-            });
+                value(out, v);
+            }
             out.push('\n');
         }
         LogFormat::Json => {
             out.push_str("{\"timestamp\":\"");
             crate::timestamp::push_now_micros(out);
             out.push_str("\",\"level\":\"INFO\",\"target\":\"audit\"");
-            fields(scratch, &mut |k, v| {
-                out.push(',');
-                push_json_string(out, k);
-                out.push(':');
-                push_json_string(out, &bounded(v, MAX_FIELD_CHARS));
-            });
+            for (k, v) in values.iter() {
+                out.push_str(",\"");
+                out.push_str(k);
+                out.push_str("\":");
+                value(out, v);
+            }
             out.push_str("}\n");
         }
     }
@@ -369,10 +400,10 @@ mod tests {
     }
 
     fn line(e: &TokenEvent<'_>, format: LogFormat) -> String {
+        let mut values = Values::default();
+        e.fields(&mut values);
         let mut out = String::new();
-        render(&mut out, &mut String::new(), format, |s, put| {
-            e.fields(s, put)
-        });
+        render(&mut out, &values, format);
         out
     }
 

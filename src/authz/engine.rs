@@ -396,7 +396,8 @@ impl PolicySet {
         let actions = &scope.actions;
         let n = actions.len();
         // deny[k], then grant[k]: the load-order number of the entry deciding action k.
-        let mut found: Vec<Option<u32>> = vec![None; 2 * n];
+        // On the stack for up to four actions (a request asks for one to three).
+        let mut found: smallvec::SmallVec<[Option<u32>; 8]> = smallvec::smallvec![None; 2 * n];
         if let Some(target) = Target::of(scope) {
             // `${user}` stands for users only: a robot must never inherit a personal namespace.
             let user = who
@@ -418,7 +419,7 @@ impl PolicySet {
         }
 
         let limit = who.identity().and_then(|id| id.limit.as_deref());
-        let mut granted = Vec::new();
+        let mut granted = Vec::with_capacity(n);
         let mut verdicts = Vec::with_capacity(n);
         for (k, action) in actions.iter().enumerate() {
             let verdict = match (found[k], found[n + k]) {

@@ -127,10 +127,17 @@ fn body(grant: &Grant, flavor: Flavor) -> String {
             push_json_string(out, t.expose_secret());
         }
         if flavor == Flavor::Post {
-            let mut scope = String::new();
-            grant.write_granted(&mut scope);
-            out.push_str(r#","scope":"#);
-            push_json_string(out, &scope);
+            // Written in place, and escaped only if a name needs it.
+            out.push_str(r#","scope":""#);
+            let start = out.len();
+            grant.write_granted(out);
+            if crate::log_escape::plain(&out[start..]) {
+                out.push('"');
+            } else {
+                let scope = out.split_off(start);
+                out.pop();
+                push_json_string(out, &scope);
+            }
         }
     })
 }

@@ -35,6 +35,7 @@ pub struct Claims<'a> {
     pub exp: i64,
     pub nbf: i64,
     pub iat: i64,
+    /// Base64url (the signer makes it), written as it is.
     pub jti: &'a str,
     pub access: &'a [Access<'a>],
 }
@@ -56,33 +57,42 @@ impl Claims<'_> {
         out.push_str(n.format(self.nbf));
         out.push_str(",\"iat\":");
         out.push_str(n.format(self.iat));
-        out.push_str(",\"jti\":");
-        push_json_string(out, self.jti);
+        // Base64url, which needs no escaping.
+        out.push_str(",\"jti\":\"");
+        push_plain(out, self.jti);
+        out.push('"');
         out.push_str(",\"access\":[");
         for (i, a) in self.access.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
+            // The type, its class and the actions are letters and digits (or `*`) by the
+            // scope grammar, so they go in unescaped; the name may hold anything.
             let ty = &a.resource.resource_type;
-            out.push_str("{\"type\":");
-            push_json_string(out, &ty.name);
+            out.push_str("{\"type\":\"");
+            push_plain(out, &ty.name);
             if let Some(class) = &ty.class {
-                out.push_str(",\"class\":");
-                push_json_string(out, class);
+                out.push_str("\",\"class\":\"");
+                push_plain(out, class);
             }
-            out.push_str(",\"name\":");
+            out.push_str("\",\"name\":");
             push_json_string(out, &a.resource.name);
             out.push_str(",\"actions\":[");
             for (j, action) in a.actions.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                push_json_string(out, action.as_str());
+                out.push_str(if j > 0 { ",\"" } else { "\"" });
+                push_plain(out, action.as_str());
+                out.push('"');
             }
             out.push_str("]}");
         }
         out.push_str("]}");
     }
+}
+
+/// Text that needs no escaping inside a JSON string, by construction (checked in debug builds).
+fn push_plain(out: &mut String, text: &str) {
+    debug_assert!(crate::log_escape::plain(text), "{text:?} needs escaping");
+    out.push_str(text);
 }
 
 #[cfg(test)]
