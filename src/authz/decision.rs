@@ -154,6 +154,22 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Nothing of `scope` granted, by no rule: for resources no policy may grant here.
+    pub fn not_granted(scope: &Scope) -> Decision {
+        Decision {
+            requested: scope.clone(),
+            granted: Vec::new(),
+            verdicts: scope
+                .actions
+                .iter()
+                .map(|a| ActionVerdict {
+                    action: a.clone(),
+                    verdict: Verdict::NotGranted,
+                })
+                .collect(),
+        }
+    }
+
     /// The scope to put in the token (requested resource with only the granted actions), or
     /// `None` when nothing was granted: the token spec wants such a resource left out of
     /// the `access` list rather than listed with no actions.

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::binding::{BindingSpec, RoleSpec};
 use super::decision::{ActionVerdict, Decision, Origin, RuleRef, Verdict};
 use super::policy_file::{
     self, Effect, EntryDef, ParsedFile, Permission, PolicyError, BUILTIN_ROLES,
@@ -17,6 +18,7 @@ use super::policy_file::{
 use super::subject::SubjectIndex;
 use crate::domain::RepoPattern;
 use crate::domain::{Action, PrincipalKind, Requester, Scope};
+use crate::store::{BindingRecord, RoleRecord};
 
 /// Every loaded policy file, compiled. Immutable once built; share it behind an `Arc` and
 /// swap the whole set to reload.
@@ -25,7 +27,38 @@ pub struct PolicySet {
     grants: RuleTable,
     denies: RuleTable,
     files: usize,
-    roles: usize,
+    /// Every role, built-in, from files and from the database, with where it is defined.
+    roles: Vec<RoleInfo>,
+    /// Bindings from the database in force (expired and broken ones left out).
+    bindings: usize,
+}
+
+/// A role as listed: its name, its actions, and where it is defined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleInfo {
+    pub name: String,
+    pub actions: Vec<String>,
+    /// `built in`, `policies/10-team.toml:3`, or `database, made by alice on 2026-12-04`.
+    pub origin: String,
+    /// Whether it lives in the database (and can be changed through the API).
+    pub in_database: bool,
+}
+
+/// Rules kept in the database, as read from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatabaseRules {
+    pub roles: Vec<RoleRecord>,
+    pub bindings: Vec<BindingRecord>,
+}
+
+/// A compiled policy, and what compiling it noticed.
+pub struct Compiled {
+    pub set: PolicySet,
+    /// Rules from the database left out, and why (a role that a policy file no longer
+    /// defines, a role name a file now uses too).
+    pub warnings: Vec<String>,
+    /// When the first binding in force expires: the policy must be compiled again then.
+    pub next_expiry: Option<i64>,
 }
 
 /// The grant (or deny) entries in load order, and their subject index. Grants and denies
@@ -69,10 +102,20 @@ impl Head {
     const ALL: u8 = 8;
     const OTHER: u8 = 16;
     const CATALOG: u8 = 32;
+    const ADMIN_API: u8 = 64;
     const PREFIX_MAX: usize = 8;
 
-    fn new(rule: u32, actions: &[Action], repositories: &[RepoPattern], catalog: bool) -> Head {
+    fn new(
+        rule: u32,
+        actions: &[Action],
+        repositories: &[RepoPattern],
+        catalog: bool,
+        admin_api: bool,
+    ) -> Head {
         let mut bits = if catalog { Head::CATALOG } else { 0 };
+        if admin_api {
+            bits |= Head::ADMIN_API;
+        }
         for a in actions {
             bits |= match a {
                 Action::Pull => Head::PULL,
@@ -111,8 +154,10 @@ impl Head {
     ///   `registry:catalog:*`), so `catalog = true` covers every action there, whatever
     ///   the entry's role.
     fn covers(&self, rules: &[Rule], target: Target<'_>, a: &Action, effect: Effect) -> bool {
-        if let Target::Catalog = target {
-            return self.bits & Head::CATALOG != 0;
+        match target {
+            Target::Catalog => return self.bits & Head::CATALOG != 0,
+            Target::AdminApi => return self.bits & Head::ADMIN_API != 0,
+            Target::Repository(_) => {}
         }
         if self.bits & Head::ALL != 0 {
             return true;
@@ -132,6 +177,7 @@ impl Head {
     fn may_match(&self, target: Target<'_>) -> bool {
         match target {
             Target::Catalog => self.bits & Head::CATALOG != 0,
+            Target::AdminApi => self.bits & Head::ADMIN_API != 0,
             Target::Repository(name) => name
                 .as_bytes()
                 .starts_with(&self.prefix[..self.prefix_len as usize]),
@@ -144,6 +190,8 @@ impl Head {
 enum Target<'a> {
     Repository(&'a str),
     Catalog,
+    /// `portcullis:admin:*`: all-or-nothing, like the catalog.
+    AdminApi,
 }
 
 impl<'a> Target<'a> {
@@ -154,6 +202,8 @@ impl<'a> Target<'a> {
             Some(Target::Repository(&scope.name))
         } else if ty.is_registry() && scope.name == "catalog" {
             Some(Target::Catalog)
+        } else if scope.is_admin_api() {
+            Some(Target::AdminApi)
         } else {
             None
         }
@@ -164,7 +214,7 @@ impl Rule {
     /// Whether the entry names `target` (the catalog case is settled by its head).
     fn matches(&self, target: Target<'_>, user: Option<&str>) -> bool {
         match target {
-            Target::Catalog => true,
+            Target::Catalog | Target::AdminApi => true,
             Target::Repository(name) => self.repositories.iter().any(|p| p.matches(name, user)),
         }
     }
@@ -173,7 +223,13 @@ impl Rule {
 impl RuleTable {
     fn push(&mut self, entry: &EntryDef, actions: Vec<Action>, origin: RuleRef) -> Option<()> {
         let i = u32::try_from(self.rules.len()).ok()?;
-        let head = Head::new(i, &actions, &entry.repositories, entry.catalog);
+        let head = Head::new(
+            i,
+            &actions,
+            &entry.repositories,
+            entry.catalog,
+            entry.admin_api,
+        );
         for s in &entry.subjects {
             self.index.insert(s, head);
         }
@@ -236,6 +292,8 @@ struct Roles {
     by_name: HashMap<String, RoleDefinition>,
     /// Names in the order to list them in an error: built-ins, then custom in load order.
     names: Vec<String>,
+    /// The names of the roles that come from the database.
+    from_database: Vec<String>,
 }
 
 struct RoleDefinition {
@@ -249,6 +307,7 @@ impl Roles {
         let mut roles = Roles {
             by_name: HashMap::new(),
             names: Vec::new(),
+            from_database: Vec::new(),
         };
         for (name, actions) in BUILTIN_ROLES {
             let builtin = RoleDefinition {
@@ -304,9 +363,97 @@ impl Roles {
         Ok(roles)
     }
 
+    /// Adds the database's custom roles after the files' ones. A role a file defines too
+    /// is left out (the file wins: it is reviewed and in Git), with a warning.
+    fn add_database(&mut self, roles: &[RoleRecord], warnings: &mut Vec<String>) {
+        for r in roles {
+            let spec = match RoleSpec::from_record(r) {
+                Ok(s) => s,
+                Err(e) => {
+                    warnings.push(format!(
+                        "role {:?} in the database is not in force: {e}",
+                        r.name
+                    ));
+                    continue;
+                }
+            };
+            if let Some(there) = self.by_name.get(&spec.name) {
+                let there = there.defined_at.as_deref().unwrap_or("built in");
+                warnings.push(format!(
+                    "role {:?} in the database is not in force: a policy file defines it too ({there}). Fix: delete one of them",
+                    r.name
+                ));
+                continue;
+            }
+            let origin = Origin::Binding {
+                id: 0,
+                made_by: r.made_by.as_str().into(),
+                made_at: r.made_at,
+            };
+            let defined_at = format!("database, made by {}", origin_date(&origin));
+            self.by_name.insert(
+                spec.name.clone(),
+                RoleDefinition {
+                    actions: spec.actions,
+                    defined_at: Some(defined_at),
+                },
+            );
+            self.names.push(spec.name);
+            self.from_database.push(r.name.clone());
+        }
+    }
+
     fn known(&self) -> String {
         self.names.join(", ")
     }
+
+    fn listing(&self) -> Vec<RoleInfo> {
+        self.names
+            .iter()
+            .filter_map(|n| {
+                let r = self.by_name.get(n)?;
+                Some(RoleInfo {
+                    name: n.clone(),
+                    actions: r.actions.iter().map(|a| a.as_str().to_owned()).collect(),
+                    origin: r.defined_at.clone().unwrap_or_else(|| "built in".into()),
+                    in_database: self.from_database.contains(n),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `alice on 2026-12-04`: who made a database rule, and the day.
+fn origin_date(origin: &Origin) -> String {
+    match origin {
+        Origin::Binding {
+            made_by, made_at, ..
+        } => format!("{made_by} on {}", day(*made_at)),
+        other => other.to_string(),
+    }
+}
+
+/// A Unix time as `2026-12-04`, or as `2026-12-04 10:00 UTC` when `minutes`.
+pub(crate) fn day(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|d| {
+            d.format(time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
+}
+
+fn minute(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|d| {
+            d.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
 }
 
 impl PolicySet {
@@ -315,7 +462,7 @@ impl PolicySet {
     /// hidden files (editor backups such as `.#team.toml`) are ignored. A directory with no
     /// policy file is an error: it would deny everything, which is far more often a wrong
     /// path than an intent (an empty `.toml` file says "deny everything" on purpose).
-    pub fn load_dir(dir: &Path) -> Result<PolicySet, PolicyError> {
+    pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, PolicyError> {
         let shown = dir.display().to_string();
         let read_err = |e: std::io::Error| {
             PolicyError::whole(
@@ -344,6 +491,16 @@ impl PolicySet {
             ));
         }
         names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+        read_named(dir, names)
+    }
+}
+
+/// Reads the named files of `dir`, in order, as `(file as shown, text)`.
+fn read_named(
+    dir: &Path,
+    names: Vec<std::ffi::OsString>,
+) -> Result<Vec<(String, String)>, PolicyError> {
+    {
         let mut sources = Vec::with_capacity(names.len());
         for name in names {
             let path = dir.join(&name);
@@ -353,27 +510,59 @@ impl PolicySet {
             })?;
             sources.push((shown, text));
         }
-        PolicySet::from_sources(&sources)
+        Ok(sources)
+    }
+}
+
+impl PolicySet {
+    /// Loads every `*.toml` in `dir` (see [`PolicySet::read_dir`]).
+    pub fn load_dir(dir: &Path) -> Result<PolicySet, PolicyError> {
+        PolicySet::from_sources(&PolicySet::read_dir(dir)?)
+    }
+
+    /// Parses and checks files given as `(name, text)` pairs, without compiling them.
+    pub(crate) fn parse_sources(
+        sources: &[(String, String)],
+    ) -> Result<Vec<ParsedFile>, PolicyError> {
+        sources
+            .iter()
+            .map(|(name, text)| policy_file::parse(name, text))
+            .collect()
     }
 
     /// Builds a set from `(file name, TOML text)` pairs, in the order given. Roles may be
     /// used in any file, whatever the order, so files are all parsed before roles are
     /// resolved.
     pub fn from_sources(sources: &[(String, String)]) -> Result<PolicySet, PolicyError> {
-        let files = sources
-            .iter()
-            .map(|(name, text)| policy_file::parse(name, text))
-            .collect::<Result<Vec<_>, _>>()?;
-        let roles = Roles::collect(&files)?;
+        let files = PolicySet::parse_sources(sources)?;
+        Ok(PolicySet::compile(&files, &DatabaseRules::default(), 0)?.set)
+    }
+
+    /// Compiles parsed files and the database's rules into one policy: files first, in
+    /// load order, then the database's bindings, oldest first (order only decides which
+    /// rule is named when several allow; a deny from either wins). An error in a file is
+    /// an error; a database rule that no longer compiles (its role was removed from a
+    /// file) is left out with a warning, and a binding expired at `now` is left out.
+    pub(crate) fn compile(
+        files: &[ParsedFile],
+        db: &DatabaseRules,
+        now: i64,
+    ) -> Result<Compiled, PolicyError> {
+        let mut warnings = Vec::new();
+        let mut roles = Roles::collect(files)?;
+        roles.add_database(&db.roles, &mut warnings);
         let mut set = PolicySet {
             grants: RuleTable::default(),
             denies: RuleTable::default(),
             files: files.len(),
-            roles: roles.names.len(),
+            roles: roles.listing(),
+            bindings: 0,
         };
-        for file in &files {
+        let mut next_expiry: Option<i64> = None;
+        for file in files {
             for entry in &file.entries {
-                let (actions, origin) = compile(&file.name, entry, &roles)?;
+                let origin = Origin::file(file.name.clone(), entry.line);
+                let (actions, origin) = compile(&file.name, entry, &roles, origin)?;
                 let table = match entry.effect {
                     Effect::Grant => &mut set.grants,
                     Effect::Deny => &mut set.denies,
@@ -387,7 +576,66 @@ impl PolicySet {
                 }
             }
         }
-        Ok(set)
+        for b in &db.bindings {
+            if b.fields.expires_at.is_some_and(|at| at <= now) {
+                continue;
+            }
+            let where_ = format!("binding {}", b.id);
+            let spec = match BindingSpec::parse(&b.fields, None) {
+                Ok(s) => s,
+                Err(e) => {
+                    warnings.push(format!("{where_} is not in force: {e}"));
+                    continue;
+                }
+            };
+            let origin = Origin::Binding {
+                id: b.id,
+                made_by: b.made_by.as_str().into(),
+                made_at: b.made_at,
+            };
+            let compiled = compile(&where_.as_str().into(), &spec.entry, &roles, origin);
+            let (actions, mut rule) = match compiled {
+                Ok(c) => c,
+                Err(e) => {
+                    warnings.push(format!("{where_} is not in force: {}", e.message()));
+                    continue;
+                }
+            };
+            if let Some(at) = b.fields.expires_at {
+                rule.text = format!("{} until {}", rule.text, minute(at)).into();
+                next_expiry = Some(next_expiry.map_or(at, |n| n.min(at)));
+            }
+            let table = match spec.entry.effect {
+                Effect::Grant => &mut set.grants,
+                Effect::Deny => &mut set.denies,
+            };
+            if table.push(&spec.entry, actions, rule).is_some() {
+                set.bindings += 1;
+            }
+        }
+        Ok(Compiled {
+            set,
+            warnings,
+            next_expiry,
+        })
+    }
+
+    /// Every role: built in, from files, from the database, each with its origin.
+    pub fn roles(&self) -> &[RoleInfo] {
+        &self.roles
+    }
+
+    pub fn has_role(&self, name: &str) -> bool {
+        self.roles.iter().any(|r| r.name == name)
+    }
+
+    /// Every rule in force, grants then denies, each in load order, with its origin.
+    pub fn rules(&self) -> impl Iterator<Item = (&'static str, &RuleRef)> {
+        self.grants
+            .origins
+            .iter()
+            .map(|r| ("grant", r))
+            .chain(self.denies.origins.iter().map(|r| ("deny", r)))
     }
 
     /// Decides one requested scope for one requester: deny entries first (any matching one
@@ -495,7 +743,7 @@ impl PolicySet {
             .flat_map(|(g, bucket)| {
                 bucket
                     .iter()
-                    .filter(|h| h.bits & (Head::ALL | Head::CATALOG) != 0)
+                    .filter(|h| h.bits & (Head::ALL | Head::CATALOG | Head::ADMIN_API) != 0)
                     .map(move |h| (g.to_string(), t.origins[h.rule as usize].clone()))
             })
             .collect();
@@ -503,14 +751,22 @@ impl PolicySet {
         out
     }
 
-    /// e.g. "3 files, 5 roles, 7 grants, 1 deny" (roles include the four built-in ones).
+    /// e.g. "3 files, 5 roles, 7 grants, 1 deny" (roles include the four built-in ones), with
+    /// "2 bindings in the database" after the files when there are some.
     pub fn summary(&self) -> String {
         let count =
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let files = match self.bindings {
+            0 => count(self.files, "file", "files"),
+            n => format!(
+                "{}, {}",
+                count(self.files, "file", "files"),
+                count(n, "binding in the database", "bindings in the database")
+            ),
+        };
         format!(
-            "{}, {}, {}, {}",
-            count(self.files, "file", "files"),
-            count(self.roles, "role", "roles"),
+            "{files}, {}, {}, {}",
+            count(self.roles.len(), "role", "roles"),
             count(self.grants.rules.len(), "grant", "grants"),
             count(self.denies.rules.len(), "deny", "denies"),
         )
@@ -523,6 +779,7 @@ fn compile(
     file: &Arc<str>,
     entry: &EntryDef,
     roles: &Roles,
+    origin: Origin,
 ) -> Result<(Vec<Action>, RuleRef), PolicyError> {
     let ctx = entry.effect.entry();
     let actions = match &entry.permission {
@@ -564,7 +821,7 @@ fn compile(
         }
     };
     let origin = RuleRef {
-        origin: Origin::file(file.clone(), entry.line),
+        origin,
         text: entry.text().into(),
         description: entry.description.as_deref().map(Into::into),
     };
@@ -1048,6 +1305,158 @@ repositories = ["registry.example.com/team/*", "registry.example.com/ops/**"]
             "pull,tag"
         );
         assert_eq!(set.summary(), "2 files, 5 roles, 1 grant, 0 denies");
+    }
+
+    fn binding(
+        id: i64,
+        effect: &str,
+        subjects: &[&str],
+        role: &str,
+        repos: &[&str],
+    ) -> BindingRecord {
+        BindingRecord {
+            id,
+            fields: crate::store::BindingFields {
+                effect: effect.into(),
+                subjects: subjects.iter().map(|s| s.to_string()).collect(),
+                role: Some(role.into()),
+                actions: vec![],
+                repositories: repos.iter().map(|s| s.to_string()).collect(),
+                catalog: false,
+                admin_api: false,
+                description: None,
+                expires_at: None,
+            },
+            made_by: "alice".into(),
+            made_at: 1_796_400_000,
+            updated_by: None,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn database_bindings_join_the_files_and_a_deny_from_either_wins() {
+        let files = PolicySet::parse_sources(&sources(&[
+            ("10-team.toml", TEAM),
+            ("20-roles.toml", "[roles]\ntagger = [\"pull\", \"tag\"]\n"),
+        ]))
+        .unwrap();
+        let mut db = DatabaseRules::default();
+        db.bindings
+            .push(binding(7, "grant", &["group:qa"], "writer", &["qa/**"]));
+        db.bindings
+            .push(binding(8, "grant", &["group:qa"], "tagger", &["qa/tools"]));
+        db.bindings
+            .push(binding(9, "deny", &["user:bob"], "writer", &["team/**"]));
+        let mut expired = binding(10, "grant", &["group:qa"], "admin", &["**"]);
+        expired.fields.expires_at = Some(1_000);
+        db.bindings.push(expired);
+        let mut later = binding(11, "grant", &["group:qa"], "maintainer", &["later/**"]);
+        later.fields.expires_at = Some(5_000);
+        db.bindings.push(later);
+        let compiled = PolicySet::compile(&files, &db, 2_000).unwrap();
+        assert!(compiled.warnings.is_empty(), "{:?}", compiled.warnings);
+        assert_eq!(compiled.next_expiry, Some(5_000));
+        let set = compiled.set;
+        assert_eq!(
+            verdicts(&set, &user("carol", &["qa"]), "repository:qa/app:pull,push"),
+            // Files load first: the file's reader grant is named for pull.
+            [
+                "pull=allowed@10-team.toml:7",
+                "push=allowed@binding 7, made by alice on 2026-12-04"
+            ]
+        );
+        // A role from a file, used by a database binding.
+        assert_eq!(
+            granted(&set, &user("carol", &["qa"]), "repository:qa/tools:tag"),
+            "tag"
+        );
+        // The expired binding is not in force; the one expiring later is, and says until when.
+        assert_eq!(
+            granted(&set, &user("carol", &["qa"]), "repository:x:delete"),
+            ""
+        );
+        let d = set.decide(
+            &user("carol", &["qa"]),
+            &Scope::parse("repository:later/a:delete").unwrap(),
+        );
+        assert!(d.verdicts[0]
+            .verdict
+            .rule()
+            .unwrap()
+            .text
+            .ends_with("until 1970-01-01 01:23 UTC"));
+        // A deny in the database beats a grant in a file.
+        assert_eq!(
+            verdicts(
+                &set,
+                &user("bob", &["developers"]),
+                "repository:team/app:push"
+            ),
+            ["push=denied@binding 9, made by alice on 2026-12-04"]
+        );
+        assert_eq!(
+            set.summary(),
+            "2 files, 4 bindings in the database, 5 roles, 5 grants, 1 deny"
+        );
+    }
+
+    #[test]
+    fn a_database_rule_that_no_longer_compiles_is_left_out_with_a_warning() {
+        let files = PolicySet::parse_sources(&sources(&[("10-team.toml", TEAM)])).unwrap();
+        let mut db = DatabaseRules::default();
+        db.bindings
+            .push(binding(3, "grant", &["group:qa"], "tagger", &["qa/**"]));
+        db.roles.push(RoleRecord {
+            name: "reader".into(),
+            actions: vec!["pull".into()],
+            description: None,
+            made_by: "alice".into(),
+            made_at: 0,
+            updated_by: None,
+            updated_at: None,
+        });
+        let compiled = PolicySet::compile(&files, &db, 0).unwrap();
+        assert_eq!(compiled.warnings.len(), 2, "{:?}", compiled.warnings);
+        assert!(
+            compiled.warnings[0].contains("reader"),
+            "{:?}",
+            compiled.warnings
+        );
+        assert!(
+            compiled.warnings[1]
+                .starts_with("binding 3 is not in force: grant entry: unknown role \"tagger\""),
+            "{:?}",
+            compiled.warnings
+        );
+        assert_eq!(
+            granted(
+                &compiled.set,
+                &user("carol", &["qa"]),
+                "repository:qa/a:tag"
+            ),
+            ""
+        );
+    }
+
+    #[test]
+    fn the_admin_api_is_granted_only_by_admin_api_entries() {
+        let set = load(&[(
+            "p.toml",
+            "[[grant]]\nto = [\"group:ops\"]\nrole = \"reader\"\nadmin_api = true\n[[grant]]\nto = [\"authenticated\"]\nrole = \"admin\"\nrepositories = [\"**\"]\ncatalog = true\n",
+        )]);
+        assert_eq!(
+            granted(&set, &user("a", &["ops"]), "portcullis:admin:*"),
+            "*"
+        );
+        assert_eq!(granted(&set, &user("b", &[]), "portcullis:admin:*"), "");
+        assert_eq!(
+            set.admin_groups()
+                .into_iter()
+                .map(|(g, _)| g)
+                .collect::<Vec<_>>(),
+            ["ops"]
+        );
     }
 
     #[test]

@@ -17,12 +17,14 @@
 //!   of users or of rules written for other people.
 
 mod authorizer;
+mod binding;
 mod decision;
 mod engine;
 mod policy_file;
 mod subject;
 
 pub use authorizer::{Authorizer, LivePolicies};
+pub use binding::{BindingSpec, FieldError, RoleSpec};
 pub use decision::{ActionVerdict, Decision, Origin, RuleRef, Verdict};
-pub use engine::PolicySet;
+pub use engine::{Compiled, DatabaseRules, PolicySet, RoleInfo};
 pub use policy_file::PolicyError;

@@ -105,6 +105,7 @@ struct RawEntry {
     actions: Option<SpannedList>,
     repositories: Option<SpannedList>,
     catalog: Option<bool>,
+    admin_api: Option<bool>,
     description: Option<String>,
 }
 
@@ -173,6 +174,8 @@ pub(crate) struct EntryDef {
     pub(crate) permission: Permission,
     pub(crate) repositories: Vec<RepoPattern>,
     pub(crate) catalog: bool,
+    /// Whether it grants (or denies) the admin API: `portcullis:admin:*`.
+    pub(crate) admin_api: bool,
     pub(crate) description: Option<String>,
 }
 
@@ -199,11 +202,17 @@ impl EntryDef {
             .map(|p| p.as_str())
             .collect::<Vec<_>>()
             .join(", ");
-        let on = match (repos.is_empty(), self.catalog) {
-            (false, false) => repos,
-            (false, true) => format!("{repos} and the catalog"),
-            (true, _) => "the catalog".to_owned(),
-        };
+        let mut on: Vec<String> = Vec::new();
+        if !repos.is_empty() {
+            on.push(repos);
+        }
+        if self.catalog {
+            on.push("the catalog".to_owned());
+        }
+        if self.admin_api {
+            on.push("the admin API".to_owned());
+        }
+        let on = on.join(" and ");
         format!("{} {what} to {to} on {on}", self.effect.as_str())
     }
 }
@@ -347,10 +356,11 @@ fn parse_entry(
         repositories.push(pattern);
     }
     let catalog = raw.catalog.unwrap_or(false);
-    if repositories.is_empty() && !catalog {
+    let admin_api = raw.admin_api.unwrap_or(false);
+    if repositories.is_empty() && !catalog && !admin_api {
         return Err(err(
             line,
-            "names no resource: `repositories` is missing or empty and `catalog` is not true. Fix: add e.g. repositories = [\"team/**\"], or catalog = true".into(),
+            "names no resource: `repositories` is missing or empty and neither `catalog` nor `admin_api` is true. Fix: add e.g. repositories = [\"team/**\"], or catalog = true".into(),
         ));
     }
 
@@ -361,6 +371,7 @@ fn parse_entry(
         permission,
         repositories,
         catalog,
+        admin_api,
         description: raw
             .description
             .map(|d| d.trim().to_owned())
@@ -403,7 +414,7 @@ fn action_words(
     Ok(words)
 }
 
-fn is_role_name(s: &str) -> bool {
+pub(crate) fn is_role_name(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')

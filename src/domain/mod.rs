@@ -20,7 +20,10 @@ pub use group_mapping::{GroupMapping, MappedGroups, MAX_EXTERNAL_GROUPS};
 pub use identity::{AuthSource, Identity, PrincipalKind, Requester, ROBOT_LOGIN_PREFIX};
 pub use lifetime::{Lifetime, LifetimeError, MAX_LIFETIME_DAYS};
 pub use repo_pattern::{PatternError, RepoPattern};
-pub use scope::{parse_scope_list, ResourceType, Scope, ScopeError, MAX_SCOPES};
+pub use scope::{
+    parse_scope_list, ResourceType, Scope, ScopeError, ADMIN_API_NAME, ADMIN_API_SCOPE,
+    ADMIN_API_TYPE, MAX_SCOPES,
+};
 pub use scope_limit::{ScopeLimit, ScopeLimitError};
 pub use token_name::{TokenName, TokenNameError};
 pub use username::{Username, UsernameError};

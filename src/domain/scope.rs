@@ -37,6 +37,30 @@ impl ResourceType {
     pub fn is_registry(&self) -> bool {
         self.name == "registry"
     }
+
+    /// `portcullis`: resources of portcullis itself (the admin API), never a registry's.
+    pub fn is_portcullis(&self) -> bool {
+        self.name == ADMIN_API_TYPE
+    }
+}
+
+/// The resource type and name of the admin API's permission, `portcullis:admin:*`: granted
+/// by policy entries with `admin_api = true`, carried by personal access tokens made for
+/// administration, and never put in a registry token.
+pub const ADMIN_API_TYPE: &str = "portcullis";
+pub const ADMIN_API_NAME: &str = "admin";
+pub const ADMIN_API_SCOPE: &str = "portcullis:admin:*";
+
+impl Scope {
+    /// `portcullis:admin:*`, the permission to use the admin API.
+    pub fn admin_api() -> Scope {
+        Scope::parse(ADMIN_API_SCOPE).expect("the admin API scope parses")
+    }
+
+    /// Whether this is the admin API's permission.
+    pub fn is_admin_api(&self) -> bool {
+        self.resource_type.is_portcullis() && self.name == ADMIN_API_NAME
+    }
 }
 
 /// One parsed resource scope. Actions are de-duplicated, in request order.

@@ -23,6 +23,9 @@ struct LimitEntry {
 enum Target {
     Repository(RepoPattern),
     Catalog,
+    /// The admin API: a token made for pushing images never opens it; one made with this
+    /// scope does, for as long as policy lets its owner administer.
+    AdminApi,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -59,9 +62,12 @@ impl ScopeLimit {
                     Target::Repository(RepoPattern::parse(name).map_err(|e| err(&e.to_string()))?)
                 }
                 "registry" if name == "catalog" => Target::Catalog,
+                super::scope::ADMIN_API_TYPE if name == super::scope::ADMIN_API_NAME => {
+                    Target::AdminApi
+                }
                 _ => {
                     return Err(err(
-                        "only repository:NAME:ACTIONS and registry:catalog:* can be given",
+                        "only repository:NAME:ACTIONS, registry:catalog:* and portcullis:admin:* (the admin API) can be given",
                     ))
                 }
             };
@@ -99,6 +105,7 @@ impl ScopeLimit {
             let target_matches = match &e.target {
                 Target::Repository(p) => ty.is_repository() && p.matches(&scope.name, None),
                 Target::Catalog => ty.is_registry() && scope.name == "catalog",
+                Target::AdminApi => scope.is_admin_api(),
             };
             target_matches && (e.actions.contains(&Action::All) || e.actions.contains(action))
         })
@@ -147,6 +154,7 @@ mod tests {
             ("repository:libs/a:push", Action::Push, false),
             ("repository:team/app:*", Action::All, false),
             ("registry:catalog:*", Action::All, true),
+            ("portcullis:admin:*", Action::All, false),
         ];
         for (scope, action, want) in cases {
             assert_eq!(
@@ -155,6 +163,10 @@ mod tests {
                 "{scope} {action}"
             );
         }
+        assert!(limit(&["portcullis:admin:*"])
+            .allows(&Scope::parse("portcullis:admin:*").unwrap(), &Action::All));
+        assert!(!limit(&["repository:**:*"])
+            .allows(&Scope::parse("portcullis:admin:*").unwrap(), &Action::All));
         assert!(limit(&["repository:**:*"]).allows(
             &Scope::parse("repository:x:delete").unwrap(),
             &Action::Delete

@@ -46,6 +46,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_external_identity.sql"),
         include_str!("../../migrations/postgres/0005_external_identity.sql"),
     ),
+    (
+        6,
+        "policy_bindings",
+        include_str!("../../migrations/sqlite/0006_policy_bindings.sql"),
+        include_str!("../../migrations/postgres/0006_policy_bindings.sql"),
+    ),
 ];
 
 const TABLE: &str = "_sqlx_migrations";
@@ -216,7 +222,7 @@ mod tests {
             s.close().await;
         }
         let s = Store::connect(&url).await.unwrap();
-        assert_eq!(applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
         s.ping().await.unwrap();
     }
 }

@@ -4,6 +4,7 @@
 //! no compile-time database and no per-backend copy of the code.
 
 mod access_tokens;
+mod bindings;
 mod epoch;
 mod groups;
 mod migrate;
@@ -21,6 +22,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
 pub use access_tokens::{AccessTokenRecord, NewAccessToken};
+pub use bindings::{BindingFields, BindingRecord, RoleRecord, MAX_BINDINGS, MAX_ROLES};
 pub use refresh_tokens::{NewRefreshToken, RefreshTokenRecord};
 pub use robots::{RobotRecord, RobotSecretRecord};
 
@@ -433,6 +435,6 @@ mod tests {
         s.close().await;
         // A second connect finds the migrations applied.
         let s = Store::connect(&url).await.unwrap();
-        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     }
 }
