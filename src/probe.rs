@@ -23,4 +23,10 @@ pub trait Probe: Send + Sync {
     fn required(&self) -> bool {
         true
     }
+
+    /// Problems that do not make the replica unready but that an operator must see (a
+    /// policy file that did not reload): listed by `/readyz` under `warnings`.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -12,7 +12,7 @@ use crate::authn::{
     PasswordHasher, RefreshTokens, Robots,
 };
 use crate::authn::{Federation, LoginSealer, OidcLogin, Throttle, ThrottleSettings};
-use crate::authz::{LivePolicies, PolicySet};
+use crate::authz::Reloader;
 use crate::config::{Config, PasswordBackend};
 use crate::http::deadline::BodyTimeout;
 use crate::http::{self, AppState};
@@ -32,15 +32,16 @@ impl Application {
         let key = SigningKey::load_or_generate(&files, config.token.algorithm)
             .with_context(|| format!("keys.dir = {}", config.keys.dir.display()))?;
         let key = Arc::new(key);
-        let policies = Arc::new(LivePolicies::new(PolicySet::load_dir(
-            &config.policies.dir,
-        )?));
         let store = Store::connect(&config.store.url).await.with_context(|| {
             format!(
                 "store.url = {}",
                 crate::store::redact_url(&config.store.url)
             )
         })?;
+        // The policy files and the rules in the database, kept up to date at run time.
+        let reloader = Reloader::start(&config.policies.dir, store.clone()).await?;
+        reloader.watch();
+        let policies = reloader.policies();
 
         let hasher = PasswordHasher::new(config.auth.hash_concurrency);
         let signer = TokenSigner::new(key.clone(), &config.token);
@@ -64,7 +65,7 @@ impl Application {
             refresh = refresh.with_ldap(d.clone());
         }
         // Every backend a request may need, for /readyz.
-        let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(store.clone())];
+        let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(store.clone()), reloader.clone()];
         // The authenticator chain, in the order its members are asked (see authn/chain.rs).
         let mut chain: Vec<Arc<dyn Authenticator>> = Vec::new();
         if !config.federation.is_empty() {

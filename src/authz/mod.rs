@@ -21,6 +21,7 @@ mod binding;
 mod decision;
 mod engine;
 mod policy_file;
+mod reloader;
 mod subject;
 
 pub use authorizer::{Authorizer, LivePolicies};
@@ -28,3 +29,4 @@ pub use binding::{BindingSpec, FieldError, RoleSpec};
 pub use decision::{ActionVerdict, Decision, Origin, RuleRef, Verdict};
 pub use engine::{Compiled, DatabaseRules, PolicySet, RoleInfo};
 pub use policy_file::PolicyError;
+pub use reloader::{FileError, ReloadStatus, Reloader};

@@ -31,7 +31,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         };
         checks.insert(name, json!(text));
     }
-    let body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": Value::Object(checks) });
+    let warnings: Vec<String> = state.probes.iter().flat_map(|p| p.warnings()).collect();
+    let mut body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": Value::Object(checks) });
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
     if ready {
         HttpResponse::Ok().json(body)
     } else {
