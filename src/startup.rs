@@ -135,6 +135,7 @@ impl Application {
         let state = Arc::new(AppState::new(
             tokens,
             store.clone(),
+            reloader.clone(),
             config.server.benchmark_routes,
             login,
             probes,

@@ -57,6 +57,19 @@ impl AccessTokens {
         Ok(outcome)
     }
 
+    /// A token presented alone (`Authorization: Bearer` on the admin API): it names its
+    /// owner. `NoMatch` when it is not one of ours.
+    pub async fn verify_bearer(&self, token: &SecretString) -> Result<AuthOutcome, AuthError> {
+        let token = token.expose_secret();
+        if !looks_like(token, ACCESS_TOKEN_PREFIX) {
+            return Ok(AuthOutcome::NoMatch);
+        }
+        let Some(rec) = self.store.access_token_find(&hash_secret(token)).await? else {
+            return Ok(AuthOutcome::NoMatch);
+        };
+        self.check(&rec).await
+    }
+
     /// Whether a stored token may be used now, and as whom: live, owner present and enabled.
     pub async fn check(&self, rec: &AccessTokenRecord) -> Result<AuthOutcome, AuthError> {
         let t = now();
@@ -106,6 +119,16 @@ impl super::Authenticator for AccessTokens {
         creds: &'a super::Credentials,
         _service: &'a str,
     ) -> futures_util::future::BoxFuture<'a, Result<AuthOutcome, AuthError>> {
-        super::authenticator::with_password(creds, |name, password| self.verify(name, password))
+        match creds {
+            super::Credentials::Bearer(token) => Box::pin(self.verify_bearer(token)),
+            _ => super::authenticator::with_password(creds, |name, password| {
+                self.verify(name, password)
+            }),
+        }
+    }
+
+    /// A bearer token is 256 random bits: counted per secret, never against the client.
+    fn unguessable(&self, creds: &super::Credentials) -> bool {
+        matches!(creds, super::Credentials::Bearer(_))
     }
 }

@@ -35,6 +35,7 @@ type Key = CacheKey;
 pub enum CredentialKind {
     Password,
     RefreshToken,
+    Bearer,
 }
 
 impl CredentialKind {
@@ -42,6 +43,7 @@ impl CredentialKind {
         match self {
             CredentialKind::Password => 1,
             CredentialKind::RefreshToken => 2,
+            CredentialKind::Bearer => 3,
         }
     }
 }

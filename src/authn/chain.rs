@@ -81,7 +81,9 @@ impl AuthChain {
         let unguessable = self.authenticators.iter().any(|a| a.unguessable(creds));
         match creds {
             Credentials::Anonymous => Claim::Name(""),
-            Credentials::RefreshToken(t) => Claim::Secret(t.expose_secret()),
+            Credentials::RefreshToken(t) | Credentials::Bearer(t) => {
+                Claim::Secret(t.expose_secret())
+            }
             Credentials::Password { password, .. } if unguessable => {
                 Claim::Secret(password.expose_secret())
             }
@@ -104,6 +106,7 @@ impl AuthChain {
                 (CredentialKind::Password, username, password)
             }
             Credentials::RefreshToken(token) => (CredentialKind::RefreshToken, "", token),
+            Credentials::Bearer(token) => (CredentialKind::Bearer, "", token),
         };
         let claim = self.claim(creds);
         if let Err(retry_after) = self.throttle.check(client, claim) {

@@ -12,6 +12,9 @@ pub enum Credentials {
     },
     /// A refresh token (docker's identity token).
     RefreshToken(SecretString),
+    /// `Authorization: Bearer pcp_…` on the admin API: a personal access token alone,
+    /// which names its owner.
+    Bearer(SecretString),
 }
 
 impl Credentials {

@@ -158,6 +158,36 @@ impl Reloader {
         self.compile(&mut state, status).await
     }
 
+    /// Compiles the files in force with the database's rules as `change` leaves them,
+    /// without putting anything in force: what a change to the rules would do (a role
+    /// deleted that a file still uses is an error; a binding naming a role no one defines
+    /// is a warning naming it).
+    pub async fn try_database(
+        &self,
+        change: impl FnOnce(&mut DatabaseRules),
+    ) -> Result<super::Compiled, PolicyError> {
+        let state = self.state.lock().await;
+        let mut database = (*state.database).clone();
+        change(&mut database);
+        let files = state.files.clone();
+        drop(state);
+        let t = now();
+        tokio::task::spawn_blocking(move || PolicySet::compile(&files, &database, t))
+            .await
+            .unwrap_or_else(|e| {
+                Err(PolicyError::whole(
+                    "policies",
+                    format!("compiling failed: {e}"),
+                ))
+            })
+    }
+
+    /// Puts a change this process just made to the database's rules in force here at once,
+    /// without waiting for the next poll.
+    pub async fn reload_database_now(&self) {
+        self.reload_database("database change").await;
+    }
+
     /// Reads the database's rules again if their generation moved; `true` if it did.
     async fn reload_database(&self, trigger: &str) -> bool {
         let known = self.state.lock().await.generation;

@@ -2,10 +2,10 @@
 
 use anyhow::bail;
 
-use crate::authz::{PolicySet, Verdict};
+use crate::authz::Reloader;
 use crate::config::Config;
-use crate::domain::{parse_scope_list, AuthSource, Identity, Requester};
-use crate::manage::Users;
+use crate::domain::parse_scope_list;
+use crate::manage::explain;
 use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
@@ -32,37 +32,26 @@ pub struct Args {
 }
 
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
-    let policies = PolicySet::load_dir(&config.policies.dir)?;
+    let store = Store::connect(&config.store.url).await?;
+    // The files and the rules in the database, as the server has them.
+    let reloader = Reloader::start(&config.policies.dir, store.clone()).await?;
     let scopes = parse_scope_list(args.scopes.iter().map(String::as_str))?;
-    let requester = match &args.user {
-        None => Requester::Anonymous,
-        Some(name) => {
-            let users = Users::new(Store::connect(&config.store.url).await?);
-            let mut groups = args.groups.clone();
-            match users.get(name).await? {
-                Some(u) => {
-                    if u.disabled {
-                        println!("note: {name} is disabled, so every request with their credentials is refused (401) before policies apply");
-                    }
-                    for g in users.groups(name).await? {
-                        if !groups.contains(&g) {
-                            groups.push(g);
-                        }
-                    }
-                }
-                None if args.groups.is_empty() => {
-                    println!("note: {name} is not a local user; deciding with no groups (add --group to assume some)")
-                }
-                None => {}
-            }
-            groups.sort();
-            Requester::Authenticated(Identity::user(name.clone(), groups, AuthSource::Password))
-        }
-    };
     if scopes.is_empty() {
         bail!("no scope given");
     }
-    match requester.identity() {
+    let policies = reloader.policies();
+    let e = explain(
+        &store,
+        &*policies,
+        args.user.as_deref(),
+        &args.groups,
+        &scopes,
+    )
+    .await?;
+    for note in &e.notes {
+        println!("note: {note}");
+    }
+    match e.requester.identity() {
         Some(id) => println!(
             "subject: user:{}  groups: {}",
             id.name,
@@ -74,22 +63,19 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         ),
         None => println!("subject: anonymous"),
     }
-    for scope in &scopes {
+    for s in &e.scopes {
         println!();
-        let decision = policies.decide(&requester, scope);
-        print!("{decision}");
+        print!("{}", s.decision);
         // For what was not granted, say who does have it: the refused user then knows whom
         // to ask, or which group to join.
-        for v in &decision.verdicts {
-            if matches!(v.verdict, Verdict::NotGranted) {
-                for rule in policies.grants_allowing(scope, &v.action) {
-                    println!(
-                        "  {:<6} is granted to others by {} ({})",
-                        v.action.as_str(),
-                        rule.location(),
-                        rule.text
-                    );
-                }
+        for (action, rules) in &s.granted_to_others {
+            for rule in rules {
+                println!(
+                    "  {:<6} is granted to others by {} ({})",
+                    action.as_str(),
+                    rule.location(),
+                    rule.text
+                );
             }
         }
     }

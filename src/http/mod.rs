@@ -1,6 +1,7 @@
 //! The HTTP edge: the route table, the handlers, and the mapping of every refusal to the
 //! registry's error shape. The only module (with `startup`) that knows about actix-web.
 
+pub mod api;
 mod bench;
 pub mod deadline;
 mod error;
@@ -15,6 +16,8 @@ use actix_web::web;
 
 pub use error::ApiError;
 
+use crate::authz::Reloader;
+use crate::manage::Bindings;
 use crate::probe::Probe;
 use crate::store::Store;
 use crate::token_service::TokenService;
@@ -23,6 +26,10 @@ use crate::token_service::TokenService;
 pub struct AppState {
     pub tokens: TokenService,
     pub store: Store,
+    /// The policy files and database rules in force, and their reload state.
+    pub reloader: Arc<Reloader>,
+    /// Role bindings and roles in the database.
+    pub bindings: Bindings,
     /// Serve the benchmark baselines (`server.benchmark_routes`).
     pub bench_routes: bool,
     bench_constant: web::Bytes,
@@ -36,6 +43,7 @@ impl AppState {
     pub fn new(
         tokens: TokenService,
         store: Store,
+        reloader: Arc<Reloader>,
         bench_routes: bool,
         login: Option<login::Login>,
         probes: Vec<Arc<dyn Probe>>,
@@ -47,7 +55,9 @@ impl AppState {
         };
         AppState {
             tokens,
+            bindings: Bindings::new(store.clone(), reloader.clone()),
             store,
+            reloader,
             bench_routes,
             bench_constant,
             login,
@@ -88,6 +98,7 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route(web::post().to(login::logout))
                     .default_service(web::to(login::no_such_page)),
             )
+            .configure(api::routes)
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .default_service(web::to(error::not_found));

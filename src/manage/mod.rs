@@ -6,12 +6,16 @@
 //! `ScopeLimit`); the services never see clap or HTTP, and callers never see the store.
 
 mod access_tokens;
+mod bindings;
+mod explain;
 mod groups;
 mod refresh_tokens;
 mod robots;
 mod users;
 
 pub use access_tokens::{AccessTokens, CreatedToken};
+pub use bindings::Bindings;
+pub use explain::{explain, Explanation, ScopeExplanation};
 pub use groups::Groups;
 pub use refresh_tokens::RefreshTokenAdmin;
 pub use robots::{RobotAdmin, RobotSummary};
@@ -27,6 +31,9 @@ pub enum ManageError {
     /// The request itself is wrong; the message says how to fix it.
     #[error("{0}")]
     Invalid(String),
+    /// One field of the request is wrong; the message says how to fix it.
+    #[error("{0}")]
+    Field(#[from] crate::authz::FieldError),
     /// Not found, already exists, a bound reached, or the database unavailable.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -110,6 +110,37 @@ impl Store {
         Ok(rows.into_iter().map(UserRecord::from).collect())
     }
 
+    /// A page of users by name: those after `after` whose name contains `filter`, at
+    /// most `limit`, in name order.
+    pub async fn user_page(
+        &self,
+        filter: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        // `!` escapes LIKE's wildcards, which user names (`a_b`) may hold.
+        let mut pattern = String::from("%");
+        for c in filter.chars() {
+            if matches!(c, '%' | '_' | '!') {
+                pattern.push('!');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        let rows: Vec<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE name > $1 AND name LIKE $2 ESCAPE '!' ORDER BY name LIMIT $3"
+        ))
+        .bind(after)
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(&self.pool()?)
+        .await
+        .map_err(|e| self.unavailable(e))?;
+        Ok(rows.into_iter().map(UserRecord::from).collect())
+    }
+
     /// Sets a new password and revokes the user's refresh tokens: a password change is how
     /// a user signs every machine out.
     pub async fn user_set_password(
@@ -322,6 +353,9 @@ mod tests {
         let u = s.user_get("alice").await.unwrap().unwrap();
         assert!(u.disabled);
         assert_eq!(s.user_list().await.unwrap().len(), 1);
+        assert_eq!(s.user_page("lic", "", 10).await.unwrap().len(), 1);
+        assert_eq!(s.user_page("l_c", "", 10).await.unwrap().len(), 0);
+        assert_eq!(s.user_page("", "alice", 10).await.unwrap().len(), 0);
         s.user_delete("alice").await.unwrap();
         assert!(s.user_get("alice").await.unwrap().is_none());
         assert!(matches!(

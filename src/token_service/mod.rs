@@ -90,6 +90,11 @@ impl TokenService {
         &self.authn
     }
 
+    /// The policy in force, for the admin API's own decisions and `explain`.
+    pub fn policies(&self) -> &Arc<dyn Authorizer> {
+        &self.policies
+    }
+
     /// Answers one token request from `client` (the peer's address, when known).
     pub async fn handle(
         &self,
@@ -103,6 +108,7 @@ impl TokenService {
                 Credentials::Anonymous => "anonymous",
                 Credentials::Password { .. } => "password",
                 Credentials::RefreshToken(_) => "refresh_token",
+                Credentials::Bearer(_) => "bearer",
             },
             remembered: false,
             client_ip: client,
