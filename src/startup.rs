@@ -40,7 +40,7 @@ impl Application {
         })?;
         // The policy files and the rules in the database, kept up to date at run time.
         let reloader = Reloader::start(&config.policies.dir, store.clone()).await?;
-        reloader.watch();
+        reloader.watch(config.policies.watch);
         let policies = reloader.policies();
 
         let hasher = PasswordHasher::new(config.auth.hash_concurrency);

@@ -278,10 +278,10 @@ impl Reloader {
         status
     }
 
-    /// Starts what reloads by itself: SIGHUP, file changes in the directory, the
-    /// database's generation (through the credential epoch), and expiries. Each stops when
+    /// Starts what reloads by itself: SIGHUP, file changes in the directory (when `files`),
+    /// the database's generation (through the credential epoch), and expiries. Each stops when
     /// the reloader is dropped.
-    pub fn watch(self: &Arc<Self>) {
+    pub fn watch(self: &Arc<Self>, files: bool) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let Ok(mut hup) =
@@ -315,7 +315,9 @@ impl Reloader {
             }
         });
 
-        self.watch_files();
+        if files {
+            self.watch_files();
+        }
     }
 
     fn watch_files(self: &Arc<Self>) {

@@ -22,12 +22,14 @@ impl Default for RawKeys {
 #[serde(deny_unknown_fields, default)]
 pub struct RawPolicies {
     pub dir: String,
+    pub watch: bool,
 }
 
 impl Default for RawPolicies {
     fn default() -> Self {
         RawPolicies {
             dir: "policies".into(),
+            watch: true,
         }
     }
 }
@@ -40,6 +42,9 @@ pub struct KeysConfig {
 #[derive(Clone, Debug)]
 pub struct PoliciesConfig {
     pub dir: PathBuf,
+    /// Reload when a file in `dir` changes (off where file events do not arrive, such as
+    /// some network file systems: reload with SIGHUP or the API there).
+    pub watch: bool,
 }
 
 pub(super) fn parse(
@@ -71,6 +76,9 @@ pub(super) fn parse(
 
     Ok((
         KeysConfig { dir: keys_dir },
-        PoliciesConfig { dir: policies_dir },
+        PoliciesConfig {
+            dir: policies_dir,
+            watch: policies.watch,
+        },
     ))
 }

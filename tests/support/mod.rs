@@ -112,6 +112,7 @@
 //! `identitytoken`); `decode_auth_field(&str) -> (user, password)`.
 #![allow(dead_code, unused_imports)]
 
+pub mod admin_api;
 pub mod authfile;
 pub mod docker_cli;
 pub mod encoding;
@@ -128,6 +129,7 @@ pub mod slapd;
 pub mod stack;
 pub mod tools;
 
+pub use admin_api::AdminApi;
 pub use authfile::{decode_auth_field, write_auth_file, AuthEntry};
 pub use docker_cli::DockerCli;
 pub use encoding::{base64_decode, base64_encode};
