@@ -115,3 +115,64 @@ fn replicas_started_at_the_same_moment_on_an_empty_database_migrate_it_once() {
     assert_eq!(status(&replicas[1], "robot+ci", &secret), 200);
     assert_eq!(status(&replicas[1], "robot+nobody", &secret), 401);
 }
+
+/// The push actions a token from `p` gives `user` on `repo`.
+fn may_push(p: &Portcullis, user: &str, password: &str, repo: &str) -> bool {
+    let r = http_get(
+        &format!("{}/token?scope=repository:{repo}:push", p.url()),
+        &[("Authorization", &basic_auth(user, password))],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let claims = support::oidc::jwt_claims(r.json()["token"].as_str().unwrap());
+    claims["access"].as_array().is_some_and(|a| !a.is_empty())
+}
+
+#[test]
+fn a_binding_made_on_one_replica_is_in_force_on_the_other_within_a_second() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let a = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_STORE__URL", &url)],
+    );
+    let b = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_STORE__URL", &url)],
+    );
+    a.add_user("alice", "alice-pass-1", &["admins"]);
+    a.add_user("dave", "dave-pass-1", &[]);
+    assert!(!may_push(&b, "dave", "dave-pass-1", "qa/app"));
+
+    let api = support::AdminApi::for_user(&a, "alice");
+    let made = support::AdminApi::expect(
+        api.post(
+            "/bindings",
+            serde_json::json!({ "effect": "grant", "subjects": ["user:dave"], "role": "writer", "repositories": ["qa/**"] }),
+        ),
+        201,
+    );
+    // In force on A when the call returns; on B within a second.
+    assert!(may_push(&a, "dave", "dave-pass-1", "qa/app"));
+    let start = Instant::now();
+    while !may_push(&b, "dave", "dave-pass-1", "qa/app") {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "replica B did not see the binding within a second"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = start.elapsed();
+    eprintln!("replica B saw the binding after {seen:?}");
+
+    let id = made["id"].as_i64().unwrap();
+    support::AdminApi::expect(api.delete(&format!("/bindings/{id}")), 204);
+    let start = Instant::now();
+    while may_push(&b, "dave", "dave-pass-1", "qa/app") {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "replica B kept the deleted binding for over a second"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
