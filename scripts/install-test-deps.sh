@@ -21,6 +21,9 @@
 #   throwaway npm cache: only when missing or installed from another lock file (a stamp in
 #   node_modules says which). On node < 20.19 (Debian 12's nodejs is 18), which the pinned
 #   8.x does not support, oauth2-mock-server 7.2.1 is installed instead (the tests accept it).
+#   Then schemathesis (PyPI, pinned by tests/fixtures/schemathesis/requirements.txt) into a
+#   virtualenv, tests/fixtures/schemathesis/.venv (git-ignored), the same way: only when
+#   missing or made from another requirements file.
 #   --check  install nothing: list what is missing and exit 1 if anything is.
 # Exit status: 0 when everything is installed, non-zero (with a message) otherwise.
 set -euo pipefail
@@ -42,7 +45,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 command -v dpkg-query >/dev/null || die "dpkg-query not found: this script supports Debian 12 only"
 
-pkgs=(docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates)
+pkgs=(docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates python3-venv)
 command -v node >/dev/null || pkgs+=(nodejs npm)
 command -v docker >/dev/null || pkgs+=(docker.io)
 
@@ -178,8 +181,32 @@ else
   printf '%s\n' "$oidc_want" >"$oidc_stamp"
 fi
 
+# schemathesis, for the admin API's conformance test: pip into a virtualenv of its own.
+st_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/schemathesis
+st_stamp=$st_dir/.venv/.install-test-deps.stamp
+st_want=$(sha256sum <"$st_dir/requirements.txt" | cut -d' ' -f1)
+if [[ -f $st_stamp && $(cat "$st_stamp") == "$st_want" && -x $st_dir/.venv/bin/st ]]; then
+  echo "$prog: schemathesis up to date" >&2
+elif ((check_only)); then
+  echo "$prog: missing: schemathesis in $st_dir/.venv (run $0)" >&2
+  exit 1
+else
+  echo "$prog: installing schemathesis into $st_dir/.venv" >&2
+  st_log=$(mktemp)
+  rm -rf "$st_dir/.venv"
+  if ! { python3 -m venv "$st_dir/.venv" \
+    && "$st_dir/.venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
+      -r "$st_dir/requirements.txt"; } >"$st_log" 2>&1; then
+    tail -n 30 "$st_log" >&2
+    rm -f "$st_log"
+    die "installing schemathesis into $st_dir/.venv failed"
+  fi
+  rm -f "$st_log"
+  printf '%s\n' "$st_want" >"$st_stamp"
+fi
+
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "-"; }
-for p in docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates; do
+for p in docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates python3-venv; do
   printf '%s=%s\n' "$p" "$(ver "$p")"
 done
 printf 'node=%s\n' "$(node --version 2>/dev/null || echo -)"
@@ -187,4 +214,5 @@ printf 'npm=%s\n' "$(npm --version 2>/dev/null || echo -)"
 printf 'docker=%s\n' "$(docker --version 2>/dev/null || echo -)"
 printf 'oauth2-mock-server=%s\n' "$(node -p 'require(process.argv[1]).version' \
   "$oidc_dir/node_modules/oauth2-mock-server/package.json" 2>/dev/null || echo -)"
+printf 'schemathesis=%s\n' "$("$st_dir/.venv/bin/st" --version 2>/dev/null | awk '{print $NF}' || echo -)"
 exit 0

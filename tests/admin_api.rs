@@ -175,12 +175,26 @@ fn a_token_made_for_pushing_images_never_opens_the_admin_api() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["name"] == "admin-api" && t["revoked_at"].is_null())
+        .find(|t| t["name"].as_str().unwrap().starts_with("admin-api") && t["revoked_at"].is_null())
         .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    AdminApi::expect(api.delete(&format!("/users/alice/tokens/{id}")), 204);
+    // A token cannot revoke itself (automation would lock itself out by mistake), nor can
+    // an admin delete or disable their own account; another token can.
+    let p = AdminApi::expect(api.delete(&format!("/users/alice/tokens/{id}")), 409);
+    assert_eq!(p["type"], "urn:portcullis:problem:self");
+    AdminApi::expect(api.delete("/users/alice"), 409);
+    AdminApi::expect(
+        api.call(
+            "PATCH",
+            "/users/alice",
+            Some(serde_json::json!({"disabled": true})),
+        ),
+        409,
+    );
+    let other = AdminApi::for_user(&s, "alice");
+    AdminApi::expect(other.delete(&format!("/users/alice/tokens/{id}")), 204);
     AdminApi::expect(api.get("/users"), 401);
     let made_up = AdminApi::with_token(&s, "pcp_0000000000000000000000000000000000000000000");
     AdminApi::expect(made_up.get("/users"), 401);

@@ -13,6 +13,12 @@ impl AdminApi {
     /// A client for `portcullis` acting as `user` (who must be allowed the admin API by
     /// policy), with a token made through the CLI: how the first admin bootstraps.
     pub fn for_user(portcullis: &Portcullis, user: &str) -> AdminApi {
+        // Token names are unique per user.
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "admin-api-{}",
+            MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let out = portcullis.cli(
             &[
                 "token",
@@ -20,7 +26,7 @@ impl AdminApi {
                 "--user",
                 user,
                 "--name",
-                "admin-api",
+                &name,
                 "--scope",
                 "portcullis:admin:*",
                 "--expires",

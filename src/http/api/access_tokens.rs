@@ -144,6 +144,14 @@ pub async fn revoke(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (owner, id) = path.into_inner();
+    if admin.token_id.as_deref() == Some(id.as_str()) {
+        return Err(Problem::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "self",
+            "Not on yourself",
+            "this is the token this request is authenticated with; revoking it through itself is refused so that automation cannot lock itself out by mistake. Fix: revoke it with another token, or `portcullis token revoke`",
+        ));
+    }
     let done = AccessTokens::new(state.store.clone())
         .revoke(&admin.actor, &id, Some(&owner))
         .await?;

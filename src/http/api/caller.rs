@@ -25,6 +25,25 @@ use crate::http::AppState;
 pub struct Admin {
     pub actor: Actor,
     pub identity: Identity,
+    /// The personal access token this request came with.
+    pub token_id: Option<String>,
+}
+
+impl Admin {
+    /// Refuses a change that would lock the caller out in the middle of its own work (its
+    /// account deleted or disabled, or the token it is using revoked by itself): another
+    /// admin, or the CLI, makes such a change.
+    pub fn not_self(&self, user: &str, what: &str) -> Result<(), Problem> {
+        if *self.identity.name == *user {
+            return Err(Problem::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "self",
+                "Not on yourself",
+                format!("{what} the account this request is authenticated as is refused, so that no admin locks themselves out. Fix: ask another admin, or use the CLI"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl FromRequest for Admin {
@@ -61,12 +80,12 @@ impl FromRequest for Admin {
             };
             let creds = Credentials::Bearer(SecretString::from(token));
             let tokens = &state.tokens;
-            let identity = match tokens
+            let (identity, token_id) = match tokens
                 .authn()
                 .authenticate(&creds, &tokens.service, client)
                 .await
             {
-                Ok(AuthOutcome::Authenticated(who)) => who.identity,
+                Ok(AuthOutcome::Authenticated(who)) => (who.identity, who.pat_id),
                 Ok(AuthOutcome::Rejected(Rejection::Throttled { retry_after })) => {
                     return Err(Problem::throttled(retry_after.as_secs().max(1)))
                 }
@@ -92,6 +111,7 @@ impl FromRequest for Admin {
                     return Ok(Admin {
                         actor: Actor::principal(name),
                         identity,
+                        token_id,
                     })
                 }
                 Some(Verdict::OutsideTokenScope(_)) => format!(

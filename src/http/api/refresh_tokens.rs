@@ -62,6 +62,9 @@ pub async fn list(
     state: web::Data<AppState>,
     q: web::Query<RefreshQuery>,
 ) -> Result<HttpResponse, Problem> {
+    if q.subject.as_ref().is_some_and(|s| s.chars().count() > 80) {
+        return Err(Problem::field("subject", "is longer than 80 characters"));
+    }
     let tokens = RefreshTokenAdmin::new(state.store.clone())
         .list(q.subject.as_deref())
         .await?;

@@ -101,6 +101,11 @@ pub async fn list(
     state: web::Data<AppState>,
     q: web::Query<UserQuery>,
 ) -> Result<HttpResponse, Problem> {
+    for (field, value) in [("filter", &q.filter), ("after", &q.after)] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > 64) {
+            return Err(Problem::field(field, "is longer than 64 characters"));
+        }
+    }
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(Problem::field("limit", "must be 1 to 500"));
@@ -188,6 +193,9 @@ pub async fn change(
     name: web::Path<String>,
     body: web::Json<UserChange>,
 ) -> Result<HttpResponse, Problem> {
+    if body.disabled {
+        admin.not_self(&name, "disabling")?;
+    }
     let users = Users::new(state.store.clone());
     users
         .set_disabled(&admin.actor, &name, body.disabled)
@@ -220,6 +228,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
+    admin.not_self(&name, "deleting")?;
     Users::new(state.store.clone())
         .remove(&admin.actor, &name)
         .await?;
