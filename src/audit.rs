@@ -322,6 +322,10 @@ fn emit(sink: &Sink, fields: impl FnOnce(&mut Values)) {
         render(line, values, sink.format);
         // Every value was escaped as it was written: nothing for the writer to sanitize.
         sink.writer.append_escaped(line.as_bytes());
+        crate::recent_audit::offer(
+            &values.text,
+            values.fields.iter().map(|(k, r)| (*k, (r.start, r.end))),
+        );
         // A record is bounded, but one huge record should not pin its buffers forever.
         if line.capacity() > 64 * 1024 {
             *line = String::new();

@@ -52,6 +52,7 @@ pub mod http;
 pub mod log_escape;
 pub mod manage;
 pub mod probe;
+pub mod recent_audit;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -24,6 +24,7 @@ use crate::token_service::TokenService;
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    store: Store,
 }
 
 impl Application {
@@ -203,11 +204,19 @@ impl Application {
                 "server.public_url is not set and portcullis listens on all interfaces: the realm names localhost, which remote registries' clients cannot reach; set server.public_url"
             );
         }
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            store,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// Runs until SIGINT/SIGTERM; in-flight requests finish (up to 30 s) before it returns.

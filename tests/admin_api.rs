@@ -98,6 +98,45 @@ fn an_admin_creates_a_user_and_a_binding_through_the_api_and_skopeo_pushes_with_
     );
     AdminApi::expect(api.get(&format!("/bindings/{id}")), 404);
 
+    // The recent audit records: dave's pushes, refused then allowed then refused, each
+    // with the rule that decided.
+    let mut seen = serde_json::Value::Null;
+    support::wait_until(
+        std::time::Duration::from_secs(5),
+        "dave's token requests in the recent audit records",
+        || {
+            seen = AdminApi::expect(
+                api.get("/audit?subject=dave&repository=qa/app&kind=token"),
+                200,
+            );
+            seen["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["granted"].as_str().unwrap().contains("push"))
+        },
+    );
+    let items = seen["items"].as_array().unwrap();
+    assert!(items.iter().all(|e| e["subject"] == "dave"), "{seen}");
+    let allowed = items
+        .iter()
+        .find(|e| e["granted"].as_str().unwrap().contains("push"))
+        .unwrap();
+    assert!(
+        allowed["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("binding {id}")),
+        "{allowed}"
+    );
+    let made = AdminApi::expect(api.get("/audit?kind=binding_created"), 200);
+    assert_eq!(made["items"][0]["subject"], "alice", "{made}");
+    assert_eq!(
+        made["items"][0]["target"],
+        format!("binding {id}"),
+        "{made}"
+    );
+
     // Every change is audited with its actor.
     let log = s.portcullis.wait_for_log("event=\"binding_deleted\"");
     for event in [

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub const CONFIG_ENV: &str = "PORTCULLIS_CONFIG";
 const ENV_PREFIX: &str = "PORTCULLIS_";
 
+mod audit;
 mod auth;
 mod federation;
 mod groups;
@@ -31,6 +32,7 @@ mod store;
 mod token;
 
 pub use crate::domain::{format_duration, parse_duration};
+pub use audit::{AuditConfig, RawAudit};
 pub use auth::{AuthConfig, PasswordBackend, RawAuth};
 pub use federation::{FederationEntry, RawFederation};
 pub use ldap::{LdapConfig, RawLdap};
@@ -56,6 +58,7 @@ pub struct RawConfig {
     pub oidc: RawOidc,
     pub federation: Vec<RawFederation>,
     pub log: RawLog,
+    pub audit: RawAudit,
 }
 
 /// The validated configuration every other module reads.
@@ -76,6 +79,8 @@ pub struct Config {
     /// Trusted workload issuers (`[[federation]]`), in file order.
     pub federation: Vec<FederationEntry>,
     pub log: LogConfig,
+    /// The window of recent audit records kept for the admin API.
+    pub audit: AuditConfig,
 }
 
 /// A configuration error: where, what, and how to fix it.
@@ -263,6 +268,7 @@ impl Config {
             ));
         }
         let log = log::parse(&raw.log, o)?;
+        let audit = audit::parse(&raw.audit, o)?;
         Ok(Config {
             source: o.file.clone(),
             server,
@@ -275,6 +281,7 @@ impl Config {
             oidc,
             federation,
             log,
+            audit,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! no compile-time database and no per-backend copy of the code.
 
 mod access_tokens;
+mod audit_events;
 mod bindings;
 mod epoch;
 mod groups;
@@ -22,6 +23,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
 pub use access_tokens::{AccessTokenRecord, NewAccessToken};
+pub use audit_events::{AuditQuery, AuditRow};
 pub use bindings::{BindingFields, BindingRecord, RoleRecord, MAX_BINDINGS, MAX_ROLES};
 pub use refresh_tokens::{NewRefreshToken, RefreshTokenRecord};
 pub use robots::{RobotRecord, RobotSecretRecord};

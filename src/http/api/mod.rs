@@ -8,6 +8,7 @@
 //! (a test keeps the two equal).
 
 mod access_tokens;
+mod audit;
 mod bindings;
 mod caller;
 mod explain;
@@ -124,6 +125,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/explain").route(post().to(explain::explain_scopes)))
             .service(web::resource("/policies/status").route(get().to(policies::status)))
             .service(web::resource("/policies/reload").route(post().to(policies::reload)))
+            .service(web::resource("/audit").route(get().to(audit::list)))
             .default_service(web::to(no_such_route)),
     );
 }

@@ -9,7 +9,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder}
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    access_tokens, bindings, explain, groups, policies, refresh_tokens, robots, roles, users,
+    access_tokens, audit, bindings, explain, groups, policies, refresh_tokens, robots, roles, users,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +30,7 @@ use super::{
         roles::list, roles::create, roles::update, roles::delete,
         explain::explain_scopes,
         policies::status, policies::reload,
+        audit::list,
     ),
     components(schemas(super::Problem)),
     modifiers(&Common),
