@@ -136,7 +136,19 @@ fn main() {
         ),
         ("/token, robot", get(Some(basic_auth("robot+ci", &robot)))),
         ("/token, anonymous", get(None)),
+        (
+            "/token, refresh token, no audit window",
+            format!(
+                "POST /token HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        ),
     ];
+    // The same refresh-token path with `audit.keep_events = 0`: what keeping recent audit
+    // records in the database (on by default, and on in every row above) costs.
+    let mut env_no_window = env.clone();
+    env_no_window.push(("PORTCULLIS_AUDIT__KEEP_EVENTS".into(), "0".into()));
     // Stopped, but kept: its directory holds the database and keys the runs share.
     setup.child_mut().stop();
     let scratch = tempfile::tempdir().unwrap();
@@ -144,6 +156,8 @@ fn main() {
     for (i, (name, request)) in paths.iter().enumerate() {
         let server = if i == 0 {
             Server::Floor(&floor_bin)
+        } else if name.ends_with("no audit window") {
+            Server::Portcullis(&binary, &env_no_window)
         } else {
             Server::Portcullis(&binary, &env)
         };

@@ -4,7 +4,8 @@
 # usage: scripts/install-test-deps.sh [--check]
 #   Debian 12, as root (or through sudo), non-interactive and idempotent: installs only what
 #   is missing among
-#     docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates
+#     docker-registry skopeo podman slapd ldap-utils postgresql wrk curl jq openssl ca-certificates
+#     python3-venv
 #   plus Debian's nodejs + npm when no `node` is on PATH, and Debian's docker.io (the only
 #   bookworm package that ships the docker CLI) when no `docker` is on PATH. No daemon is
 #   started: the tests start docker-registry/slapd themselves on loopback, and `docker login`
@@ -45,7 +46,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 command -v dpkg-query >/dev/null || die "dpkg-query not found: this script supports Debian 12 only"
 
-pkgs=(docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates python3-venv)
+pkgs=(docker-registry skopeo podman slapd ldap-utils postgresql wrk curl jq openssl ca-certificates python3-venv)
 command -v node >/dev/null || pkgs+=(nodejs npm)
 command -v docker >/dev/null || pkgs+=(docker.io)
 
@@ -135,7 +136,7 @@ else
 fi
 
 # The tests look these binaries up; fail here rather than in the middle of a test run.
-for b in docker-registry skopeo podman slapd ldapsearch wrk curl openssl node npm docker; do
+for b in docker-registry skopeo podman slapd ldapsearch wrk curl jq openssl node npm docker; do
   if ! command -v "$b" >/dev/null; then
     if [[ $b == docker-registry ]] && dpkg -L docker-registry 2>/dev/null | grep -q '/docker-registry$'; then
       continue
@@ -206,7 +207,7 @@ else
 fi
 
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "-"; }
-for p in docker-registry skopeo podman slapd ldap-utils postgresql wrk curl openssl ca-certificates python3-venv; do
+for p in docker-registry skopeo podman slapd ldap-utils postgresql wrk curl jq openssl ca-certificates python3-venv; do
   printf '%s=%s\n' "$p" "$(ver "$p")"
 done
 printf 'node=%s\n' "$(node --version 2>/dev/null || echo -)"

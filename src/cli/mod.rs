@@ -2,14 +2,17 @@
 //! then `PORTCULLIS_*` variables) and works on the same database as the server, so an
 //! admin can manage users while it runs.
 
+mod binding;
 mod check;
 mod explain;
 mod group;
 mod ldap;
 mod password_input;
+mod policy;
 mod refresh_token;
 mod registry_config;
 mod robot;
+mod role;
 mod serve;
 mod token;
 mod user;
@@ -18,9 +21,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::authz::Reloader;
 use crate::config::Config;
 use crate::domain::Actor;
-use crate::manage::{AccessTokens, Groups, RefreshTokenAdmin, RobotAdmin, Users};
+use crate::manage::{AccessTokens, Bindings, Groups, RefreshTokenAdmin, RobotAdmin, Users};
 use crate::store::Store;
 
 #[derive(Parser, Debug)]
@@ -85,6 +89,16 @@ pub enum Command {
     /// List or revoke refresh tokens (what `docker login` stores as its identity token).
     #[command(subcommand)]
     RefreshToken(refresh_token::RefreshTokenCommand),
+    /// Role bindings kept in the database, beside the policy files (as /api/v1/bindings).
+    #[command(subcommand)]
+    Binding(binding::BindingCommand),
+    /// Custom roles kept in the database (as /api/v1/roles); `role list` shows every role.
+    #[command(subcommand)]
+    Role(role::RoleCommand),
+    /// Reload the policy files on every server sharing the database (as
+    /// POST /api/v1/policies/reload).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Runs the command; the error is printed by `main`.
@@ -115,11 +129,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let admin = RefreshTokenAdmin::new(connect(&config).await?);
             refresh_token::run(&admin, &actor, cmd).await
         }
+        Command::Binding(cmd) => binding::run(&bindings(&config).await?, &actor, cmd).await,
+        Command::Role(cmd) => role::run(&bindings(&config).await?, &actor, cmd).await,
+        Command::Policy(cmd) => policy::run(config, &actor, cmd).await,
     }
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Store> {
     Ok(Store::connect(&config.store.url).await?)
+}
+
+/// The rules in the database, checked against the policy files as the server has them.
+async fn bindings(config: &Config) -> anyhow::Result<Bindings> {
+    let store = connect(config).await?;
+    let reloader = Reloader::start(&config.policies.dir, store.clone()).await?;
+    Ok(Bindings::new(store, reloader))
 }
 
 /// Unix seconds as a short UTC date-time for tables.

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::bail;
 use secrecy::{ExposeSecret, SecretString};
 
-const MIN_LEN: usize = 8;
+use crate::domain::NewPassword;
 
 pub fn read_new_password(user: &str) -> anyhow::Result<SecretString> {
     let password = if std::io::stdin().is_terminal() {
@@ -23,11 +23,8 @@ pub fn read_new_password(user: &str) -> anyhow::Result<SecretString> {
         std::io::stdin().lock().read_line(&mut line)?;
         SecretString::from(line.trim_end_matches(['\n', '\r']).to_string())
     };
-    if password.expose_secret().chars().count() < MIN_LEN {
-        bail!("the password must have at least {MIN_LEN} characters (given on stdin or at the prompt)");
+    match NewPassword::parse(password) {
+        Ok(p) => Ok(p.into_secret()),
+        Err(why) => bail!("{why} (given on stdin or at the prompt)"),
     }
-    if password.expose_secret().len() > 1024 {
-        bail!("the password must have at most 1024 bytes");
-    }
-    Ok(password)
 }

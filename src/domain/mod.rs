@@ -7,6 +7,7 @@ mod duration;
 mod group_mapping;
 mod identity;
 mod lifetime;
+mod new_password;
 mod repo_pattern;
 mod scope;
 mod scope_limit;
@@ -19,6 +20,7 @@ pub use duration::{format_duration, parse_duration};
 pub use group_mapping::{GroupMapping, MappedGroups, MAX_EXTERNAL_GROUPS};
 pub use identity::{AuthSource, Identity, PrincipalKind, Requester, ROBOT_LOGIN_PREFIX};
 pub use lifetime::{Lifetime, LifetimeError, MAX_LIFETIME_DAYS};
+pub use new_password::{NewPassword, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub use repo_pattern::{PatternError, RepoPattern};
 pub use scope::{
     parse_scope_list, ResourceType, Scope, ScopeError, ADMIN_API_NAME, ADMIN_API_SCOPE,

@@ -25,6 +25,11 @@ impl Bindings {
         Bindings { store, reloader }
     }
 
+    /// The policy in force (files and database) as this process compiled it.
+    pub fn policies(&self) -> Arc<crate::authz::PolicySet> {
+        self.reloader.policies().current()
+    }
+
     pub async fn list(&self) -> Result<Vec<BindingRecord>, ManageError> {
         Ok(self.store.binding_list().await?)
     }

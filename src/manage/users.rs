@@ -31,6 +31,19 @@ impl Users {
         password: SecretString,
         groups: &[String],
     ) -> Result<(), ManageError> {
+        // Every group must exist before anything is made: nothing half-done is left.
+        let known: Vec<String> = self
+            .store
+            .group_list()
+            .await?
+            .into_iter()
+            .map(|(g, _)| g)
+            .collect();
+        if let Some(g) = groups.iter().find(|g| !known.contains(g)) {
+            return Err(ManageError::Invalid(format!(
+                "group {g:?} does not exist, so user {name} was not created. Fix: create the group first (`portcullis group add {g}`)"
+            )));
+        }
         let hash = hash(password).await?;
         self.store.user_create(name.as_str(), &hash).await?;
         audited("user_created", actor, name.as_str(), "");

@@ -139,6 +139,11 @@ impl Portcullis {
         &mut self.child
     }
 
+    /// The server's `PORTCULLIS_*` settings, for other processes that must share them.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Runs `portcullis ARGS` against the same configuration and database.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CmdOutput {
         self.cli_with(args, stdin, &[])

@@ -15,6 +15,10 @@ pub struct AuditEvent {
     pub id: i64,
     /// RFC 3339, to the second.
     pub at: String,
+    /// Identical records within a quarter second are one (a pull storm): how many.
+    pub count: i64,
+    /// When the last of them was.
+    pub last_at: String,
     /// `token` for a token request; otherwise the event (`binding_created`, `sign_in`, …).
     pub kind: String,
     /// `issued`, `rejected`, `invalid`, `failed`, `throttled`; `done`, `refused`.
@@ -38,6 +42,8 @@ impl From<AuditRow> for AuditEvent {
         AuditEvent {
             id: r.id,
             at: time(r.at),
+            count: r.count,
+            last_at: time(r.last_at),
             kind: r.kind,
             outcome: r.outcome,
             subject: r.subject,

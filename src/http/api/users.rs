@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{name_of, time, Admin, Problem};
-use crate::domain::Username;
+use crate::domain::{NewPassword, Username};
 use crate::http::AppState;
 use crate::manage::Users;
 use crate::store::UserRecord;
@@ -63,7 +63,8 @@ pub struct UserQuery {
 pub struct NewUser {
     #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9][a-z0-9._-]*$")]
     pub name: String,
-    #[schema(min_length = 1, max_length = 1024)]
+    /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// Existing groups to put the user in.
     #[serde(default)]
@@ -72,8 +73,9 @@ pub struct NewUser {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewPassword {
-    #[schema(min_length = 1, max_length = 1024)]
+pub struct PasswordChange {
+    /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -85,13 +87,9 @@ pub struct UserChange {
 }
 
 fn password(p: String) -> Result<SecretString, Problem> {
-    if p.is_empty() || p.len() > 1024 {
-        return Err(Problem::field(
-            "password",
-            "must be 1 to 1024 bytes. Fix: give a password",
-        ));
-    }
-    Ok(SecretString::from(p))
+    NewPassword::parse(SecretString::from(p))
+        .map(NewPassword::into_secret)
+        .map_err(|why| Problem::field("password", format!("{why}. Fix: choose a longer one")))
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery),
@@ -205,13 +203,13 @@ pub async fn change(
 
 #[utoipa::path(put, path = "/api/v1/users/{name}/password", tag = "users",
     params(("name" = String, Path, description = "The user")),
-    request_body = NewPassword,
+    request_body = PasswordChange,
     responses((status = 204, description = "Set; the user's refresh tokens are revoked")))]
 pub async fn set_password(
     admin: Admin,
     state: web::Data<AppState>,
     name: web::Path<String>,
-    body: web::Json<NewPassword>,
+    body: web::Json<PasswordChange>,
 ) -> Result<HttpResponse, Problem> {
     let password = password(body.into_inner().password)?;
     Users::new(state.store.clone())
