@@ -109,6 +109,16 @@ fn main() {
         "grant_type=refresh_token&service=bench&client_id=docker&refresh_token={refresh}&{scope}"
     );
     let floor_bin = floor_binary();
+    let refresh_for = |i: usize| {
+        let body = format!(
+            "grant_type=refresh_token&service=bench&client_id=docker&refresh_token={refresh}&scope=repository%3Ateam%2Fapp-{i}%3Apull%2Cpush"
+        );
+        format!(
+            "POST /token HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
     let paths: Vec<(&str, Vec<u8>)> = vec![
         (
             "independent floor: actix + ES256 + x5c",
@@ -137,6 +147,10 @@ fn main() {
         ("/token, robot", get(Some(basic_auth("robot+ci", &robot)))),
         ("/token, anonymous", get(None)),
         (
+            "/token, refresh, every audit record new",
+            Vec::new(),
+        ),
+        (
             "/token, refresh token, no audit window",
             format!(
                 "POST /token HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
@@ -161,8 +175,16 @@ fn main() {
         } else {
             Server::Portcullis(&binary, &env)
         };
-        let few = measure(&valgrind, &server, scratch.path(), request, FEW);
-        let many = measure(&valgrind, &server, scratch.path(), request, MANY);
+        // An empty request stands for one that differs every time (another repository),
+        // so that no two audit records are alike: the recent audit window's worst case.
+        let same = |_: usize| request.clone();
+        let make: &dyn Fn(usize) -> Vec<u8> = if request.is_empty() {
+            &refresh_for
+        } else {
+            &same
+        };
+        let few = measure(&valgrind, &server, scratch.path(), make, FEW);
+        let many = measure(&valgrind, &server, scratch.path(), make, MANY);
         let per = (many as f64 - few as f64) / (MANY - FEW) as f64;
         let floor = *floor.get_or_insert(per);
         let target = if name.starts_with("/token") {
@@ -200,7 +222,13 @@ enum Server<'a> {
 
 /// Runs the server under callgrind, sends `n` requests on one keep-alive connection, stops
 /// it, and returns the instructions it executed in all.
-fn measure(valgrind: &Path, server: &Server<'_>, scratch: &Path, request: &[u8], n: usize) -> u64 {
+fn measure(
+    valgrind: &Path,
+    server: &Server<'_>,
+    scratch: &Path,
+    request: &dyn Fn(usize) -> Vec<u8>,
+    n: usize,
+) -> u64 {
     let port = free_port();
     let out = scratch.join(format!("callgrind.{port}.out"));
     let log_path = scratch.join(format!("server.{port}.log"));
@@ -242,8 +270,8 @@ fn measure(valgrind: &Path, server: &Server<'_>, scratch: &Path, request: &[u8],
     };
     conn.set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    for _ in 0..n {
-        conn.write_all(request).unwrap();
+    for i in 0..n {
+        conn.write_all(&request(i)).unwrap();
         let status = read_response(&mut conn);
         assert_eq!(status, 200, "a request under callgrind failed");
     }

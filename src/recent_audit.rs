@@ -31,37 +31,66 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Rows written per transaction at most.
 const BATCH: usize = 5_000;
 
-/// A record as the log got it: its values in one buffer, and where each field lies.
+/// The fields a stored record has, in this order; a record's values for them are kept in
+/// one buffer (and nothing else of it: not its `jti`, which would make every record unique).
+const KIND: usize = 0;
+const OUTCOME: usize = 1;
+const SUBJECT: usize = 2;
+const TARGET: usize = 3;
+const CLIENT: usize = 4;
+const REQUESTED: usize = 5;
+const GRANTED: usize = 6;
+const DETAIL: usize = 7;
+const SLOTS: usize = 8;
+
+/// Which stored field a record's field goes to: token records name the subject and the
+/// reason, events the actor and the detail.
+fn slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "event" => KIND,
+        "outcome" => OUTCOME,
+        "subject" | "actor" => SUBJECT,
+        "target" => TARGET,
+        "client_ip" => CLIENT,
+        "requested" => REQUESTED,
+        "granted" => GRANTED,
+        "reason" | "detail" => DETAIL,
+        _ => return None,
+    })
+}
+
+/// A record as the log got it: its stored fields' values one after another in one buffer.
 pub(crate) struct Captured {
     at: i64,
     text: Box<str>,
-    fields: smallvec::SmallVec<[(&'static str, u32, u32); 12]>,
+    /// Where each slot's value ends in `text` (each starts where the previous one ends).
+    ends: [u32; SLOTS],
 }
 
 impl Captured {
-    fn get(&self, key: &str) -> &str {
-        self.fields
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .map_or("", |(_, a, b)| &self.text[*a as usize..*b as usize])
+    fn get(&self, slot: usize) -> &str {
+        let start = if slot == 0 {
+            0
+        } else {
+            self.ends[slot - 1] as usize
+        };
+        &self.text[start..self.ends[slot] as usize]
     }
 
-    fn into_row(self) -> AuditRow {
-        let kind = self.get("event");
-        let token = kind == "token";
+    fn into_row(self, count: i64, last_at: i64) -> AuditRow {
         AuditRow {
             id: 0,
             at: self.at,
-            count: 1,
-            last_at: self.at,
-            kind: kind.to_owned(),
-            outcome: self.get("outcome").to_owned(),
-            subject: self.get(if token { "subject" } else { "actor" }).to_owned(),
-            target: self.get("target").to_owned(),
-            client: self.get("client_ip").to_owned(),
-            requested: self.get("requested").to_owned(),
-            granted: self.get("granted").to_owned(),
-            detail: self.get(if token { "reason" } else { "detail" }).to_owned(),
+            count,
+            last_at,
+            kind: self.get(KIND).to_owned(),
+            outcome: self.get(OUTCOME).to_owned(),
+            subject: self.get(SUBJECT).to_owned(),
+            target: self.get(TARGET).to_owned(),
+            client: self.get(CLIENT).to_owned(),
+            requested: self.get(REQUESTED).to_owned(),
+            granted: self.get(GRANTED).to_owned(),
+            detail: self.get(DETAIL).to_owned(),
         }
     }
 }
@@ -96,28 +125,30 @@ pub fn start(store: Store, config: &AuditConfig) {
 /// Offers a record's values (`(key, value)` in one buffer) to the window; never blocks.
 pub(crate) fn offer(text: &str, fields: impl Iterator<Item = (&'static str, (usize, usize))>) {
     let Some(r) = RECORDER.get() else { return };
-    let at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let captured = if text.len() <= MAX_KEPT {
-        Captured {
-            at,
-            text: text.into(),
-            fields: fields.map(|(k, (a, b))| (k, a as u32, b as u32)).collect(),
+    let mut values = [""; SLOTS];
+    let mut len = 0;
+    for (key, (a, b)) in fields {
+        if let Some(i) = slot(key) {
+            values[i] = &text[a..b];
+            len += b - a;
         }
-    } else {
-        let mut kept = String::new();
-        let mut spans = smallvec::SmallVec::new();
-        for (k, (a, b)) in fields {
-            let start = kept.len();
-            kept.push_str(&crate::log_escape::bounded(&text[a..b], FIELD_CUT));
-            spans.push((k, start as u32, kept.len() as u32));
+    }
+    let mut kept = String::with_capacity(len.min(MAX_KEPT));
+    let mut ends = [0u32; SLOTS];
+    for (i, v) in values.iter().enumerate() {
+        if len <= MAX_KEPT {
+            kept.push_str(v);
+        } else {
+            kept.push_str(&crate::log_escape::bounded(v, FIELD_CUT));
         }
-        Captured {
-            at,
-            text: kept.into(),
-            fields: spans,
-        }
+        ends[i] = kept.len() as u32;
+    }
+    let captured = Captured {
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        text: kept.into_boxed_str(),
+        ends,
     };
     if let Err(TrySendError::Full(_)) = r.queue.try_send(captured) {
         r.dropped.fetch_add(1, Ordering::Relaxed);
@@ -126,58 +157,56 @@ pub(crate) fn offer(text: &str, fields: impl Iterator<Item = (&'static str, (usi
 
 /// Identical records (all but their time) become one row with a count, in the order they
 /// first came: a pull storm of 30,000 identical tokens a second is a few rows a second.
-fn collapse(rows: impl Iterator<Item = AuditRow>) -> Vec<AuditRow> {
+/// The usual case, a record equal to the one before, costs one comparison.
+fn collapse(records: impl Iterator<Item = Captured>) -> Vec<AuditRow> {
     use std::collections::hash_map::{DefaultHasher, HashMap};
     use std::hash::{Hash, Hasher};
-    fn same(a: &AuditRow, b: &AuditRow) -> bool {
-        (
-            &a.kind,
-            &a.outcome,
-            &a.subject,
-            &a.target,
-            &a.client,
-            &a.requested,
-            &a.granted,
-            &a.detail,
-        ) == (
-            &b.kind,
-            &b.outcome,
-            &b.subject,
-            &b.target,
-            &b.client,
-            &b.requested,
-            &b.granted,
-            &b.detail,
-        )
+    struct Group {
+        first: Captured,
+        count: i64,
+        last_at: i64,
     }
-    let mut out: Vec<AuditRow> = Vec::new();
-    let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
-    for row in rows {
-        let mut h = DefaultHasher::new();
-        (
-            &row.kind,
-            &row.outcome,
-            &row.subject,
-            &row.target,
-            &row.client,
-            &row.requested,
-            &row.granted,
-            &row.detail,
-        )
-            .hash(&mut h);
-        let slots = seen.entry(h.finish()).or_default();
-        match slots.iter().copied().find(|&i| same(&out[i], &row)) {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut last: Option<usize> = None;
+    for c in records {
+        let same_as = |g: &Group| g.first.text == c.text && g.first.ends == c.ends;
+        let found = match last.filter(|&i| same_as(&groups[i])) {
+            Some(i) => Some(i),
+            None => {
+                let mut h = DefaultHasher::new();
+                (&c.text, &c.ends).hash(&mut h);
+                let slots = by_hash.entry(h.finish()).or_default();
+                match slots.iter().copied().find(|&i| same_as(&groups[i])) {
+                    Some(i) => Some(i),
+                    None => {
+                        slots.push(groups.len());
+                        None
+                    }
+                }
+            }
+        };
+        match found {
             Some(i) => {
-                out[i].count += 1;
-                out[i].last_at = out[i].last_at.max(row.at);
+                let g = &mut groups[i];
+                g.count += 1;
+                g.last_at = g.last_at.max(c.at);
+                last = Some(i);
             }
             None => {
-                slots.push(out.len());
-                out.push(row);
+                last = Some(groups.len());
+                groups.push(Group {
+                    last_at: c.at,
+                    first: c,
+                    count: 1,
+                });
             }
         }
     }
-    out
+    groups
+        .into_iter()
+        .map(|g| g.first.into_row(g.count, g.last_at))
+        .collect()
 }
 
 async fn write_batches(store: Store, rx: Receiver<Captured>, keep: u64, keep_for: Duration) {
@@ -187,7 +216,7 @@ async fn write_batches(store: Store, rx: Receiver<Captured>, keep: u64, keep_for
     let mut last_complaint: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
-        let rows = collapse(rx.try_iter().take(BATCH).map(Captured::into_row));
+        let rows = collapse(rx.try_iter().take(BATCH));
         if !rows.is_empty() {
             if let Err(e) = store.audit_insert(&rows).await {
                 if last_complaint.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
@@ -216,20 +245,27 @@ async fn write_batches(store: Store, rx: Receiver<Captured>, keep: u64, keep_for
 mod tests {
     use super::*;
 
-    fn row(subject: &str, at: i64) -> AuditRow {
-        AuditRow {
-            id: 0,
+    fn captured(subject: &str, at: i64) -> Captured {
+        let values = [
+            "token",
+            "issued",
+            subject,
+            "",
+            "10.0.0.1",
+            "repository:a:pull",
+            "repository:a:pull",
+            "",
+        ];
+        let mut text = String::new();
+        let mut ends = [0u32; SLOTS];
+        for (i, v) in values.iter().enumerate() {
+            text.push_str(v);
+            ends[i] = text.len() as u32;
+        }
+        Captured {
             at,
-            count: 1,
-            last_at: at,
-            kind: "token".into(),
-            outcome: "issued".into(),
-            subject: subject.into(),
-            target: String::new(),
-            client: "10.0.0.1".into(),
-            requested: "repository:a:pull".into(),
-            granted: "repository:a:pull".into(),
-            detail: String::new(),
+            text: text.into(),
+            ends,
         }
     }
 
@@ -237,23 +273,27 @@ mod tests {
     fn identical_records_of_a_batch_are_one_row_with_a_count() {
         let rows = collapse(
             [
-                row("alice", 1),
-                row("bob", 1),
-                row("alice", 2),
-                row("alice", 3),
+                captured("alice", 1),
+                captured("bob", 1),
+                captured("alice", 2),
+                captured("alice", 3),
             ]
             .into_iter(),
         );
         assert_eq!(rows.len(), 2);
+        let a = &rows[0];
         assert_eq!(
             (
-                rows[0].subject.as_str(),
-                rows[0].count,
-                rows[0].at,
-                rows[0].last_at
+                a.subject.as_str(),
+                a.count,
+                a.at,
+                a.last_at,
+                a.client.as_str()
             ),
-            ("alice", 3, 1, 3)
+            ("alice", 3, 1, 3, "10.0.0.1")
         );
         assert_eq!((rows[1].subject.as_str(), rows[1].count), ("bob", 1));
+        assert_eq!(a.requested, "repository:a:pull");
+        assert_eq!(a.target, "");
     }
 }
