@@ -167,6 +167,17 @@ fn a_binding_made_on_one_replica_is_in_force_on_the_other_within_a_second() {
 
     let id = made["id"].as_i64().unwrap();
     support::AdminApi::expect(api.delete(&format!("/bindings/{id}")), 204);
+    // The recent audit records are written to PostgreSQL too.
+    support::wait_until(
+        Duration::from_secs(5),
+        "dave's tokens in the audit window",
+        || {
+            let page = support::AdminApi::expect(api.get("/audit?subject=dave&kind=token"), 200);
+            page["items"].as_array().unwrap().iter().any(|e| {
+                e["granted"].as_str().unwrap().contains("qa/app") && e["count"].as_i64() >= Some(1)
+            })
+        },
+    );
     let start = Instant::now();
     while may_push(&b, "dave", "dave-pass-1", "qa/app") {
         assert!(

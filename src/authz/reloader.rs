@@ -88,6 +88,8 @@ pub struct Reloader {
     live: Arc<LivePolicies>,
     state: tokio::sync::Mutex<State>,
     status: ArcSwap<ReloadStatus>,
+    /// `State::next_expiry`, readable without the lock (`i64::MAX` for none).
+    next_expiry: std::sync::atomic::AtomicI64,
 }
 
 impl Reloader {
@@ -124,6 +126,9 @@ impl Reloader {
                 next_expiry: compiled.next_expiry,
             }),
             status: ArcSwap::from_pointee(status),
+            next_expiry: std::sync::atomic::AtomicI64::new(
+                compiled.next_expiry.unwrap_or(i64::MAX),
+            ),
         }))
     }
 
@@ -209,6 +214,11 @@ impl Reloader {
 
     /// Compiles again when a binding has expired.
     async fn expire(&self) {
+        // Checked without the lock: this runs five times a second.
+        let next = self.next_expiry.load(std::sync::atomic::Ordering::Relaxed);
+        if next == i64::MAX || next > now() {
+            return;
+        }
         let mut state = self.state.lock().await;
         if state.next_expiry.is_none_or(|at| at > now()) {
             return;
@@ -260,6 +270,10 @@ impl Reloader {
                 status.warnings = c.warnings;
                 status.compiled_at = t;
                 state.next_expiry = c.next_expiry;
+                self.next_expiry.store(
+                    c.next_expiry.unwrap_or(i64::MAX),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 self.live.replace(c.set);
                 tracing::info!(trigger = %status.last_trigger, summary = %status.summary, "policy reloaded");
             }
