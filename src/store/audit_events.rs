@@ -1,12 +1,21 @@
-//! The window of recent audit records kept for the admin API (`audit_events`): written in
-//! batches by `recent_audit.rs`, bounded by count and age, read newest first with filters.
+//! The window of recent audit records kept for the admin API: written a batch to a row by
+//! `recent_audit.rs` (each record a line of JSON), bounded by count and age, read newest
+//! first with filters applied here.
+//!
+//! A row per record cost each token request ~35,000 instructions (sqlx binds eleven values
+//! and looks each parameter up again; callgrind, `benches/instructions.rs` with every
+//! record different), which a window for admins cannot be allowed to cost. A row per batch
+//! costs a few hundred per record. Filtering then reads the batches, newest first, and
+//! stops once it has enough: the window is bounded, so a read is too.
 
 use super::{Store, StoreError};
 
 /// One record as stored. Token requests have `kind = "token"`; security events their event
 /// name, with the actor as `subject`.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRow {
+    /// The batch's id times [`PER_BATCH`] plus the record's place in it: newer records have
+    /// larger ids.
     pub id: i64,
     pub at: i64,
     /// Identical records of one batch are one row: how many, and the last one's time.
@@ -22,6 +31,9 @@ pub struct AuditRow {
     pub detail: String,
 }
 
+/// Records a batch may hold at most (ids leave room for this many per batch).
+pub const PER_BATCH: i64 = 1 << 20;
+
 /// What to read: all optional, newest first, before `before_id`.
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
@@ -36,155 +48,179 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
-/// `%text%` for LIKE, with `!` escaping LIKE's wildcards.
-fn like(text: &str) -> String {
-    let mut out = String::from("%");
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '!') {
-            out.push('!');
-        }
-        out.push(c);
+impl AuditQuery {
+    fn matches(&self, r: &AuditRow) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&self.subject, &r.subject)
+            && eq(&self.outcome, &r.outcome)
+            && eq(&self.kind, &r.kind)
+            && self.since.is_none_or(|s| r.last_at >= s)
+            && self.until.is_none_or(|u| r.at <= u)
+            && self.before_id.is_none_or(|b| r.id < b)
+            && self.repository.as_deref().is_none_or(|repo| {
+                r.requested.split(' ').any(|scope| {
+                    scope
+                        .strip_prefix("repository:")
+                        .and_then(|s| s.rsplit_once(':'))
+                        .is_some_and(|(name, _)| name == repo)
+                })
+            })
     }
-    out.push('%');
-    out
 }
 
+type Line<'a> = (
+    i64,
+    i64,
+    i64,
+    &'a str,
+    &'a str,
+    &'a str,
+    (&'a str, &'a str, &'a str, &'a str, &'a str),
+);
+type OwnedLine = (
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    (String, String, String, String, String),
+);
+
+/// Batches read per round trip while filtering.
+const BATCHES_PER_READ: i64 = 16;
+
 impl Store {
-    /// Writes records with one statement whatever their number: their fields travel as one
-    /// flat JSON array of scalars, which the database reads once and turns back into rows
-    /// (`json_each`, `json_array_elements_text`, eleven values a row). Measured per record
-    /// (callgrind, `benches/instructions.rs`): a statement per row cost ~35,000
-    /// instructions through sqlx and its worker thread; a statement of many rows more (it is
-    /// prepared again for every batch size); an array of arrays unpacked with `->>` more
-    /// still (each value parses its row again).
+    /// Writes a batch of records as one row.
     pub async fn audit_insert(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut flat: Vec<serde_json::Value> = Vec::with_capacity(rows.len() * 11);
-        for r in rows {
-            flat.extend([
-                r.at.into(),
-                r.last_at.into(),
-                r.count.into(),
-                r.kind.as_str().into(),
-                r.outcome.as_str().into(),
-                r.subject.as_str().into(),
-                r.target.as_str().into(),
-                r.client.as_str().into(),
-                r.requested.as_str().into(),
-                r.granted.as_str().into(),
-                r.detail.as_str().into(),
-            ]);
+        let mut body = String::with_capacity(rows.len() * 256);
+        for r in rows.iter().take(PER_BATCH as usize) {
+            let line: Line<'_> = (
+                r.at,
+                r.last_at,
+                r.count,
+                &r.kind,
+                &r.outcome,
+                &r.subject,
+                (&r.target, &r.client, &r.requested, &r.granted, &r.detail),
+            );
+            // Strings are escaped by serde_json: a line never holds a raw newline.
+            if let Ok(text) = serde_json::to_string(&line) {
+                body.push_str(&text);
+                body.push('\n');
+            }
         }
-        let json = serde_json::Value::Array(flat).to_string();
-        let sql = match self.backend {
-            super::Backend::Sqlite => {
-                "INSERT INTO audit_events (at, last_at, count, kind, outcome, subject, target, client, requested, granted, detail) \
-                 SELECT max(CASE WHEN key % 11 = 0 THEN value END), max(CASE WHEN key % 11 = 1 THEN value END), \
-                        max(CASE WHEN key % 11 = 2 THEN value END), max(CASE WHEN key % 11 = 3 THEN value END), \
-                        max(CASE WHEN key % 11 = 4 THEN value END), max(CASE WHEN key % 11 = 5 THEN value END), \
-                        max(CASE WHEN key % 11 = 6 THEN value END), max(CASE WHEN key % 11 = 7 THEN value END), \
-                        max(CASE WHEN key % 11 = 8 THEN value END), max(CASE WHEN key % 11 = 9 THEN value END), \
-                        max(CASE WHEN key % 11 = 10 THEN value END) \
-                 FROM json_each($1) GROUP BY key / 11 ORDER BY key / 11"
-            }
-            super::Backend::Postgres => {
-                "INSERT INTO audit_events (at, last_at, count, kind, outcome, subject, target, client, requested, granted, detail) \
-                 SELECT max(CASE WHEN (o - 1) % 11 = 0 THEN v END)::bigint, max(CASE WHEN (o - 1) % 11 = 1 THEN v END)::bigint, \
-                        max(CASE WHEN (o - 1) % 11 = 2 THEN v END)::bigint, max(CASE WHEN (o - 1) % 11 = 3 THEN v END), \
-                        max(CASE WHEN (o - 1) % 11 = 4 THEN v END), max(CASE WHEN (o - 1) % 11 = 5 THEN v END), \
-                        coalesce(max(CASE WHEN (o - 1) % 11 = 6 THEN v END), ''), coalesce(max(CASE WHEN (o - 1) % 11 = 7 THEN v END), ''), \
-                        coalesce(max(CASE WHEN (o - 1) % 11 = 8 THEN v END), ''), coalesce(max(CASE WHEN (o - 1) % 11 = 9 THEN v END), ''), \
-                        coalesce(max(CASE WHEN (o - 1) % 11 = 10 THEN v END), '') \
-                 FROM json_array_elements_text($1::json) WITH ORDINALITY AS t(v, o) GROUP BY (o - 1) / 11 ORDER BY (o - 1) / 11"
-            }
-        };
-        sqlx::query(sql)
-            .bind(json)
-            .execute(&self.pool()?)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let first_at = rows.iter().map(|r| r.at).min().unwrap_or(0);
+        let last_at = rows.iter().map(|r| r.last_at).max().unwrap_or(0);
+        let records: i64 = rows.iter().map(|r| r.count).sum();
+        sqlx::query(
+            "INSERT INTO audit_batches (first_at, last_at, records, body) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(first_at)
+        .bind(last_at)
+        .bind(records)
+        .bind(body)
+        .execute(&self.pool()?)
+        .await
+        .map_err(|e| self.unavailable(e))?;
         Ok(())
     }
 
-    /// Deletes records beyond the newest `keep` and those before `older_than`; how many.
+    /// Deletes batches older than `older_than`, then the oldest batches beyond the newest
+    /// `keep` records; how many batches went.
     pub async fn audit_prune(&self, keep: u64, older_than: i64) -> Result<u64, StoreError> {
         let pool = self.pool()?;
-        let (newest,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM audit_events")
-            .fetch_one(&pool)
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        let cut = newest.unwrap_or(0) - keep as i64;
-        let r = sqlx::query("DELETE FROM audit_events WHERE id <= $1 OR at < $2")
-            .bind(cut)
+        let mut gone = sqlx::query("DELETE FROM audit_batches WHERE last_at < $1")
             .bind(older_than)
             .execute(&pool)
             .await
-            .map_err(|e| self.unavailable(e))?;
-        Ok(r.rows_affected())
+            .map_err(|e| self.unavailable(e))?
+            .rows_affected();
+        let counts: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, records FROM audit_batches ORDER BY id DESC")
+                .fetch_all(&pool)
+                .await
+                .map_err(|e| self.unavailable(e))?;
+        let mut total = 0i64;
+        if let Some((cut, _)) = counts.iter().find(|(_, n)| {
+            total += n;
+            total > keep as i64
+        }) {
+            gone += sqlx::query("DELETE FROM audit_batches WHERE id <= $1")
+                .bind(*cut)
+                .execute(&pool)
+                .await
+                .map_err(|e| self.unavailable(e))?
+                .rows_affected();
+        }
+        Ok(gone)
     }
 
-    /// Records matching `q`, newest first.
+    /// Records matching `q`, newest first, at most `q.limit`.
     pub async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
-        let mut sql = String::from(
-            "SELECT id, at, count, last_at, kind, outcome, subject, target, client, requested, granted, detail FROM audit_events WHERE 1 = 1",
-        );
-        let mut n = 0;
-        let mut next = |sql: &mut String, clause: &str| {
-            n += 1;
-            sql.push_str(&clause.replace('?', &format!("${n}")));
-        };
-        if q.subject.is_some() {
-            next(&mut sql, " AND subject = ?");
-        }
-        if q.outcome.is_some() {
-            next(&mut sql, " AND outcome = ?");
-        }
-        if q.kind.is_some() {
-            next(&mut sql, " AND kind = ?");
-        }
-        if q.repository.is_some() {
-            next(&mut sql, " AND requested LIKE ? ESCAPE '!'");
-        }
-        if q.since.is_some() {
-            next(&mut sql, " AND last_at >= ?");
-        }
-        if q.until.is_some() {
-            next(&mut sql, " AND at <= ?");
-        }
-        if q.before_id.is_some() {
-            next(&mut sql, " AND id < ?");
-        }
-        next(&mut sql, " ORDER BY id DESC LIMIT ?");
-        let mut query = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql));
-        if let Some(s) = &q.subject {
-            query = query.bind(s.clone());
-        }
-        if let Some(o) = &q.outcome {
-            query = query.bind(o.clone());
-        }
-        if let Some(k) = &q.kind {
-            query = query.bind(k.clone());
-        }
-        if let Some(r) = &q.repository {
-            // `repository:NAME:` as the requested scopes list it.
-            query = query.bind(like(&format!("repository:{r}:")));
-        }
-        if let Some(s) = q.since {
-            query = query.bind(s);
-        }
-        if let Some(u) = q.until {
-            query = query.bind(u);
-        }
-        if let Some(b) = q.before_id {
-            query = query.bind(b);
-        }
-        query
-            .bind(q.limit)
-            .fetch_all(&self.pool()?)
+        let pool = self.pool()?;
+        let mut out = Vec::new();
+        let mut below = q.before_id.map_or(i64::MAX, |b| b / PER_BATCH + 1);
+        loop {
+            let batches: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, body FROM audit_batches WHERE id < $1 AND last_at >= $2 AND first_at <= $3 ORDER BY id DESC LIMIT $4",
+            )
+            .bind(below)
+            .bind(q.since.unwrap_or(i64::MIN))
+            .bind(q.until.unwrap_or(i64::MAX))
+            .bind(BATCHES_PER_READ)
+            .fetch_all(&pool)
             .await
-            .map_err(|e| self.unavailable(e))
+            .map_err(|e| self.unavailable(e))?;
+            let Some(last) = batches.last() else {
+                return Ok(out);
+            };
+            below = last.0;
+            let done = (batches.len() as i64) < BATCHES_PER_READ;
+            for (batch, body) in batches {
+                let lines: Vec<&str> = body.lines().collect();
+                for (i, line) in lines.iter().enumerate().rev() {
+                    let Ok((
+                        at,
+                        last_at,
+                        count,
+                        kind,
+                        outcome,
+                        subject,
+                        (target, client, requested, granted, detail),
+                    )) = serde_json::from_str::<OwnedLine>(line)
+                    else {
+                        continue;
+                    };
+                    let row = AuditRow {
+                        id: batch * PER_BATCH + i as i64,
+                        at,
+                        count,
+                        last_at,
+                        kind,
+                        outcome,
+                        subject,
+                        target,
+                        client,
+                        requested,
+                        granted,
+                        detail,
+                    };
+                    if q.matches(&row) {
+                        out.push(row);
+                        if out.len() as i64 >= q.limit {
+                            return Ok(out);
+                        }
+                    }
+                }
+            }
+            if done {
+                return Ok(out);
+            }
+        }
     }
 }
 
@@ -226,7 +262,9 @@ mod tests {
                 1000 + i,
             ));
         }
-        s.audit_insert(&rows).await.unwrap();
+        for batch in rows.chunks(10) {
+            s.audit_insert(batch).await.unwrap();
+        }
         let all = AuditQuery {
             limit: 1000,
             ..Default::default()
@@ -259,8 +297,23 @@ mod tests {
         };
         assert_eq!(s.audit_query(&q).await.unwrap().len(), 10);
 
-        assert_eq!(s.audit_prune(100, 0).await.unwrap(), 150);
-        assert_eq!(s.audit_prune(100, 1200).await.unwrap(), 50);
+        // Paging: the next page starts below the last id seen.
+        let page = AuditQuery {
+            limit: 7,
+            ..Default::default()
+        };
+        let first = s.audit_query(&page).await.unwrap();
+        let next = AuditQuery {
+            before_id: Some(first[6].id),
+            limit: 7,
+            ..Default::default()
+        };
+        let second = s.audit_query(&next).await.unwrap();
+        assert_eq!(second[0].at, first[6].at - 1);
+
+        // Whole batches go: 15 of the 25 (of 10 records each), then those older than 1200.
+        assert_eq!(s.audit_prune(100, 0).await.unwrap(), 15);
+        assert_eq!(s.audit_prune(100, 1200).await.unwrap(), 5);
         assert_eq!(s.audit_query(&all).await.unwrap().len(), 50);
     }
 }
