@@ -16,7 +16,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::config::AuditConfig;
-use crate::store::{AuditRow, Store};
+use crate::store::{AuditRecord, Store};
 
 /// Records waiting to be written, at most: at 30,000 tokens a second, a quarter of a
 /// second's worth (the writer is woken when half of it is used). With [`MAX_KEPT`] bytes each at most, the queue holds under 20 MB
@@ -79,20 +79,19 @@ impl Captured {
         &self.text[start..self.ends[slot] as usize]
     }
 
-    fn into_row(self, count: i64, last_at: i64) -> AuditRow {
-        AuditRow {
-            id: 0,
+    fn record(&self, count: i64, last_at: i64) -> AuditRecord<'_> {
+        AuditRecord {
             at: self.at,
-            count,
             last_at,
-            kind: self.get(KIND).to_owned(),
-            outcome: self.get(OUTCOME).to_owned(),
-            subject: self.get(SUBJECT).to_owned(),
-            target: self.get(TARGET).to_owned(),
-            client: self.get(CLIENT).to_owned(),
-            requested: self.get(REQUESTED).to_owned(),
-            granted: self.get(GRANTED).to_owned(),
-            detail: self.get(DETAIL).to_owned(),
+            count,
+            kind: self.get(KIND),
+            outcome: self.get(OUTCOME),
+            subject: self.get(SUBJECT),
+            target: self.get(TARGET),
+            client: self.get(CLIENT),
+            requested: self.get(REQUESTED),
+            granted: self.get(GRANTED),
+            detail: self.get(DETAIL),
         }
     }
 }
@@ -167,14 +166,15 @@ pub(crate) fn offer(text: &str, fields: impl Iterator<Item = (&'static str, (usi
 /// Identical records (all but their time) become one row with a count, in the order they
 /// first came: a pull storm of 30,000 identical tokens a second is a few rows a second.
 /// The usual case, a record equal to the one before, costs one comparison.
-fn collapse(records: impl Iterator<Item = Captured>) -> Vec<AuditRow> {
+struct Group {
+    first: Captured,
+    count: i64,
+    last_at: i64,
+}
+
+fn collapse(records: impl Iterator<Item = Captured>) -> Vec<Group> {
     use std::collections::hash_map::{DefaultHasher, HashMap};
     use std::hash::{Hash, Hasher};
-    struct Group {
-        first: Captured,
-        count: i64,
-        last_at: i64,
-    }
     let mut groups: Vec<Group> = Vec::new();
     let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut last: Option<usize> = None;
@@ -213,9 +213,6 @@ fn collapse(records: impl Iterator<Item = Captured>) -> Vec<AuditRow> {
         }
     }
     groups
-        .into_iter()
-        .map(|g| g.first.into_row(g.count, g.last_at))
-        .collect()
 }
 
 async fn write_batches(store: Store, rx: Receiver<Captured>, keep: u64, keep_for: Duration) {
@@ -229,7 +226,11 @@ async fn write_batches(store: Store, rx: Receiver<Captured>, keep: u64, keep_for
             _ = tokio::time::sleep(DRAIN_EVERY) => {}
             _ = recorder.half_full.notified() => {}
         }
-        let rows = collapse(rx.try_iter().take(BATCH));
+        let groups = collapse(rx.try_iter().take(BATCH));
+        let rows: Vec<AuditRecord<'_>> = groups
+            .iter()
+            .map(|g| g.first.record(g.count, g.last_at))
+            .collect();
         if !rows.is_empty() {
             if let Err(e) = store.audit_insert(&rows).await {
                 if last_complaint.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
@@ -282,7 +283,7 @@ mod tests {
 
     #[test]
     fn identical_records_of_a_batch_are_one_row_with_a_count() {
-        let rows = collapse(
+        let groups = collapse(
             [
                 captured("alice", 1),
                 captured("bob", 1),
@@ -291,19 +292,17 @@ mod tests {
             ]
             .into_iter(),
         );
+        let rows: Vec<AuditRecord<'_>> = groups
+            .iter()
+            .map(|g| g.first.record(g.count, g.last_at))
+            .collect();
         assert_eq!(rows.len(), 2);
         let a = &rows[0];
         assert_eq!(
-            (
-                a.subject.as_str(),
-                a.count,
-                a.at,
-                a.last_at,
-                a.client.as_str()
-            ),
+            (a.subject, a.count, a.at, a.last_at, a.client),
             ("alice", 3, 1, 3, "10.0.0.1")
         );
-        assert_eq!((rows[1].subject.as_str(), rows[1].count), ("bob", 1));
+        assert_eq!((rows[1].subject, rows[1].count), ("bob", 1));
         assert_eq!(a.requested, "repository:a:pull");
         assert_eq!(a.target, "");
     }

@@ -31,6 +31,67 @@ pub struct AuditRow {
     pub detail: String,
 }
 
+/// A record to write, borrowed from wherever it was kept (no copy per field).
+#[derive(Clone, Copy, Debug)]
+pub struct AuditRecord<'a> {
+    pub at: i64,
+    pub last_at: i64,
+    pub count: i64,
+    pub kind: &'a str,
+    pub outcome: &'a str,
+    pub subject: &'a str,
+    pub target: &'a str,
+    pub client: &'a str,
+    pub requested: &'a str,
+    pub granted: &'a str,
+    pub detail: &'a str,
+}
+
+impl AuditRow {
+    pub fn as_record(&self) -> AuditRecord<'_> {
+        AuditRecord {
+            at: self.at,
+            last_at: self.last_at,
+            count: self.count,
+            kind: &self.kind,
+            outcome: &self.outcome,
+            subject: &self.subject,
+            target: &self.target,
+            client: &self.client,
+            requested: &self.requested,
+            granted: &self.granted,
+            detail: &self.detail,
+        }
+    }
+}
+
+/// Appends a record as one line of JSON: `[at,last_at,count,kind,outcome,subject,[target,
+/// client,requested,granted,detail]]`. Values are usually plain and copied as they are.
+fn push_line(out: &mut String, r: &AuditRecord<'_>) {
+    use crate::log_escape::push_json_string;
+    let mut n = itoa::Buffer::new();
+    out.push('[');
+    for v in [r.at, r.last_at, r.count] {
+        out.push_str(n.format(v));
+        out.push(',');
+    }
+    for v in [r.kind, r.outcome, r.subject] {
+        push_json_string(out, v);
+        out.push(',');
+    }
+    out.push('[');
+    for (i, v) in [r.target, r.client, r.requested, r.granted, r.detail]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(out, v);
+    }
+    out.push_str("]]\n");
+}
+
 /// Records a batch may hold at most (ids leave room for this many per batch).
 pub const PER_BATCH: i64 = 1 << 20;
 
@@ -68,15 +129,6 @@ impl AuditQuery {
     }
 }
 
-type Line<'a> = (
-    i64,
-    i64,
-    i64,
-    &'a str,
-    &'a str,
-    &'a str,
-    (&'a str, &'a str, &'a str, &'a str, &'a str),
-);
 type OwnedLine = (
     i64,
     i64,
@@ -92,26 +144,13 @@ const BATCHES_PER_READ: i64 = 16;
 
 impl Store {
     /// Writes a batch of records as one row.
-    pub async fn audit_insert(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+    pub async fn audit_insert(&self, rows: &[AuditRecord<'_>]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
         let mut body = String::with_capacity(rows.len() * 256);
         for r in rows.iter().take(PER_BATCH as usize) {
-            let line: Line<'_> = (
-                r.at,
-                r.last_at,
-                r.count,
-                &r.kind,
-                &r.outcome,
-                &r.subject,
-                (&r.target, &r.client, &r.requested, &r.granted, &r.detail),
-            );
-            // Strings are escaped by serde_json: a line never holds a raw newline.
-            if let Ok(text) = serde_json::to_string(&line) {
-                body.push_str(&text);
-                body.push('\n');
-            }
+            push_line(&mut body, r);
         }
         let first_at = rows.iter().map(|r| r.at).min().unwrap_or(0);
         let last_at = rows.iter().map(|r| r.last_at).max().unwrap_or(0);
@@ -263,7 +302,8 @@ mod tests {
             ));
         }
         for batch in rows.chunks(10) {
-            s.audit_insert(batch).await.unwrap();
+            let records: Vec<_> = batch.iter().map(AuditRow::as_record).collect();
+            s.audit_insert(&records).await.unwrap();
         }
         let all = AuditQuery {
             limit: 1000,

@@ -23,7 +23,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
 pub use access_tokens::{AccessTokenRecord, NewAccessToken};
-pub use audit_events::{AuditQuery, AuditRow};
+pub use audit_events::{AuditQuery, AuditRecord, AuditRow};
 pub use bindings::{BindingFields, BindingRecord, RoleRecord, MAX_BINDINGS, MAX_ROLES};
 pub use refresh_tokens::{NewRefreshToken, RefreshTokenRecord};
 pub use robots::{RobotRecord, RobotSecretRecord};
