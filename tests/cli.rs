@@ -648,3 +648,69 @@ fn changes_made_at_the_command_line_are_audited_with_who_made_them_whatever_the_
         out.stderr
     );
 }
+
+#[test]
+fn a_binding_whose_role_a_file_no_longer_defines_is_left_out_and_check_says_so() {
+    let dir = workdir();
+    let roles = dir.path().join("policies/20-roles.toml");
+    std::fs::write(&roles, "[roles]\ntagger = [\"pull\", \"tag\"]\n").unwrap();
+    let made = portcullis(
+        dir.path(),
+        &[
+            "binding",
+            "create",
+            "--to",
+            "group:qa",
+            "--role",
+            "tagger",
+            "--repo",
+            "qa/**",
+            "--expires",
+            "2h",
+        ],
+        &[],
+        None,
+    );
+    made.assert_success("binding create");
+    assert_eq!(made.stdout.trim(), "1");
+    // A role nobody defines is refused at once, naming the roles there are.
+    let bad = portcullis(
+        dir.path(),
+        &[
+            "binding", "create", "--to", "group:qa", "--role", "taggr", "--repo", "qa/**",
+        ],
+        &[],
+        None,
+    );
+    assert!(!bad.success());
+    assert!(
+        bad.stderr.contains("--role: unknown role \"taggr\""),
+        "{}",
+        bad.stderr
+    );
+
+    let list = portcullis(dir.path(), &["binding", "list"], &[], None);
+    list.assert_success("binding list");
+    assert!(
+        list.stdout.contains("binding 1, made by cli:"),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout
+            .contains("grant tagger to group:qa on qa/** until "),
+        "{}",
+        list.stdout
+    );
+
+    std::fs::remove_file(&roles).unwrap();
+    let check = portcullis(dir.path(), &["check"], &[], None);
+    check.assert_success("check (a left-out binding is a warning)");
+    assert!(
+        check.stdout.contains(
+            "warning  bindings   binding 1 is not in force: grant entry: unknown role \"tagger\""
+        ),
+        "{}",
+        check.stdout
+    );
+}

@@ -102,6 +102,14 @@ fn flag(e: crate::authz::FieldError) -> String {
     format!("{flag}: {}", e.message)
 }
 
+/// A refusal, with a field error named as the flag to fix.
+fn as_flags(e: crate::manage::ManageError) -> anyhow::Error {
+    match e {
+        crate::manage::ManageError::Field(f) => anyhow::anyhow!("{}", flag(f)),
+        other => other.into(),
+    }
+}
+
 pub async fn run(bindings: &Bindings, actor: &Actor, cmd: BindingCommand) -> anyhow::Result<()> {
     match cmd {
         BindingCommand::List => {
@@ -135,7 +143,10 @@ pub async fn run(bindings: &Bindings, actor: &Actor, cmd: BindingCommand) -> any
             }
         }
         BindingCommand::Create(args) => {
-            let b = bindings.create(actor, &args.spec()?).await?;
+            let b = bindings
+                .create(actor, &args.spec()?)
+                .await
+                .map_err(as_flags)?;
             println!("{}", b.id);
             eprintln!(
                 "made binding {}; servers sharing this database apply it within a second",
@@ -143,7 +154,10 @@ pub async fn run(bindings: &Bindings, actor: &Actor, cmd: BindingCommand) -> any
             );
         }
         BindingCommand::Update { id, binding } => {
-            bindings.update(actor, id, &binding.spec()?).await?;
+            bindings
+                .update(actor, id, &binding.spec()?)
+                .await
+                .map_err(as_flags)?;
             eprintln!("changed binding {id}");
         }
         BindingCommand::Delete { id } => {

@@ -1,7 +1,7 @@
 //! `portcullis check`: everything `serve` would refuse to start with, and the warnings it
 //! would log, without starting. Exit status 1 when anything is wrong.
 
-use crate::authz::PolicySet;
+use crate::authz::{PolicySet, Reloader};
 use crate::config::{Config, KidFormat};
 use crate::store::Store;
 use crate::token::{KeyFiles, SigningKey};
@@ -66,7 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
 
-    match PolicySet::load_dir(&config.policies.dir) {
+    let policies_ok = match PolicySet::load_dir(&config.policies.dir) {
         Ok(p) => {
             println!(
                 "ok       policies   {} ({})",
@@ -76,12 +76,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             for w in external_admin_warnings(&config, &p) {
                 println!("warning  groups     {w}");
             }
+            true
         }
         Err(e) => {
             problems += 1;
             println!("error    policies   {e}");
+            false
         }
-    }
+    };
 
     match Store::connect(&config.store.url).await {
         Ok(store) => {
@@ -94,6 +96,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             if let Some(file) = store.sqlite_file() {
                 for w in crate::store::mode_warnings(file) {
                     println!("warning  database   {w}");
+                }
+            }
+            // The rules in the database, compiled with the files as the server will.
+            if policies_ok {
+                match Reloader::start(&config.policies.dir, store.clone()).await {
+                    Ok(r) => {
+                        let status = r.status();
+                        println!(
+                            "ok       policy     {} (files and database)",
+                            status.summary
+                        );
+                        for w in &status.warnings {
+                            println!("warning  bindings   {w}");
+                        }
+                    }
+                    Err(e) => {
+                        problems += 1;
+                        println!("error    bindings   {e}");
+                    }
                 }
             }
         }
