@@ -10,7 +10,7 @@
 //! - Every minute the table is cut to `audit.keep_events` records and `audit.keep_for`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -64,12 +64,20 @@ fn slot(key: &str) -> Option<usize> {
 /// A record as the log got it: its stored fields' values one after another in one buffer.
 pub(crate) struct Captured {
     at: i64,
+    /// How many identical records this one stands for, and when the last of them was.
+    count: i64,
+    last_at: i64,
     text: Box<str>,
     /// Where each slot's value ends in `text` (each starts where the previous one ends).
     ends: [u32; SLOTS],
 }
 
 impl Captured {
+    /// Whether `values` are this record's.
+    fn is(&self, values: &[&str; SLOTS]) -> bool {
+        values.iter().enumerate().all(|(i, v)| self.get(i) == *v)
+    }
+
     fn get(&self, slot: usize) -> &str {
         let start = if slot == 0 {
             0
@@ -96,11 +104,64 @@ impl Captured {
     }
 }
 
+/// The record a thread saw last, still counting: a pull storm repeats one record, and a
+/// repeat then costs a comparison and an increment, not a copy. The writer takes every
+/// thread's pending record when it writes, so none waits longer than a batch.
+type Pending = Arc<Mutex<Option<Captured>>>;
+
+/// Threads that keep a pending record at most (the server's workers and a few others);
+/// records of threads beyond go straight to the queue.
+const MAX_PENDING: usize = 256;
+
 struct Recorder {
     queue: Sender<Captured>,
     dropped: AtomicU64,
     /// Wakes the writer early when the queue is half full.
     half_full: tokio::sync::Notify,
+    pending: Mutex<Vec<Pending>>,
+}
+
+thread_local! {
+    static MINE: std::cell::OnceCell<Option<Pending>> = const { std::cell::OnceCell::new() };
+}
+
+impl Recorder {
+    fn send(&self, c: Captured) {
+        match self.queue.try_send(c) {
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            _ if self.queue.len() == QUEUE / 2 => self.half_full.notify_one(),
+            _ => {}
+        }
+    }
+
+    /// This thread's pending slot, made on first use.
+    fn mine(&self) -> Option<Pending> {
+        MINE.with(|m| {
+            m.get_or_init(|| {
+                let mut all = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                (all.len() < MAX_PENDING).then(|| {
+                    let p = Pending::default();
+                    all.push(p.clone());
+                    p
+                })
+            })
+            .clone()
+        })
+    }
+
+    /// Every thread's pending record, taken.
+    fn take_pending(&self) -> Vec<Captured> {
+        let all = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        all.iter()
+            .filter_map(|p| p.lock().unwrap_or_else(|e| e.into_inner()).take())
+            .collect()
+    }
 }
 
 static RECORDER: OnceLock<Recorder> = OnceLock::new();
@@ -117,6 +178,7 @@ pub fn start(store: Store, config: &AuditConfig) {
             queue: tx,
             dropped: AtomicU64::new(0),
             half_full: tokio::sync::Notify::new(),
+            pending: Mutex::new(Vec::new()),
         })
         .is_err()
     {
@@ -137,6 +199,20 @@ pub(crate) fn offer(text: &str, fields: impl Iterator<Item = (&'static str, (usi
             len += b - a;
         }
     }
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mine = r.mine();
+    let mut pending = mine
+        .as_ref()
+        .map(|p| p.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Some(Some(p)) = pending.as_deref_mut() {
+        if p.is(&values) {
+            p.count += 1;
+            p.last_at = at;
+            return;
+        }
+    }
     let mut kept = String::with_capacity(len.min(MAX_KEPT));
     let mut ends = [0u32; SLOTS];
     for (i, v) in values.iter().enumerate() {
@@ -148,18 +224,20 @@ pub(crate) fn offer(text: &str, fields: impl Iterator<Item = (&'static str, (usi
         ends[i] = kept.len() as u32;
     }
     let captured = Captured {
-        at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
+        at,
+        count: 1,
+        last_at: at,
         text: kept.into_boxed_str(),
         ends,
     };
-    match r.queue.try_send(captured) {
-        Err(TrySendError::Full(_)) => {
-            r.dropped.fetch_add(1, Ordering::Relaxed);
+    match pending.as_deref_mut() {
+        // This one waits in its place; the one it replaces goes to the writer.
+        Some(slot) => {
+            if let Some(previous) = slot.replace(captured) {
+                r.send(previous);
+            }
         }
-        _ if r.queue.len() == QUEUE / 2 => r.half_full.notify_one(),
-        _ => {}
+        None => r.send(captured),
     }
 }
 
@@ -198,16 +276,16 @@ fn collapse(records: impl Iterator<Item = Captured>) -> Vec<Group> {
         match found {
             Some(i) => {
                 let g = &mut groups[i];
-                g.count += 1;
-                g.last_at = g.last_at.max(c.at);
+                g.count += c.count;
+                g.last_at = g.last_at.max(c.last_at);
                 last = Some(i);
             }
             None => {
                 last = Some(groups.len());
                 groups.push(Group {
-                    last_at: c.at,
+                    last_at: c.last_at,
+                    count: c.count,
                     first: c,
-                    count: 1,
                 });
             }
         }
@@ -226,7 +304,9 @@ async fn write_batches(store: Store, rx: Receiver<Captured>, keep: u64, keep_for
             _ = tokio::time::sleep(DRAIN_EVERY) => {}
             _ = recorder.half_full.notified() => {}
         }
-        let groups = collapse(rx.try_iter().take(BATCH));
+        // The queue first, then what each thread still holds: newer than anything it queued.
+        let queued: Vec<Captured> = rx.try_iter().take(BATCH).collect();
+        let groups = collapse(queued.into_iter().chain(recorder.take_pending()));
         let rows: Vec<AuditRecord<'_>> = groups
             .iter()
             .map(|g| g.first.record(g.count, g.last_at))
@@ -276,6 +356,8 @@ mod tests {
         }
         Captured {
             at,
+            count: 1,
+            last_at: at,
             text: text.into(),
             ends,
         }
