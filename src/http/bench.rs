@@ -48,5 +48,5 @@ pub fn constant_body(tokens: &TokenService) -> web::Bytes {
     let token = tokens
         .signer()
         .issue("bench", &tokens.service, &[Access::from(&scope)]);
-    token_body(&token, |_| {})
+    web::Bytes::from(token_body(&token, |_| {}))
 }

@@ -120,7 +120,7 @@ async fn respond(
 /// Both `token` and `access_token` always (clients differ in which they read; oras reads only
 /// `access_token` from a POST), `expires_in` as an integer, `issued_at` as RFC 3339, and a
 /// refresh token only when one was asked for (crane switches to the POST flow on seeing one).
-fn body(grant: &Grant, flavor: Flavor) -> web::Bytes {
+fn body(grant: &Grant, flavor: Flavor) -> String {
     token_body(&grant.token, |out| {
         if let Some(t) = &grant.refresh_token {
             out.push_str(r#","refresh_token":"#);
@@ -146,49 +146,20 @@ fn body(grant: &Grant, flavor: Flavor) -> web::Bytes {
 /// that never needs escaping, so a generic serializer would spend most of its time scanning
 /// it. `more` appends further members. Also used by the benchmark baselines, so that they
 /// pay the same.
-///
-/// Written into this thread's buffers and handed out as a slice of a shared one, so that a
-/// response costs no allocation once the buffers are warm: a fresh 1.6 kB string per
-/// response cost ~1,300 instructions in malloc (callgrind), a third of what parsing the
-/// whole form body costs. The shared buffer is reclaimed once the responses using it are
-/// gone.
-pub(super) fn token_body(token: &IssuedToken, more: impl FnOnce(&mut String)) -> web::Bytes {
-    thread_local! {
-        static BUFFERS: std::cell::RefCell<(String, web::BytesMut)> =
-            std::cell::RefCell::new((String::new(), web::BytesMut::new()));
-    }
-    BUFFERS.with(|b| {
-        let mut fresh = (String::new(), web::BytesMut::new());
-        let mut borrowed = b.try_borrow_mut();
-        let (out, shared) = match borrowed.as_deref_mut() {
-            Ok(b) => b,
-            Err(_) => &mut fresh,
-        };
-        out.clear();
-        out.reserve(2 * token.token.len() + 200);
-        out.push_str(r#"{"token":""#);
-        out.push_str(&token.token);
-        out.push_str(r#"","access_token":""#);
-        out.push_str(&token.token);
-        out.push_str(r#"","expires_in":"#);
-        out.push_str(itoa::Buffer::new().format(token.expires_in));
-        out.push_str(r#","issued_at":""#);
-        crate::timestamp::push_rfc3339(out, token.issued_at);
-        out.push('"');
-        more(out);
-        out.push('}');
-        // Room for several answers at once, so that one still being sent does not force a
-        // new buffer for the next.
-        if shared.capacity() < out.len() {
-            shared.reserve(out.len().max(16 * 1024));
-        }
-        shared.extend_from_slice(out.as_bytes());
-        let body = shared.split().freeze();
-        if out.capacity() > 64 * 1024 {
-            *out = String::new();
-        }
-        body
-    })
+pub(super) fn token_body(token: &IssuedToken, more: impl FnOnce(&mut String)) -> String {
+    let mut out = String::with_capacity(2 * token.token.len() + 200);
+    out.push_str(r#"{"token":""#);
+    out.push_str(&token.token);
+    out.push_str(r#"","access_token":""#);
+    out.push_str(&token.token);
+    out.push_str(r#"","expires_in":"#);
+    out.push_str(itoa::Buffer::new().format(token.expires_in));
+    out.push_str(r#","issued_at":""#);
+    crate::timestamp::push_rfc3339(&mut out, token.issued_at);
+    out.push('"');
+    more(&mut out);
+    out.push('}');
+    out
 }
 
 #[cfg(test)]
@@ -203,7 +174,7 @@ mod tests {
             issued_at: 0,
             expires_in: 300,
         };
-        let v: serde_json::Value = serde_json::from_slice(&token_body(&token, |out| {
+        let v: serde_json::Value = serde_json::from_str(&token_body(&token, |out| {
             out.push_str(r#","refresh_token":"pcr_x","scope":"repository:a\"b:pull""#)
         }))
         .unwrap();
@@ -213,7 +184,7 @@ mod tests {
         assert_eq!(v["issued_at"], "1970-01-01T00:00:00Z");
         assert_eq!(v["refresh_token"], "pcr_x");
         assert_eq!(v["scope"], "repository:a\"b:pull");
-        let v: serde_json::Value = serde_json::from_slice(&token_body(&token, |_| {})).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&token_body(&token, |_| {})).unwrap();
         assert!(v.get("refresh_token").is_none() && v.get("scope").is_none());
     }
 }
