@@ -64,7 +64,7 @@ impl Outcome {
 
 /// One token request, as its record tells it.
 #[derive(Clone, Copy)]
-pub struct TokenEvent<'a> {
+pub struct TokenEvent<'a, 'r> {
     pub outcome: Outcome,
     /// The authenticated subject, or the name a refused request claimed, or "" (anonymous).
     pub subject: &'a str,
@@ -76,7 +76,9 @@ pub struct TokenEvent<'a> {
     pub client_ip: Option<IpAddr>,
     pub client_id: &'a str,
     pub service: &'a str,
-    pub requested: &'a [Scope],
+    /// The scopes asked for, until they are decided: then `decisions` holds them (moved
+    /// there, not copied), and this is empty.
+    pub requested: &'r [Scope],
     /// One per requested scope, once decided: the record's `granted` lists what they grant,
     /// and its `reason` which policy allowed or denied each action.
     pub decisions: &'a [Decision],
@@ -85,7 +87,7 @@ pub struct TokenEvent<'a> {
     pub jti: &'a str,
 }
 
-impl TokenEvent<'_> {
+impl TokenEvent<'_, '_> {
     /// Writes each field's raw value, in record order (bounding and escaping come later).
     fn fields(&self, v: &mut Values) {
         v.text("event", "token");
@@ -105,7 +107,13 @@ impl TokenEvent<'_> {
         v.text("client_id", self.client_id);
         v.text("service", self.service);
         v.build("requested", |out| {
-            push_list(out, self.requested.iter(), " ", |out, s| s.write_to(out))
+            if self.decisions.is_empty() {
+                push_list(out, self.requested.iter(), " ", |out, s| s.write_to(out))
+            } else {
+                push_list(out, self.decisions.iter(), " ", |out, d| {
+                    d.requested.write_to(out)
+                })
+            }
         });
         v.build("granted", |out| {
             push_list(
@@ -266,7 +274,7 @@ pub fn event(e: &Event<'_>) {
 }
 
 /// Records a token request.
-pub fn token(e: &TokenEvent<'_>) {
+pub fn token(e: &TokenEvent<'_, '_>) {
     match SINK.get() {
         Some(sink) => emit(sink, |v| e.fields(v)),
         None => {
@@ -387,7 +395,7 @@ mod tests {
     use crate::authz::{ActionVerdict, Origin, RuleRef, Verdict};
     use crate::domain::Action;
 
-    fn event<'a>(reason: &'a str) -> TokenEvent<'a> {
+    fn event<'a>(reason: &'a str) -> TokenEvent<'a, 'a> {
         TokenEvent {
             outcome: Outcome::Issued,
             subject: "alice",
@@ -403,7 +411,7 @@ mod tests {
         }
     }
 
-    fn line(e: &TokenEvent<'_>, format: LogFormat) -> String {
+    fn line(e: &TokenEvent<'_, '_>, format: LogFormat) -> String {
         let mut values = Values::default();
         e.fields(&mut values);
         let mut out = String::new();
@@ -411,11 +419,11 @@ mod tests {
         out
     }
 
-    fn text_line(e: &TokenEvent<'_>) -> String {
+    fn text_line(e: &TokenEvent<'_, '_>) -> String {
         line(e, LogFormat::Text)
     }
 
-    fn json_line(e: &TokenEvent<'_>) -> String {
+    fn json_line(e: &TokenEvent<'_, '_>) -> String {
         line(e, LogFormat::Json)
     }
 

@@ -17,6 +17,12 @@ pub trait Authorizer: Send + Sync {
     /// The verdict on every action of `scope` for `who`. A denial is a value, never an error.
     fn decide(&self, who: &Requester, scope: &Scope) -> Decision;
 
+    /// The same for a scope the caller gives up: the decision keeps it instead of a copy
+    /// (the token path decides every request's scopes this way).
+    fn decide_owned(&self, who: &Requester, scope: Scope) -> Decision {
+        self.decide(who, &scope)
+    }
+
     /// The rules that would allow `action` on `scope`'s resource to *someone*, whoever they
     /// bind: what `explain` shows a refused user, so they know whom to ask.
     fn grants_allowing(&self, scope: &Scope, action: &Action) -> Vec<RuleRef>;
@@ -28,6 +34,10 @@ pub trait Authorizer: Send + Sync {
 impl Authorizer for PolicySet {
     fn decide(&self, who: &Requester, scope: &Scope) -> Decision {
         PolicySet::decide(self, who, scope)
+    }
+
+    fn decide_owned(&self, who: &Requester, scope: Scope) -> Decision {
+        PolicySet::decide_owned(self, who, scope)
     }
 
     fn grants_allowing(&self, scope: &Scope, action: &Action) -> Vec<RuleRef> {
@@ -67,6 +77,10 @@ impl LivePolicies {
 impl Authorizer for LivePolicies {
     fn decide(&self, who: &Requester, scope: &Scope) -> Decision {
         self.current.load().decide(who, scope)
+    }
+
+    fn decide_owned(&self, who: &Requester, scope: Scope) -> Decision {
+        self.current.load().decide_owned(who, scope)
     }
 
     fn grants_allowing(&self, scope: &Scope, action: &Action) -> Vec<RuleRef> {

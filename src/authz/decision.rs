@@ -155,18 +155,19 @@ pub struct Decision {
 
 impl Decision {
     /// Nothing of `scope` granted, by no rule: for resources no policy may grant here.
-    pub fn not_granted(scope: &Scope) -> Decision {
+    pub fn not_granted(scope: Scope) -> Decision {
+        let verdicts = scope
+            .actions
+            .iter()
+            .map(|a| ActionVerdict {
+                action: a.clone(),
+                verdict: Verdict::NotGranted,
+            })
+            .collect();
         Decision {
-            requested: scope.clone(),
+            requested: scope,
             granted: Vec::new(),
-            verdicts: scope
-                .actions
-                .iter()
-                .map(|a| ActionVerdict {
-                    action: a.clone(),
-                    verdict: Verdict::NotGranted,
-                })
-                .collect(),
+            verdicts,
         }
     }
 

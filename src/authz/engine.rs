@@ -641,6 +641,25 @@ impl PolicySet {
     /// Decides one requested scope for one requester: deny entries first (any matching one
     /// refuses), then the first matching grant in load order, else "not granted".
     pub fn decide(&self, who: &Requester, scope: &Scope) -> Decision {
+        let (granted, verdicts) = self.verdicts(who, scope);
+        Decision {
+            requested: scope.clone(),
+            granted,
+            verdicts,
+        }
+    }
+
+    /// [`PolicySet::decide`] for a scope the caller gives up: kept, not copied.
+    pub fn decide_owned(&self, who: &Requester, scope: Scope) -> Decision {
+        let (granted, verdicts) = self.verdicts(who, &scope);
+        Decision {
+            requested: scope,
+            granted,
+            verdicts,
+        }
+    }
+
+    fn verdicts(&self, who: &Requester, scope: &Scope) -> (Vec<Action>, Vec<ActionVerdict>) {
         let actions = &scope.actions;
         let n = actions.len();
         // deny[k], then grant[k]: the load-order number of the entry deciding action k.
@@ -690,11 +709,7 @@ impl PolicySet {
                 verdict,
             });
         }
-        Decision {
-            requested: scope.clone(),
-            granted,
-            verdicts,
-        }
+        (granted, verdicts)
     }
 
     /// The grants that would allow `action` on `scope`'s resource to *someone*, whoever

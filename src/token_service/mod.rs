@@ -98,9 +98,10 @@ impl TokenService {
     /// Answers one token request from `client` (the peer's address, when known).
     pub async fn handle(
         &self,
-        req: TokenRequest,
+        mut req: TokenRequest,
         client: Option<IpAddr>,
     ) -> Result<Grant, Refusal> {
+        let scopes = std::mem::take(&mut req.scopes);
         let mut event = TokenEvent {
             outcome: Outcome::Invalid,
             subject: req.credentials.claimed_name(),
@@ -114,7 +115,7 @@ impl TokenService {
             client_ip: client,
             client_id: req.client_id.as_deref().unwrap_or(""),
             service: req.service.as_deref().unwrap_or(&self.service),
-            requested: &req.scopes,
+            requested: &scopes,
             decisions: &[],
             reason: "",
             jti: "",
@@ -219,16 +220,25 @@ impl TokenService {
             Some(w) => Requester::Authenticated(w.identity),
         };
 
-        let decisions: Vec<Decision> = req
-            .scopes
-            .iter()
+        // What the final record needs of the request, before its scopes move into their
+        // decisions (the record then reads them there: no copy per scope).
+        let TokenEvent {
+            auth,
+            remembered,
+            client_ip,
+            client_id,
+            service,
+            ..
+        } = event;
+        let decisions: Vec<Decision> = scopes
+            .into_iter()
             .map(|s| {
                 // portcullis's own resources (the admin API) are never put in a registry
                 // token: the API takes personal access tokens, not registry tokens.
                 if s.resource_type.is_portcullis() {
                     Decision::not_granted(s)
                 } else {
-                    self.policies.decide(&requester, s)
+                    self.policies.decide_owned(&requester, s)
                 }
             })
             .collect();
@@ -245,12 +255,19 @@ impl TokenService {
         let token = self.signer.issue(&subject, &self.service, &access);
         drop(access);
 
-        event.outcome = Outcome::Issued;
-        event.subject = &subject;
-        event.decisions = &decisions;
-        event.reason = "login (no scope requested)";
-        event.jti = &token.jti;
-        audit::token(&event);
+        audit::token(&TokenEvent {
+            outcome: Outcome::Issued,
+            subject: &subject,
+            auth,
+            remembered,
+            client_ip,
+            client_id,
+            service,
+            requested: &[],
+            decisions: &decisions,
+            reason: "login (no scope requested)",
+            jti: &token.jti,
+        });
         Ok(Grant {
             token,
             decisions,
@@ -258,7 +275,7 @@ impl TokenService {
         })
     }
 
-    fn unavailable(&self, e: AuthError, event: &TokenEvent<'_>) -> Refusal {
+    fn unavailable(&self, e: AuthError, event: &TokenEvent<'_, '_>) -> Refusal {
         tracing::error!(backend = e.backend, error = %e.report(), "token request failed: an authentication backend is unavailable");
         let reason = e.to_string();
         audit::token(&TokenEvent {
