@@ -5,7 +5,7 @@
 #   Debian 12, as root (or through sudo), non-interactive and idempotent: installs only what
 #   is missing among
 #     docker-registry skopeo podman slapd ldap-utils postgresql wrk curl jq openssl ca-certificates
-#     python3-venv
+#     python3-venv chromium
 #   plus Debian's nodejs + npm when no `node` is on PATH, and Debian's docker.io (the only
 #   bookworm package that ships the docker CLI) when no `docker` is on PATH. No daemon is
 #   started: the tests start docker-registry/slapd themselves on loopback, and `docker login`
@@ -22,6 +22,8 @@
 #   throwaway npm cache: only when missing or installed from another lock file (a stamp in
 #   node_modules says which). On node < 20.19 (Debian 12's nodejs is 18), which the pinned
 #   8.x does not support, oauth2-mock-server 7.2.1 is installed instead (the tests accept it).
+#   Then playwright-core (npm, pinned by tests/fixtures/browser/package.json and its lock file)
+#   into tests/fixtures/browser/node_modules, the same way; it drives Debian's chromium.
 #   Then schemathesis (PyPI, pinned by tests/fixtures/schemathesis/requirements.txt) into a
 #   virtualenv, tests/fixtures/schemathesis/.venv (git-ignored), the same way: only when
 #   missing or made from another requirements file.
@@ -46,7 +48,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 command -v dpkg-query >/dev/null || die "dpkg-query not found: this script supports Debian 12 only"
 
-pkgs=(docker-registry skopeo podman slapd ldap-utils postgresql wrk curl jq openssl ca-certificates python3-venv)
+pkgs=(docker-registry skopeo podman slapd ldap-utils postgresql wrk curl jq openssl ca-certificates python3-venv chromium)
 command -v node >/dev/null || pkgs+=(nodejs npm)
 command -v docker >/dev/null || pkgs+=(docker.io)
 
@@ -136,7 +138,7 @@ else
 fi
 
 # The tests look these binaries up; fail here rather than in the middle of a test run.
-for b in docker-registry skopeo podman slapd ldapsearch wrk curl jq openssl node npm docker; do
+for b in docker-registry skopeo podman slapd ldapsearch wrk curl jq openssl node npm docker chromium; do
   if ! command -v "$b" >/dev/null; then
     if [[ $b == docker-registry ]] && dpkg -L docker-registry 2>/dev/null | grep -q '/docker-registry$'; then
       continue
@@ -182,6 +184,30 @@ else
   printf '%s\n' "$oidc_want" >"$oidc_stamp"
 fi
 
+# playwright-core, which drives Debian's chromium for the browser tests: npm ci, as above.
+br_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/browser
+br_stamp=$br_dir/node_modules/.install-test-deps.stamp
+br_want=$(cat "$br_dir/package.json" "$br_dir/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [[ -f $br_stamp && $(cat "$br_stamp") == "$br_want" ]]; then
+  echo "$prog: npm packages of tests/fixtures/browser up to date" >&2
+elif ((check_only)); then
+  echo "$prog: missing: npm packages in $br_dir/node_modules (run $0)" >&2
+  exit 1
+else
+  echo "$prog: installing the npm packages of tests/fixtures/browser" >&2
+  npm_cache=$(mktemp -d)
+  npm_log=$(mktemp)
+  # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: the tests use Debian's chromium, never a download.
+  if ! (cd "$br_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund \
+    --no-update-notifier --loglevel=error --cache "$npm_cache") >"$npm_log" 2>&1; then
+    tail -n 30 "$npm_log" >&2
+    rm -rf "$npm_cache" "$npm_log"
+    die "npm ci failed in $br_dir"
+  fi
+  rm -rf "$npm_cache" "$npm_log"
+  printf '%s\n' "$br_want" >"$br_stamp"
+fi
+
 # schemathesis, for the admin API's conformance test: pip into a virtualenv of its own.
 st_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/schemathesis
 st_stamp=$st_dir/.venv/.install-test-deps.stamp
@@ -207,7 +233,7 @@ else
 fi
 
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "-"; }
-for p in docker-registry skopeo podman slapd ldap-utils postgresql wrk curl jq openssl ca-certificates python3-venv; do
+for p in docker-registry skopeo podman slapd ldap-utils postgresql wrk curl jq openssl ca-certificates python3-venv chromium; do
   printf '%s=%s\n' "$p" "$(ver "$p")"
 done
 printf 'node=%s\n' "$(node --version 2>/dev/null || echo -)"
@@ -215,5 +241,8 @@ printf 'npm=%s\n' "$(npm --version 2>/dev/null || echo -)"
 printf 'docker=%s\n' "$(docker --version 2>/dev/null || echo -)"
 printf 'oauth2-mock-server=%s\n' "$(node -p 'require(process.argv[1]).version' \
   "$oidc_dir/node_modules/oauth2-mock-server/package.json" 2>/dev/null || echo -)"
+printf 'chromium=%s\n' "$(chromium --version 2>/dev/null || echo -)"
+printf 'playwright-core=%s\n' "$(node -p 'require(process.argv[1]).version' \
+  "$br_dir/node_modules/playwright-core/package.json" 2>/dev/null || echo -)"
 printf 'schemathesis=%s\n' "$("$st_dir/.venv/bin/st" --version 2>/dev/null | awk '{print $NF}' || echo -)"
 exit 0

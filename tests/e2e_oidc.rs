@@ -247,7 +247,7 @@ fn set_cookie(resp: &support::HttpResponse, name: &str) -> Option<String> {
 /// sign-in in progress; empty if there is none) and the provider's redirect back (the
 /// callback URL with code and state).
 fn start_sign_in(p: &Portcullis) -> (String, String) {
-    let start = http_get(&format!("{}/login", p.url()), &[]).unwrap();
+    let start = http_get(&format!("{}/login", p.public_url()), &[]).unwrap();
     assert_eq!(start.status, 302, "{}", start.text());
     let authorize = start.header("location").unwrap().to_string();
     assert!(
@@ -476,7 +476,7 @@ fn ten_thousand_anonymous_sign_in_starts_hold_nothing_and_block_nobody() {
     let mut oidc = MockOidc::start();
     oidc.set_login("alice-sub", &json!({"preferred_username": "alice"}));
     let (p, _config) = sso(&oidc, "");
-    let url = format!("{}/login", p.url());
+    let url = format!("{}/login", p.public_url());
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let url = url.clone();

@@ -94,9 +94,14 @@ fn parse_url(url: &str) -> io::Result<(String, SocketAddr, String)> {
     } else {
         format!("{authority}:80")
     };
-    let addr = with_port
-        .to_socket_addrs()?
-        .next()
+    // IPv4 first: the servers under test listen on 127.0.0.1, and `localhost` may resolve
+    // to ::1 first.
+    let addrs: Vec<_> = with_port.to_socket_addrs()?.collect();
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
         .ok_or_else(|| invalid(format!("cannot resolve {authority}")))?;
     Ok((authority.to_string(), addr, path))
 }

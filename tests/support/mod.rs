@@ -114,6 +114,7 @@
 
 pub mod admin_api;
 pub mod authfile;
+pub mod browser;
 pub mod docker_cli;
 pub mod encoding;
 pub mod http;
@@ -131,6 +132,7 @@ pub mod tools;
 
 pub use admin_api::AdminApi;
 pub use authfile::{decode_auth_field, write_auth_file, AuthEntry};
+pub use browser::Browser;
 pub use docker_cli::DockerCli;
 pub use encoding::{base64_decode, base64_encode};
 pub use http::{

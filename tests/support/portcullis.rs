@@ -82,6 +82,12 @@ impl Portcullis {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The address people are sent back to after signing in (`server.public_url`, derived
+    /// from the listen port): a sign-in starts here.
+    pub fn public_url(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -47,6 +47,9 @@ pub struct Login {
     tokens: AccessTokens,
     sealer: LoginSealer,
     sessions: Sessions,
+    /// `server.public_url`'s scheme and authority (`http://localhost:5001`), where the
+    /// provider sends people back to.
+    origin: String,
 }
 
 impl Login {
@@ -57,6 +60,7 @@ impl Login {
                 public_url.starts_with("https://"),
             ),
             tokens: AccessTokens::new(store.clone()),
+            origin: origin_of(public_url),
             oidc,
             store,
             sealer,
@@ -68,10 +72,36 @@ fn login_of(state: &AppState) -> Option<&Login> {
     state.login.as_ref()
 }
 
-pub async fn start(state: web::Data<AppState>) -> HttpResponse {
+/// `scheme://host:port` of a URL.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split('/').next().unwrap_or("");
+    format!("{scheme}://{authority}")
+}
+
+pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(login) = login_of(&state) else {
         return not_configured();
     };
+    // The provider sends people back to `server.public_url`. A sign-in started at another
+    // address of this server (127.0.0.1 for localhost) would keep its cookie there, and
+    // the way back would find none: start it at the public address instead.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    // (Not when the public address names port 0: derived from an ephemeral listen port,
+    // it is not an address anyone can reach.)
+    if !host.is_empty()
+        && !login.origin.ends_with(":0")
+        && !login.origin.ends_with(&format!("://{host}"))
+    {
+        return HttpResponse::Found()
+            .insert_header((header::LOCATION, format!("{}/login", login.origin)))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish();
+    }
     match login.oidc.start().await {
         Ok((url, kept)) => HttpResponse::Found()
             .insert_header((header::LOCATION, url))
@@ -378,11 +408,18 @@ pub async fn logout(
     state: web::Data<AppState>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (login, id, _) = match signed_in_form(&state, &req, &form.csrf) {
+    let (login, id, session) = match signed_in_form(&state, &req, &form.csrf) {
         Ok(x) => x,
         Err(answer) => return *answer,
     };
     login.sessions.close(&id);
+    audit::event(&audit::Event {
+        event: "sign_out",
+        outcome: EventOutcome::Done,
+        actor: &Actor::principal(session.user.as_str()),
+        target: &session.user,
+        detail: "the session was ended on the server",
+    });
     let mut resp = message(
         StatusCode::OK,
         "Signed out",

@@ -1,0 +1,100 @@
+//! The pages people use, in a real browser (Debian's headless Chromium driven by
+//! Playwright, see `tests/support/browser.rs`), clicked through as a person would.
+//! Screenshots of the pages visited are saved in `target/screenshots/`.
+
+mod support;
+
+use serde_json::json;
+use support::browser::screenshot_dir;
+use support::{Browser, MockOidc, Portcullis, Skopeo, Stack};
+
+/// portcullis with browser sign-in at `oidc` (a client with a secret), and a registry
+/// trusting it.
+fn stack_with_sign_in(oidc: &MockOidc) -> (Stack, tempfile::NamedTempFile) {
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n",
+            oidc.issuer()
+        ),
+    )
+    .unwrap();
+    let p = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_CONFIG", config.path().to_str().unwrap())],
+    );
+    (Stack::around(p), config)
+}
+
+#[test]
+fn a_person_signs_in_at_the_identity_provider_in_a_browser_makes_a_token_and_pushes_with_it() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login(
+        "alice",
+        &json!({"preferred_username": "alice", "groups": ["developers"]}),
+    );
+    let (s, _config) = stack_with_sign_in(&oidc);
+    let shots = screenshot_dir();
+    let browser = Browser::new();
+    let got = browser.journey(vec![
+        json!({ "goto": format!("{}/login", s.portcullis.url()) }),
+        json!({ "expect_text": "Signed in as alice" }),
+        json!({ "screenshot": shots.join("tokens.png") }),
+        json!({ "fill": "#name", "value": "laptop" }),
+        json!({ "fill": "#scopes", "value": "repository:team/app:pull,push" }),
+        json!({ "fill": "#expires", "value": "1d" }),
+        json!({ "click": "button:has-text('Make the token')" }),
+        json!({ "expect_text": "Copy it now" }),
+        json!({ "value": "#secret", "as": "secret" }),
+        json!({ "screenshot": shots.join("token-made.png") }),
+    ]);
+    let secret = got["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("pcp_"), "{got}");
+
+    Skopeo::new()
+        .copy(&s.src(), &s.dst("team/app:v1"), Some(("alice", &secret)))
+        .assert_success("skopeo push with the token made in the browser");
+
+    // Back on the page, the token is listed with its scopes (never its secret).
+    let back = browser.journey(vec![
+        json!({ "goto": format!("{}/login/tokens", s.portcullis.url()) }),
+        json!({ "expect_text": "laptop" }),
+        json!({ "expect_text": "repository:team/app:pull,push" }),
+        json!({ "text": "body", "as": "page" }),
+    ]);
+    assert!(!back["page"].as_str().unwrap().contains(&secret));
+}
+
+#[test]
+fn a_signed_out_browser_is_sent_back_to_sign_in_and_its_old_session_is_dead() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login("bob", &json!({"preferred_username": "bob"}));
+    let (s, _config) = stack_with_sign_in(&oidc);
+    let browser = Browser::new();
+    let got = browser.journey(vec![
+        json!({ "goto": format!("{}/login", s.portcullis.url()) }),
+        json!({ "expect_text": "Signed in as bob" }),
+        json!({ "cookie": "portcullis_session", "as": "session" }),
+        json!({ "click": "button:has-text('Sign out')" }),
+        json!({ "expect_text": "You are signed out" }),
+        json!({ "cookie": "portcullis_session", "as": "after" }),
+    ]);
+    let session = got["session"].as_str().unwrap();
+    assert!(!session.is_empty(), "{got}");
+    assert_eq!(got["after"], "", "the browser forgot the session: {got}");
+    // The session is over on the server too: its cookie, replayed, opens nothing.
+    let replay = support::http_get(
+        &format!("{}/login/tokens", s.portcullis.url()),
+        &[("Cookie", &format!("portcullis_session={session}"))],
+    )
+    .unwrap();
+    assert_eq!(
+        (replay.status, replay.header("location")),
+        (303, Some("/login")),
+        "{}",
+        replay.text()
+    );
+    let log = s.portcullis.wait_for_log("event=\"sign_out\"");
+    assert!(log.contains("actor=\"bob\""), "{log}");
+}
