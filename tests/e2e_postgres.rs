@@ -187,3 +187,44 @@ fn a_binding_made_on_one_replica_is_in_force_on_the_other_within_a_second() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_browser_session_made_on_one_replica_is_valid_on_the_other() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let mut oidc = support::MockOidc::start();
+    oidc.set_login("carol", &serde_json::json!({"preferred_username": "carol"}));
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n",
+            oidc.issuer()
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("PORTCULLIS_STORE__URL", url.as_str()),
+        ("PORTCULLIS_CONFIG", config.path().to_str().unwrap()),
+    ];
+    let a = Portcullis::start(&Portcullis::fixture_policies(), &env);
+    let b = Portcullis::start(&Portcullis::fixture_policies(), &env);
+    let browser = support::Browser::new();
+    let got = browser.journey(vec![
+        serde_json::json!({ "goto": format!("{}/login", a.url()) }),
+        serde_json::json!({ "expect_text": "Signed in as carol" }),
+        serde_json::json!({ "cookie": "portcullis_session", "as": "session" }),
+    ]);
+    let session = got["session"].as_str().unwrap();
+    let page = http_get(
+        &format!("{}/login/tokens", b.url()),
+        &[("Cookie", &format!("portcullis_session={session}"))],
+    )
+    .unwrap();
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains("Signed in as <strong>carol</strong>"),
+        "{}",
+        page.text()
+    );
+}

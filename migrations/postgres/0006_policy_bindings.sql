@@ -48,3 +48,17 @@ CREATE TABLE audit_batches (
     records    BIGINT NOT NULL,
     body       TEXT NOT NULL
 );
+
+-- Sessions of the pages people sign in to, in the database so that any replica serves any
+-- session and a restart signs no one out. Only a hash of the session id is kept: a copy of
+-- the table opens no session.
+CREATE TABLE web_sessions (
+    id_hash    TEXT PRIMARY KEY,
+    user_name  TEXT NOT NULL,
+    groups     TEXT NOT NULL,
+    csrf       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX web_sessions_by_user ON web_sessions (user_name, expires_at);
+CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);

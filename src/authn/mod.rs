@@ -36,7 +36,7 @@ pub use outcome::{AuthError, AuthOutcome, Authenticated, Rejection};
 pub use password::{hash_password, verify_password, PasswordHasher};
 pub use refresh_token::{RefreshTokens, REFRESH_TOKEN_PREFIX};
 pub use robot::{Robots, ROBOT_LOGIN_PREFIX, ROBOT_SECRET_PREFIX};
-pub use secret::{new_secret, NewSecret};
+pub use secret::{hash_secret, new_secret, NewSecret};
 pub use throttle::{Claim, ClientKey, Throttle, ThrottleSettings};
 
 use crate::domain::Identity;

@@ -13,6 +13,7 @@ mod refresh_tokens;
 mod robots;
 mod sqlite_file;
 mod users;
+mod web_sessions;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,7 @@ use epoch::Epoch;
 pub use sqlite_file::mode_warnings;
 use sqlite_file::SqliteFile;
 pub use users::{ExternalSignIn, PasswordHash, UserRecord};
+pub use web_sessions::SessionRecord;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

@@ -56,6 +56,7 @@ impl Login {
     pub fn new(oidc: Arc<OidcLogin>, store: Store, sealer: LoginSealer, public_url: &str) -> Login {
         Login {
             sessions: Sessions::new(
+                store.clone(),
                 oidc.config().session_ttl,
                 public_url.starts_with("https://"),
             ),
@@ -247,7 +248,10 @@ async fn signed_in_from_provider(login: &Login, req: &HttpRequest, q: &Callback)
         target: &account,
         detail: &format!("oidc; groups {}", mapped.groups.join(",")),
     });
-    let id = login.sessions.open(account, mapped.groups);
+    let id = match login.sessions.open(account, mapped.groups).await {
+        Ok(id) => id,
+        Err(e) => return database_down(e),
+    };
     HttpResponse::SeeOther()
         .cookie(
             login
@@ -259,7 +263,7 @@ async fn signed_in_from_provider(login: &Login, req: &HttpRequest, q: &Callback)
 }
 
 pub async fn tokens(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (login, _, s) = match signed_in(&state, &req) {
+    let (login, _, s) = match signed_in(&state, &req).await {
         Ok(x) => x,
         Err(answer) => return *answer,
     };
@@ -322,7 +326,7 @@ pub async fn create(
     state: web::Data<AppState>,
     form: web::Form<CreateForm>,
 ) -> HttpResponse {
-    let (login, _, s) = match signed_in_form(&state, &req, &form.csrf) {
+    let (login, _, s) = match signed_in_form(&state, &req, &form.csrf).await {
         Ok(x) => x,
         Err(answer) => return *answer,
     };
@@ -377,7 +381,7 @@ pub async fn revoke(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (login, _, s) = match signed_in_form(&state, &req, &form.csrf) {
+    let (login, _, s) = match signed_in_form(&state, &req, &form.csrf).await {
         Ok(x) => x,
         Err(answer) => return *answer,
     };
@@ -408,11 +412,13 @@ pub async fn logout(
     state: web::Data<AppState>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (login, id, session) = match signed_in_form(&state, &req, &form.csrf) {
+    let (login, id, session) = match signed_in_form(&state, &req, &form.csrf).await {
         Ok(x) => x,
         Err(answer) => return *answer,
     };
-    login.sessions.close(&id);
+    if let Err(e) = login.sessions.close(&id).await {
+        return database_down(e);
+    }
     audit::event(&audit::Event {
         event: "sign_out",
         outcome: EventOutcome::Done,
@@ -434,7 +440,7 @@ pub async fn logout(
 
 /// The sign-in state and the caller's session, or the answer to send instead (sign-in not
 /// configured, or not signed in).
-fn signed_in<'a>(
+async fn signed_in<'a>(
     state: &'a AppState,
     req: &HttpRequest,
 ) -> Result<(&'a Login, String, Session), Box<HttpResponse>> {
@@ -442,17 +448,19 @@ fn signed_in<'a>(
     let (id, session) = login
         .sessions
         .get(req)
+        .await
+        .map_err(|e| Box::new(database_down(e)))?
         .ok_or_else(|| Box::new(to_login()))?;
     Ok((login, id, session))
 }
 
 /// The same for a form, which must also carry the session's CSRF token.
-fn signed_in_form<'a>(
+async fn signed_in_form<'a>(
     state: &'a AppState,
     req: &HttpRequest,
     csrf: &str,
 ) -> Result<(&'a Login, String, Session), Box<HttpResponse>> {
-    let found = signed_in(state, req)?;
+    let found = signed_in(state, req).await?;
     if !found.2.csrf_ok(csrf) {
         return Err(Box::new(message(
             StatusCode::FORBIDDEN,

@@ -1,21 +1,22 @@
 //! Browser sessions of the sign-in pages, and their cookies.
 //!
-//! Sessions are server-side (the cookie holds a random id only), at most
-//! [`SESSIONS_PER_USER`] per person (signing in again ends the oldest) and [`MAX_SESSIONS`]
-//! in all (the one closest to its end goes first): nobody can fill the table, and a full
-//! table never refuses a sign-in. The cookies are `HttpOnly`, `SameSite=Lax`, and over https
+//! Sessions are server-side, in the database (the cookie holds a random id; the database
+//! only its SHA-256), so that any replica serves any session and a restart signs no one
+//! out. At most [`SESSIONS_PER_USER`] per person (signing in again ends the oldest) and
+//! [`MAX_SESSIONS`] in all (the one closest to its end goes first): nobody can fill the
+//! table, and a full table never refuses a sign-in. The cookies are `HttpOnly`, `SameSite=Lax`, and over https
 //! `Secure` with the `__Host-` prefix (no other host under the same domain can set them).
 //! Every form carries the session's CSRF token, compared in constant time.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::HttpRequest;
 use data_encoding::BASE64URL_NOPAD;
 use ring::rand::SecureRandom;
 use subtle::ConstantTimeEq;
+
+use crate::store::{now, SessionRecord, Store, StoreError};
 
 /// Sessions in all; past it the one closest to its end is dropped.
 pub const MAX_SESSIONS: usize = 100_000;
@@ -30,7 +31,6 @@ pub struct Session {
     pub user: String,
     pub groups: Vec<String>,
     pub csrf: String,
-    until: Instant,
 }
 
 impl Session {
@@ -41,18 +41,19 @@ impl Session {
 }
 
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    store: Store,
     ttl: Duration,
     secure: bool,
 }
 
+/// What the database keeps of a session id.
+fn id_hash(id: &str) -> String {
+    crate::authn::hash_secret(id)
+}
+
 impl Sessions {
-    pub fn new(ttl: Duration, secure: bool) -> Sessions {
-        Sessions {
-            map: Mutex::new(HashMap::new()),
-            ttl,
-            secure,
-        }
+    pub fn new(store: Store, ttl: Duration, secure: bool) -> Sessions {
+        Sessions { store, ttl, secure }
     }
 
     pub fn ttl(&self) -> Duration {
@@ -60,66 +61,45 @@ impl Sessions {
     }
 
     /// The request's session, if it has exactly one live session cookie.
-    pub fn get(&self, req: &HttpRequest) -> Option<(String, Session)> {
+    pub async fn get(&self, req: &HttpRequest) -> Result<Option<(String, Session)>, StoreError> {
         let ids = self.cookie_values(req, SESSION_COOKIE);
         // Two session cookies: which one counts would be anybody's guess.
         let [id] = ids.as_slice() else {
-            return None;
+            return Ok(None);
         };
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(id) {
-            Some(s) if s.until > Instant::now() => Some((id.clone(), s.clone())),
-            Some(_) => {
-                map.remove(id);
-                None
-            }
-            None => None,
+        // Ids are 43 characters of base64url; anything else is no session of ours.
+        if id.len() != 43 {
+            return Ok(None);
         }
+        Ok(self.store.session_get(&id_hash(id)).await?.map(|r| {
+            (
+                id.clone(),
+                Session {
+                    user: r.user,
+                    groups: r.groups,
+                    csrf: r.csrf,
+                },
+            )
+        }))
     }
 
     /// Starts a session for `user`; returns its id.
-    pub fn open(&self, user: String, groups: Vec<String>) -> String {
+    pub async fn open(&self, user: String, groups: Vec<String>) -> Result<String, StoreError> {
         let id = random();
-        let now = Instant::now();
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.until > now);
-        let mut theirs: Vec<(Instant, String)> = map
-            .iter()
-            .filter(|(_, s)| s.user == user)
-            .map(|(k, s)| (s.until, k.clone()))
-            .collect();
-        if theirs.len() >= SESSIONS_PER_USER {
-            theirs.sort();
-            for (_, k) in &theirs[..=theirs.len() - SESSIONS_PER_USER] {
-                map.remove(k);
-            }
-        }
-        if map.len() >= MAX_SESSIONS {
-            if let Some(k) = map
-                .iter()
-                .min_by_key(|(_, s)| s.until)
-                .map(|(k, _)| k.clone())
-            {
-                map.remove(&k);
-            }
-        }
-        map.insert(
-            id.clone(),
-            Session {
-                user,
-                groups,
-                csrf: random(),
-                until: now + self.ttl,
-            },
-        );
-        id
+        let record = SessionRecord {
+            user,
+            groups,
+            csrf: random(),
+            expires_at: now() + self.ttl.as_secs() as i64,
+        };
+        self.store
+            .session_open(&id_hash(&id), &record, SESSIONS_PER_USER, MAX_SESSIONS)
+            .await?;
+        Ok(id)
     }
 
-    pub fn close(&self, id: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+    pub async fn close(&self, id: &str) -> Result<(), StoreError> {
+        self.store.session_close(&id_hash(id)).await
     }
 
     /// Over https, `__Host-NAME`: a cookie no other host under the same domain can set.
@@ -156,16 +136,6 @@ impl Sessions {
             })
             .unwrap_or_default()
     }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.map.lock().unwrap().len()
-    }
-
-    #[cfg(test)]
-    fn contains(&self, id: &str) -> bool {
-        self.map.lock().unwrap().contains_key(id)
-    }
 }
 
 fn random() -> String {
@@ -180,9 +150,18 @@ fn random() -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_session_cookie_is_http_only_same_site_and_secure_over_https() {
-        let c = Sessions::new(Duration::from_secs(60), true)
+    async fn sessions(secure: bool) -> Sessions {
+        Sessions::new(
+            crate::store::memory_store().await,
+            Duration::from_secs(3600),
+            secure,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_session_cookie_is_http_only_same_site_and_secure_over_https() {
+        let c = sessions(true)
+            .await
             .cookie(SESSION_COOKIE, "abc", Duration::from_secs(60))
             .to_string();
         for part in [
@@ -195,7 +174,8 @@ mod tests {
         ] {
             assert!(c.contains(part), "{part} in {c}");
         }
-        let c = Sessions::new(Duration::from_secs(60), false)
+        let c = sessions(false)
+            .await
             .cookie(SESSION_COOKIE, "abc", Duration::from_secs(60))
             .to_string();
         assert!(
@@ -204,22 +184,46 @@ mod tests {
         );
     }
 
-    #[test]
-    fn sessions_are_bounded_per_person_and_a_full_table_refuses_nobody() {
-        let s = Sessions::new(Duration::from_secs(3600), false);
-        let first = s.open("mallory".into(), vec![]);
-        for _ in 0..100 {
-            s.open("mallory".into(), vec![]);
+    #[tokio::test]
+    async fn sessions_are_bounded_per_person_and_kept_only_as_a_hash() {
+        let s = sessions(false).await;
+        let first = s.open("mallory".into(), vec![]).await.unwrap();
+        for _ in 0..30 {
+            s.open("mallory".into(), vec![]).await.unwrap();
         }
-        assert_eq!(s.len(), SESSIONS_PER_USER);
-        assert!(!s.contains(&first), "the oldest went");
+        assert_eq!(s.store.session_count().await, SESSIONS_PER_USER as i64);
+        assert!(
+            s.store
+                .session_get(&id_hash(&first))
+                .await
+                .unwrap()
+                .is_none(),
+            "the oldest went"
+        );
+        let id = s.open("alice".into(), vec!["qa".into()]).await.unwrap();
+        assert!(
+            s.store.session_get(&id).await.unwrap().is_none(),
+            "the id itself is not stored"
+        );
+        let got = s.store.session_get(&id_hash(&id)).await.unwrap().unwrap();
+        assert_eq!(
+            (got.user.as_str(), got.groups.clone()),
+            ("alice", vec!["qa".to_string()])
+        );
+        s.close(&id).await.unwrap();
+        assert!(s.store.session_get(&id_hash(&id)).await.unwrap().is_none());
     }
 
-    #[test]
-    fn csrf_tokens_compare_whole() {
-        let s = Sessions::new(Duration::from_secs(3600), false);
-        let id = s.open("a".into(), vec![]);
-        let session = s.map.lock().unwrap().get(&id).unwrap().clone();
+    #[tokio::test]
+    async fn csrf_tokens_compare_whole() {
+        let s = sessions(false).await;
+        let id = s.open("a".into(), vec![]).await.unwrap();
+        let r = s.store.session_get(&id_hash(&id)).await.unwrap().unwrap();
+        let session = Session {
+            user: r.user,
+            groups: r.groups,
+            csrf: r.csrf,
+        };
         assert!(session.csrf_ok(&session.csrf.clone()));
         assert!(!session.csrf_ok(&session.csrf[..10]));
         assert!(!session.csrf_ok(""));
