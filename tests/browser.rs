@@ -98,3 +98,40 @@ fn a_signed_out_browser_is_sent_back_to_sign_in_and_its_old_session_is_dead() {
     let log = s.portcullis.wait_for_log("event=\"sign_out\"");
     assert!(log.contains("actor=\"bob\""), "{log}");
 }
+
+#[test]
+fn a_name_is_shown_as_text_never_run_and_a_form_without_its_csrf_field_is_refused() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login("dave", &json!({"preferred_username": "dave"}));
+    let (s, _config) = stack_with_sign_in(&oidc);
+    let browser = Browser::new();
+    let evil = "<img/src=x/onerror=alert(1)>";
+    // A token name is stored as given and shown on the page: as text, never as markup
+    // (`journey` fails if a page opens a dialog).
+    browser.journey(vec![
+        json!({ "goto": format!("{}/login", s.portcullis.url()) }),
+        json!({ "fill": "#name", "value": evil }),
+        json!({ "fill": "#scopes", "value": "repository:dave/**:pull" }),
+        json!({ "click": "button:has-text('Make the token')" }),
+        json!({ "expect_text": "Copy it now" }),
+        json!({ "goto": format!("{}/login/tokens", s.portcullis.url()) }),
+        json!({ "expect_text": evil }),
+    ]);
+    // The same form without its CSRF field: refused, and nothing made.
+    let r = browser.journey(vec![
+        json!({ "goto": format!("{}/login/tokens", s.portcullis.url()) }),
+        json!({ "eval": "document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())" }),
+        json!({ "fill": "#name", "value": "forged" }),
+        json!({ "fill": "#scopes", "value": "repository:dave/**:pull" }),
+        json!({ "click": "button:has-text('Make the token')" }),
+        json!({ "text": "body", "as": "refusal" }),
+        json!({ "goto": format!("{}/login/tokens", s.portcullis.url()) }),
+        json!({ "text": "table", "as": "tokens" }),
+    ]);
+    let refusal = r["refusal"].as_str().unwrap().to_lowercase();
+    assert!(
+        refusal.contains("csrf") && !refusal.contains("copy it now"),
+        "{r}"
+    );
+    assert!(!r["tokens"].as_str().unwrap().contains("forged"), "{r}");
+}

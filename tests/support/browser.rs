@@ -72,10 +72,16 @@ impl Browser {
         })
     }
 
-    /// Runs `steps` and panics, with the page's text, unless every one succeeded; the
-    /// values captured by `text` and `value` steps.
+    /// Runs `steps` and panics, with the page's text, unless every one succeeded and no
+    /// page opened a dialog (which would mean it ran script it should not); the values
+    /// captured by `text`, `value` and `cookie` steps.
     pub fn journey(&self, steps: Vec<Value>) -> Value {
         let r = self.run(steps);
+        assert!(
+            r["dialogs"].as_array().is_none_or(|d| d.is_empty()),
+            "a page opened a dialog: {}",
+            r["dialogs"]
+        );
         assert!(
             r["ok"] == true,
             "the browser journey failed at step {}: {}\nat {}\npage:\n{}",
