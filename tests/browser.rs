@@ -40,6 +40,9 @@ fn a_person_signs_in_at_the_identity_provider_in_a_browser_makes_a_token_and_pus
     let got = browser.journey(vec![
         json!({ "goto": format!("{}/login", s.portcullis.url()) }),
         json!({ "expect_text": "Signed in as alice" }),
+        // The stylesheet applies under the page's Content-Security-Policy (no inline style
+        // or script is allowed, a file from here is).
+        json!({ "js": "getComputedStyle(document.querySelector('main')).maxWidth", "as": "main_width" }),
         json!({ "screenshot": shots.join("tokens.png") }),
         json!({ "fill": "#name", "value": "laptop" }),
         json!({ "fill": "#scopes", "value": "repository:team/app:pull,push" }),
@@ -49,6 +52,18 @@ fn a_person_signs_in_at_the_identity_provider_in_a_browser_makes_a_token_and_pus
         json!({ "value": "#secret", "as": "secret" }),
         json!({ "screenshot": shots.join("token-made.png") }),
     ]);
+    assert_eq!(
+        got["main_width"], "960px",
+        "the stylesheet was not applied: {got}"
+    );
+    let page = support::http_get(&format!("{}/login/nowhere", s.portcullis.url()), &[]).unwrap();
+    let csp = page.header("content-security-policy").unwrap_or("");
+    assert!(
+        csp.contains("default-src 'none'")
+            && !csp.contains("script-src")
+            && !csp.contains("unsafe"),
+        "{csp}"
+    );
     let secret = got["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("pcp_"), "{got}");
 

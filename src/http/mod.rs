@@ -99,6 +99,7 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .default_service(web::to(login::no_such_page)),
             )
             .configure(api::routes)
+            .route("/static/console.css", web::get().to(login::stylesheet))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .default_service(web::to(error::not_found));

@@ -38,6 +38,7 @@ use crate::domain::{Actor, GroupMapping, Lifetime, ScopeLimit, TokenName};
 use crate::manage::{AccessTokens, ManageError};
 use crate::store::{now, ExternalSignIn, Store, StoreError};
 
+pub use self::pages::{stylesheet, CSP};
 pub use self::session::{MAX_SESSIONS, SESSIONS_PER_USER};
 
 /// Everything the sign-in pages need (present when `[oidc]` is configured).
