@@ -115,7 +115,9 @@ impl Application {
             policies.clone(),
             authn,
         );
-        let login = match &config.oidc {
+        // The sign-in pages: a local user's password always, the identity provider when
+        // `[oidc]` is configured.
+        let provider = match &config.oidc {
             None => None,
             Some(oidc) => {
                 tracing::info!(issuer = %oidc.issuer, "browser sign-in configured at /login");
@@ -123,16 +125,16 @@ impl Application {
                 let sealer = LoginSealer::load_or_generate(&key).with_context(|| {
                     format!("the key sealing sign-ins in progress, {}", key.display())
                 })?;
-                let provider = Arc::new(OidcLogin::new(oidc.clone(), &config.server.public_url));
-                probes.push(provider.clone());
-                Some(crate::http::login::Login::new(
-                    provider,
-                    store.clone(),
-                    sealer,
-                    &config.server.public_url,
-                ))
+                let oidc = Arc::new(OidcLogin::new(oidc.clone(), &config.server.public_url));
+                probes.push(oidc.clone());
+                Some(crate::http::login::Provider { oidc, sealer })
             }
         };
+        let login = Some(crate::http::login::Login::new(
+            provider,
+            store.clone(),
+            &config.server.public_url,
+        ));
         let state = Arc::new(AppState::new(
             tokens,
             store.clone(),

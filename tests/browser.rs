@@ -150,3 +150,70 @@ fn a_name_is_shown_as_text_never_run_and_a_form_without_its_csrf_field_is_refuse
     );
     assert!(!r["tokens"].as_str().unwrap().contains("forged"), "{r}");
 }
+
+#[test]
+fn on_embedded_defaults_a_local_user_signs_in_with_a_password_makes_a_token_and_pushes() {
+    // No identity provider: the pages still work, with a local user's password.
+    let s = Stack::start(&[], &[("erin", "erin-pass-123", &["developers"])]);
+    let browser = Browser::new();
+    let url = s.portcullis.url();
+    let got = browser.journey(vec![
+        json!({ "goto": format!("{url}/login") }),
+        json!({ "fill": "#username", "value": "erin" }),
+        json!({ "fill": "#password", "value": "wrong-password" }),
+        json!({ "click": "button:has-text('Sign in')" }),
+        json!({ "expect_text": "Wrong user name or password" }),
+        json!({ "screenshot": screenshot_dir().join("sign-in.png") }),
+        json!({ "fill": "#password", "value": "erin-pass-123" }),
+        json!({ "click": "button:has-text('Sign in')" }),
+        json!({ "expect_text": "Signed in as erin" }),
+        json!({ "fill": "#name", "value": "ci" }),
+        json!({ "fill": "#scopes", "value": "repository:team/app:pull,push" }),
+        json!({ "click": "button:has-text('Make the token')" }),
+        json!({ "value": "#secret", "as": "secret" }),
+    ]);
+    let secret = got["secret"].as_str().unwrap();
+    Skopeo::new()
+        .copy(&s.src(), &s.dst("team/app:v1"), Some(("erin", secret)))
+        .assert_success("push with a token made after a password sign-in");
+
+    // A token is not a password here: the pages are for people.
+    let r = browser.journey(vec![
+        json!({ "goto": format!("{url}/login/tokens") }),
+        json!({ "click": "button:has-text('Sign out')" }),
+        json!({ "goto": format!("{url}/login/password") }),
+        json!({ "fill": "#username", "value": "erin" }),
+        json!({ "fill": "#password", "value": secret }),
+        json!({ "click": "button:has-text('Sign in')" }),
+        json!({ "text": "body", "as": "page" }),
+    ]);
+    assert!(
+        r["page"]
+            .as_str()
+            .unwrap()
+            .contains("tokens and robot secrets are for machines"),
+        "{r}"
+    );
+
+    // A sign-in form posted from another site carries no form cookie: refused (no login CSRF).
+    let forged = support::http_request(
+        "POST",
+        &format!("{url}/login/password"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(b"csrf=x&username=erin&password=erin-pass-123"),
+    )
+    .unwrap();
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    assert!(forged
+        .header("set-cookie")
+        .is_none_or(|c| !c.contains("portcullis_session=")));
+    let log = s.portcullis.log();
+    assert!(
+        !log.contains("erin-pass-123") && !log.contains(secret),
+        "a secret reached the log"
+    );
+    assert!(
+        log.contains("event=\"sign_in\" outcome=\"refused\" actor=\"erin\""),
+        "{log}"
+    );
+}

@@ -18,6 +18,7 @@
 //!   touches existing tokens: each is independent, one per machine.
 
 mod pages;
+mod password;
 mod session;
 
 use std::sync::Arc;
@@ -39,38 +40,46 @@ use crate::manage::{AccessTokens, ManageError};
 use crate::store::{now, ExternalSignIn, Store, StoreError};
 
 pub use self::pages::{stylesheet, CSP};
+pub use self::password::{form as password_form, sign_in as password_sign_in};
 pub use self::session::{MAX_SESSIONS, SESSIONS_PER_USER};
 
-/// Everything the sign-in pages need (present when `[oidc]` is configured).
+/// Everything the sign-in pages need. People sign in with a local user's password (always)
+/// or at the identity provider (when `[oidc]` is configured).
 pub struct Login {
-    oidc: Arc<OidcLogin>,
+    provider: Option<Provider>,
     store: Store,
     tokens: AccessTokens,
-    sealer: LoginSealer,
     sessions: Sessions,
     /// `server.public_url`'s scheme and authority (`http://localhost:5001`), where the
     /// provider sends people back to.
     origin: String,
 }
 
+/// The identity provider, and the key sealing sign-ins in progress there.
+pub struct Provider {
+    pub oidc: Arc<OidcLogin>,
+    pub sealer: LoginSealer,
+}
+
+/// How long a session lasts without an identity provider's `oidc.session_ttl`.
+pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+
 impl Login {
-    pub fn new(oidc: Arc<OidcLogin>, store: Store, sealer: LoginSealer, public_url: &str) -> Login {
+    pub fn new(provider: Option<Provider>, store: Store, public_url: &str) -> Login {
+        let ttl = provider
+            .as_ref()
+            .map_or(SESSION_TTL, |p| p.oidc.config().session_ttl);
         Login {
-            sessions: Sessions::new(
-                store.clone(),
-                oidc.config().session_ttl,
-                public_url.starts_with("https://"),
-            ),
+            sessions: Sessions::new(store.clone(), ttl, public_url.starts_with("https://")),
             tokens: AccessTokens::new(store.clone()),
             origin: origin_of(public_url),
-            oidc,
+            provider,
             store,
-            sealer,
         }
     }
 }
 
-fn login_of(state: &AppState) -> Option<&Login> {
+pub(super) fn login_of(state: &AppState) -> Option<&Login> {
     state.login.as_ref()
 }
 
@@ -84,6 +93,12 @@ fn origin_of(url: &str) -> String {
 pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(login) = login_of(&state) else {
         return not_configured();
+    };
+    let Some(provider) = &login.provider else {
+        // No identity provider: people sign in with their password.
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/login/password"))
+            .finish();
     };
     // The provider sends people back to `server.public_url`. A sign-in started at another
     // address of this server (127.0.0.1 for localhost) would keep its cookie there, and
@@ -104,12 +119,12 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish();
     }
-    match login.oidc.start().await {
+    match provider.oidc.start().await {
         Ok((url, kept)) => HttpResponse::Found()
             .insert_header((header::LOCATION, url))
             .cookie(login.sessions.cookie(
                 LOGIN_COOKIE,
-                &login.sealer.seal(&kept),
+                &provider.sealer.seal(&kept),
                 Duration::from_secs(LOGIN_STATE_TTL as u64),
             ))
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -131,16 +146,23 @@ pub async fn callback(
     state: web::Data<AppState>,
     q: web::Query<Callback>,
 ) -> HttpResponse {
-    let Some(login) = login_of(&state) else {
+    let Some((login, provider)) =
+        login_of(&state).and_then(|l| l.provider.as_ref().map(|p| (l, p)))
+    else {
         return not_configured();
     };
-    let mut answer = signed_in_from_provider(login, &req, &q).await;
+    let mut answer = signed_in_from_provider(login, provider, &req, &q).await;
     // The sign-in in progress is over, whichever way it went.
     let _ = answer.add_cookie(&login.sessions.cookie(LOGIN_COOKIE, "", Duration::ZERO));
     answer
 }
 
-async fn signed_in_from_provider(login: &Login, req: &HttpRequest, q: &Callback) -> HttpResponse {
+async fn signed_in_from_provider(
+    login: &Login,
+    provider: &Provider,
+    req: &HttpRequest,
+    q: &Callback,
+) -> HttpResponse {
     if let Some(err) = &q.error {
         let detail = q.error_description.as_deref().unwrap_or("");
         return message(
@@ -170,13 +192,13 @@ async fn signed_in_from_provider(login: &Login, req: &HttpRequest, q: &Callback)
         .sessions
         .cookie_values(req, LOGIN_COOKIE)
         .iter()
-        .filter_map(|c| login.sealer.open(c, t))
+        .filter_map(|c| provider.sealer.open(c, t))
         .find(|k| k.state == *st);
-    let who = match login.oidc.finish(auth_code, st, kept).await {
+    let who = match provider.oidc.finish(auth_code, st, kept).await {
         Ok(w) => w,
         Err(e) => return failure(e),
     };
-    let config = login.oidc.config();
+    let config = provider.oidc.config();
     let mapped = GroupMapping {
         prefix: &config.group_prefix,
         map: &config.group_map,
@@ -482,7 +504,7 @@ fn to_login() -> HttpResponse {
         .finish()
 }
 
-fn not_configured() -> HttpResponse {
+pub(super) fn not_configured() -> HttpResponse {
     message(
         StatusCode::NOT_FOUND,
         "Sign-in is not configured",
@@ -545,7 +567,7 @@ pub async fn no_such_page(req: HttpRequest) -> HttpResponse {
 }
 
 /// portcullis's own database failed: say so, and never blame the identity provider.
-fn database_down(e: StoreError) -> HttpResponse {
+pub(super) fn database_down(e: StoreError) -> HttpResponse {
     tracing::error!(backend = "database", error = %e, "a sign-in page failed: the database is unavailable");
     message(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -57,6 +57,18 @@ pub struct TokensPage<'a> {
     pub rows: Vec<TokenRow>,
 }
 
+/// Sign-in with a local user's password.
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage<'a> {
+    pub title: &'a str,
+    pub notice: Option<&'a str>,
+    pub csrf: &'a str,
+    pub username: &'a str,
+    /// Offer the identity provider too.
+    pub sso: bool,
+}
+
 #[derive(Template)]
 #[template(path = "token_made.html")]
 pub struct TokenMade<'a> {

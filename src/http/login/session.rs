@@ -25,6 +25,8 @@ pub const SESSIONS_PER_USER: usize = 10;
 
 pub const SESSION_COOKIE: &str = "portcullis_session";
 pub const LOGIN_COOKIE: &str = "portcullis_login";
+/// The password form's CSRF token (the form is shown before there is a session to hold it).
+pub const FORM_COOKIE: &str = "portcullis_form";
 
 #[derive(Clone)]
 pub struct Session {
@@ -138,7 +140,8 @@ impl Sessions {
     }
 }
 
-fn random() -> String {
+/// 256 random bits, base64url: a session id, a CSRF token.
+pub(super) fn random() -> String {
     let mut b = [0u8; 32];
     ring::rand::SystemRandom::new()
         .fill(&mut b)
