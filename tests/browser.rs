@@ -217,3 +217,45 @@ fn on_embedded_defaults_a_local_user_signs_in_with_a_password_makes_a_token_and_
         "{log}"
     );
 }
+
+#[test]
+fn a_person_asks_what_they_may_do_on_a_repository_and_sees_the_rule_behind_each_action() {
+    let s = Stack::start(&[], &[("erin", "erin-pass-123", &["developers"])]);
+    let browser = Browser::new();
+    let url = s.portcullis.url();
+    let got = browser.journey(vec![
+        json!({ "goto": format!("{url}/login/password") }),
+        json!({ "fill": "#username", "value": "erin" }),
+        json!({ "fill": "#password", "value": "erin-pass-123" }),
+        json!({ "click": "button:has-text('Sign in')" }),
+        json!({ "click": "text=What may I do?" }),
+        json!({ "fill": "#repository", "value": "Team/App" }),
+        json!({ "click": "button:has-text('Check')" }),
+        json!({ "text": "#repository-error", "as": "error" }),
+        json!({ "fill": "#repository", "value": "team/app" }),
+        json!({ "click": "button:has-text('Check')" }),
+        json!({ "text": "table", "as": "table" }),
+        json!({ "screenshot": screenshot_dir().join("access.png") }),
+    ]);
+    assert!(got["error"].as_str().unwrap().contains("Fix:"), "{got}");
+    let table = got["table"].as_str().unwrap();
+    let row = |action: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(action))
+            .unwrap_or_else(|| panic!("no {action} row in {table}"))
+            .to_owned()
+    };
+    assert!(
+        row("push").contains("allowed") && row("push").contains("10-test.toml:"),
+        "{table}"
+    );
+    assert!(
+        row("push").contains("grant writer to group:developers"),
+        "{table}"
+    );
+    assert!(
+        row("delete").contains("not granted") && row("delete").contains("granted to others by"),
+        "{table}"
+    );
+}

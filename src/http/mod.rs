@@ -86,6 +86,7 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .app_data(web::QueryConfig::default().error_handler(login::query_error))
                     .app_data(web::PathConfig::default().error_handler(login::path_error))
                     .route("", web::get().to(login::start))
+                    .route("/access", web::get().to(login::access_page))
                     .route("/password", web::get().to(login::password_form))
                     .route("/password", web::post().to(login::password_sign_in))
                     .route("/callback", web::get().to(login::callback))

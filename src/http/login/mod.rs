@@ -17,6 +17,7 @@
 //!   (`manage/`), audited with the signed-in person as the actor. Signing in again never
 //!   touches existing tokens: each is independent, one per machine.
 
+mod access;
 mod pages;
 mod password;
 mod session;
@@ -39,6 +40,7 @@ use crate::domain::{Actor, GroupMapping, Lifetime, ScopeLimit, TokenName};
 use crate::manage::{AccessTokens, ManageError};
 use crate::store::{now, ExternalSignIn, Store, StoreError};
 
+pub use self::access::page as access_page;
 pub use self::pages::{stylesheet, CSP};
 pub use self::password::{form as password_form, sign_in as password_sign_in};
 pub use self::session::{MAX_SESSIONS, SESSIONS_PER_USER};
@@ -463,7 +465,7 @@ pub async fn logout(
 
 /// The sign-in state and the caller's session, or the answer to send instead (sign-in not
 /// configured, or not signed in).
-async fn signed_in<'a>(
+pub(super) async fn signed_in<'a>(
     state: &'a AppState,
     req: &HttpRequest,
 ) -> Result<(&'a Login, String, Session), Box<HttpResponse>> {

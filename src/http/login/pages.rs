@@ -57,6 +57,27 @@ pub struct TokensPage<'a> {
     pub rows: Vec<TokenRow>,
 }
 
+/// One action's verdict on the "what may I do?" page.
+pub struct AccessRow {
+    pub action: String,
+    pub verdict: String,
+    /// The rule in one line, or who else has it.
+    pub rule: String,
+    pub origin: String,
+}
+
+/// "What may I do?": a repository typed in, and each action's verdict with its rule.
+#[derive(Template)]
+#[template(path = "access.html")]
+pub struct AccessPage<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub groups: String,
+    pub repository: &'a str,
+    pub error: Option<String>,
+    pub rows: Vec<AccessRow>,
+}
+
 /// Sign-in with a local user's password.
 #[derive(Template)]
 #[template(path = "password.html")]
