@@ -87,6 +87,16 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .app_data(web::PathConfig::default().error_handler(login::path_error))
                     .route("", web::get().to(login::start))
                     .route("/access", web::get().to(login::access_page))
+                    .route("/admin/bindings", web::get().to(login::admin_bindings))
+                    .route(
+                        "/admin/bindings",
+                        web::post().to(login::admin_create_binding),
+                    )
+                    .route(
+                        "/admin/bindings/{id}/delete",
+                        web::post().to(login::admin_delete_binding),
+                    )
+                    .route("/admin/audit", web::get().to(login::admin_audit))
                     .route("/password", web::get().to(login::password_form))
                     .route("/password", web::post().to(login::password_sign_in))
                     .route("/callback", web::get().to(login::callback))

@@ -18,6 +18,7 @@
 //!   touches existing tokens: each is independent, one per machine.
 
 mod access;
+mod admin;
 mod pages;
 mod password;
 mod session;
@@ -41,6 +42,10 @@ use crate::manage::{AccessTokens, ManageError};
 use crate::store::{now, ExternalSignIn, Store, StoreError};
 
 pub use self::access::page as access_page;
+pub use self::admin::{
+    audit as admin_audit, bindings as admin_bindings, create_binding as admin_create_binding,
+    delete_binding as admin_delete_binding,
+};
 pub use self::pages::{stylesheet, CSP};
 pub use self::password::{form as password_form, sign_in as password_sign_in};
 pub use self::session::{MAX_SESSIONS, SESSIONS_PER_USER};
@@ -480,7 +485,7 @@ pub(super) async fn signed_in<'a>(
 }
 
 /// The same for a form, which must also carry the session's CSRF token.
-async fn signed_in_form<'a>(
+pub(super) async fn signed_in_form<'a>(
     state: &'a AppState,
     req: &HttpRequest,
     csrf: &str,

@@ -78,6 +78,70 @@ pub struct AccessPage<'a> {
     pub rows: Vec<AccessRow>,
 }
 
+/// One rule on the admin bindings page.
+pub struct RuleRow {
+    pub effect: String,
+    pub text: String,
+    pub origin: String,
+    /// A database binding's id (it can be deleted here).
+    pub id: Option<i64>,
+}
+
+/// What the binding form was filled with, to show it again next to its errors.
+#[derive(Default)]
+pub struct BindingFormValues {
+    pub subjects: String,
+    pub role: String,
+    pub repositories: String,
+    pub expires: String,
+    pub description: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_bindings.html")]
+pub struct AdminBindingsPage<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub csrf: &'a str,
+    pub notice: Option<&'a str>,
+    pub rows: Vec<RuleRow>,
+    pub form: BindingFormValues,
+    /// The field at fault and what to fix.
+    pub error: Option<(String, String)>,
+}
+
+impl AdminBindingsPage<'_> {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| f.split('[').next() == Some(field))
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+/// One record on the admin audit page.
+pub struct AuditRowView {
+    pub at: String,
+    pub kind: String,
+    pub target: String,
+    pub outcome: String,
+    pub subject: String,
+    pub requested: String,
+    pub granted: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+pub struct AdminAuditPage<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub subject: &'a str,
+    pub outcome: &'a str,
+    pub repository: &'a str,
+    pub rows: Vec<AuditRowView>,
+}
+
 /// Sign-in with a local user's password.
 #[derive(Template)]
 #[template(path = "password.html")]

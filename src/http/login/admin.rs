@@ -1,0 +1,315 @@
+//! The console's admin pages: role bindings (from the files and the database side by side,
+//! made and deleted here) and the recent audit records. Who may see them is policy, as for
+//! the admin API: `portcullis:admin:*` (by default, the members of `group:admins`); anyone
+//! else gets 403 on every one. Every change goes through the same service as the admin API
+//! and is audited with the person who made it.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::pages::{
+    message, render, text, AdminAuditPage, AdminBindingsPage, AuditRowView, BindingFormValues,
+    RuleRow,
+};
+use super::session::Session;
+use super::{database_down, signed_in, signed_in_form, Login};
+use crate::authz::{BindingSpec, Origin, Verdict};
+use crate::domain::{Actor, AuthSource, Identity, Lifetime, Requester, Scope};
+use crate::http::AppState;
+use crate::manage::ManageError;
+use crate::store::{now, AuditQuery, BindingFields};
+
+/// The signed-in person, if policy lets them administer; the page to answer otherwise.
+async fn admin<'a>(
+    state: &'a AppState,
+    req: &HttpRequest,
+    csrf: Option<&str>,
+) -> Result<(&'a Login, Session, Actor), HttpResponse> {
+    let (login, _, s) = match csrf {
+        Some(c) => signed_in_form(state, req, c).await,
+        None => signed_in(state, req).await,
+    }
+    .map_err(|a| *a)?;
+    let mut groups = s.groups.clone();
+    match state.store.user_groups(&s.user).await {
+        Ok(g) => groups.extend(g),
+        Err(e) => return Err(database_down(e)),
+    }
+    groups.sort();
+    groups.dedup();
+    let who = Requester::Authenticated(Identity::user(
+        s.user.as_str(),
+        groups,
+        AuthSource::Password,
+    ));
+    let d = state.tokens.policies().decide(&who, &Scope::admin_api());
+    if !matches!(
+        d.verdicts.first().map(|v| &v.verdict),
+        Some(Verdict::Allowed(_))
+    ) {
+        return Err(message(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            vec![vec![text(format!(
+                "{} may not administer: no rule grants the admin API (admin_api = true) to them or their groups. Ask an admin.",
+                s.user
+            ))]],
+        ));
+    }
+    let actor = Actor::principal(s.user.as_str());
+    Ok((login, s, actor))
+}
+
+fn bindings_page(
+    state: &AppState,
+    s: &Session,
+    status: StatusCode,
+    notice: Option<&str>,
+    form: BindingFormValues,
+    error: Option<(String, String)>,
+) -> HttpResponse {
+    let set = state.reloader.policies().current();
+    let rows = set
+        .rules()
+        .map(|(effect, r)| RuleRow {
+            effect: effect.to_owned(),
+            text: r.text.to_string(),
+            origin: r.origin.to_string(),
+            id: match r.origin {
+                Origin::Binding { id, .. } => Some(id),
+                _ => None,
+            },
+        })
+        .collect();
+    render(
+        status,
+        &AdminBindingsPage {
+            title: "Role bindings",
+            user: &s.user,
+            csrf: &s.csrf,
+            notice,
+            rows,
+            form,
+            error,
+        },
+    )
+}
+
+pub async fn bindings(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match admin(&state, &req, None).await {
+        Ok((_, s, _)) => bindings_page(&state, &s, StatusCode::OK, None, Default::default(), None),
+        Err(page) => page,
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct BindingForm {
+    csrf: String,
+    effect: String,
+    subjects: String,
+    role: String,
+    #[serde(default)]
+    repositories: String,
+    #[serde(default)]
+    expires: String,
+    #[serde(default)]
+    description: String,
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub async fn create_binding(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<BindingForm>,
+) -> HttpResponse {
+    let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let f = form.into_inner();
+    let values = BindingFormValues {
+        subjects: f.subjects.clone(),
+        role: f.role.clone(),
+        repositories: f.repositories.clone(),
+        expires: f.expires.clone(),
+        description: f.description.clone(),
+    };
+    let t = now();
+    let expires_at = match f.expires.trim() {
+        "" => None,
+        d => match Lifetime::parse(d) {
+            Ok(l) => Some(l.expires_at(t)),
+            Err(e) => {
+                let err = Some(("expires".to_owned(), e.to_string()));
+                return bindings_page(&state, &s, StatusCode::BAD_REQUEST, None, values, err);
+            }
+        },
+    };
+    let fields = BindingFields {
+        effect: f.effect,
+        subjects: lines(&f.subjects),
+        role: Some(f.role.trim().to_owned()).filter(|r| !r.is_empty()),
+        actions: Vec::new(),
+        repositories: lines(&f.repositories),
+        catalog: false,
+        admin_api: false,
+        description: Some(f.description).filter(|d| !d.trim().is_empty()),
+        expires_at,
+    };
+    let outcome = match BindingSpec::parse(&fields, Some(t)) {
+        Ok(spec) => state.bindings.create(&actor, &spec).await,
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok(b) => {
+            let notice = format!("Binding {} made; it is in force now.", b.id);
+            bindings_page(
+                &state,
+                &s,
+                StatusCode::OK,
+                Some(&notice),
+                Default::default(),
+                None,
+            )
+        }
+        Err(ManageError::Field(e)) => bindings_page(
+            &state,
+            &s,
+            StatusCode::BAD_REQUEST,
+            None,
+            values,
+            Some((e.field, e.message)),
+        ),
+        Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
+            database_down(e)
+        }
+        Err(e) => bindings_page(
+            &state,
+            &s,
+            StatusCode::BAD_REQUEST,
+            None,
+            values,
+            Some(("subjects".to_owned(), e.to_string())),
+        ),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+pub async fn delete_binding(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    form: web::Form<CsrfOnly>,
+) -> HttpResponse {
+    let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let id = path.into_inner();
+    match state.bindings.delete(&actor, id).await {
+        Ok(()) => {
+            let notice = format!("Binding {id} deleted; it is no longer in force.");
+            bindings_page(
+                &state,
+                &s,
+                StatusCode::OK,
+                Some(&notice),
+                Default::default(),
+                None,
+            )
+        }
+        Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
+            database_down(e)
+        }
+        Err(e) => {
+            let notice = e.to_string();
+            bindings_page(
+                &state,
+                &s,
+                StatusCode::NOT_FOUND,
+                Some(&notice),
+                Default::default(),
+                None,
+            )
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct AuditFilter {
+    subject: Option<String>,
+    outcome: Option<String>,
+    repository: Option<String>,
+}
+
+pub async fn audit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<AuditFilter>,
+) -> HttpResponse {
+    let (_, s, _) = match admin(&state, &req, None).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let clean = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| v.chars().take(255).collect::<String>())
+    };
+    let query = AuditQuery {
+        subject: clean(&q.subject),
+        outcome: clean(&q.outcome),
+        repository: clean(&q.repository),
+        limit: 200,
+        ..Default::default()
+    };
+    let rows = match state.store.audit_query(&query).await {
+        Ok(r) => r,
+        Err(e) => return database_down(e),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|r| AuditRowView {
+            at: crate::timestamp::rfc3339(r.last_at),
+            kind: if r.count > 1 {
+                format!("{} (×{})", r.kind, r.count)
+            } else {
+                r.kind
+            },
+            target: r.target,
+            outcome: r.outcome,
+            subject: r.subject,
+            requested: r.requested,
+            granted: r.granted,
+            detail: r.detail,
+        })
+        .collect();
+    let mut page = render(
+        StatusCode::OK,
+        &AdminAuditPage {
+            title: "Audit",
+            user: &s.user,
+            subject: query.subject.as_deref().unwrap_or(""),
+            outcome: query.outcome.as_deref().unwrap_or(""),
+            repository: query.repository.as_deref().unwrap_or(""),
+            rows,
+        },
+    );
+    page.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    page
+}
