@@ -348,3 +348,69 @@ fn an_admin_binds_a_group_in_the_console_then_deletes_it_and_the_audit_page_show
         "console changes are audited with the actor"
     );
 }
+
+#[test]
+fn an_admin_makes_a_user_and_a_group_in_the_console_and_binds_it_then_the_user_pushes_with_a_token()
+{
+    let s = Stack::start(&[], &[("alice", "alice-pass-1", &["admins"])]);
+    let url = s.portcullis.url();
+    let shots = screenshot_dir();
+    let admin = Browser::new();
+    let mut steps = sign_in(&url, "alice", "alice-pass-1");
+    steps.extend([
+        json!({ "goto": format!("{url}/login/admin/users") }),
+        json!({ "fill": "#group", "value": "web" }),
+        json!({ "click": "button:has-text('Make the group')" }),
+        json!({ "expect_text": "Group web made" }),
+        // A password too short: said next to its field, nobody made.
+        json!({ "fill": "#name", "value": "frank" }),
+        json!({ "fill": "#password", "value": "short" }),
+        json!({ "fill": "#groups", "value": "web" }),
+        json!({ "click": "button:has-text('Make the user')" }),
+        json!({ "expect_text": "at least 8 characters" }),
+        json!({ "fill": "#name", "value": "frank" }),
+        json!({ "fill": "#password", "value": "frank-pass-1" }),
+        json!({ "fill": "#groups", "value": "web" }),
+        json!({ "click": "button:has-text('Make the user')" }),
+        json!({ "expect_text": "User frank made" }),
+        json!({ "screenshot": shots.join("admin-users.png") }),
+        json!({ "goto": format!("{url}/login/admin/bindings") }),
+        json!({ "fill": "#subjects", "value": "group:web" }),
+        json!({ "fill": "#role", "value": "writer" }),
+        json!({ "fill": "#repositories", "value": "team/**" }),
+        json!({ "click": "button:has-text('Make the binding')" }),
+        json!({ "expect_text": "Binding 1 made" }),
+    ]);
+    admin.journey(steps);
+
+    let frank = Browser::new();
+    let mut steps = sign_in(&url, "frank", "frank-pass-1");
+    steps.extend([
+        json!({ "fill": "#name", "value": "laptop" }),
+        json!({ "fill": "#scopes", "value": "repository:team/app:pull,push" }),
+        json!({ "click": "button:has-text('Make the token')" }),
+        json!({ "value": "#secret", "as": "secret" }),
+        json!({ "goto": format!("{url}/login/access?repository=team/app") }),
+        json!({ "text": "table", "as": "access" }),
+    ]);
+    let got = frank.journey(steps);
+    Skopeo::new()
+        .copy(
+            &s.src(),
+            &s.dst("team/app:v1"),
+            Some(("frank", got["secret"].as_str().unwrap())),
+        )
+        .assert_success("frank pushes with the token made on his page");
+    let push = got["access"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("push"))
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        push.contains("allowed") && push.contains("binding 1, made by alice on"),
+        "{}",
+        got["access"]
+    );
+}

@@ -97,6 +97,9 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                         web::post().to(login::admin_delete_binding),
                     )
                     .route("/admin/audit", web::get().to(login::admin_audit))
+                    .route("/admin/users", web::get().to(login::admin_users))
+                    .route("/admin/users", web::post().to(login::admin_create_user))
+                    .route("/admin/groups", web::post().to(login::admin_create_group))
                     .route("/password", web::get().to(login::password_form))
                     .route("/password", web::post().to(login::password_sign_in))
                     .route("/callback", web::get().to(login::callback))

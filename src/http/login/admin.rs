@@ -8,15 +8,17 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{
-    message, render, text, AdminAuditPage, AdminBindingsPage, AuditRowView, BindingFormValues,
-    RuleRow,
+    message, render, text, AdminAuditPage, AdminBindingsPage, AdminUsersPage, AuditRowView,
+    BindingFormValues, RuleRow, UserRowView,
 };
 use super::session::Session;
 use super::{database_down, signed_in, signed_in_form, Login};
 use crate::authz::{BindingSpec, Origin, Verdict};
-use crate::domain::{Actor, AuthSource, Identity, Lifetime, Requester, Scope};
+use crate::domain::{
+    Actor, AuthSource, Identity, Lifetime, NewPassword, Requester, Scope, Username,
+};
 use crate::http::AppState;
-use crate::manage::ManageError;
+use crate::manage::{Groups, ManageError, Users};
 use crate::store::{now, AuditQuery, BindingFields};
 
 /// The signed-in person, if policy lets them administer; the page to answer otherwise.
@@ -312,4 +314,173 @@ pub async fn audit(
         header::HeaderValue::from_static("no-store"),
     );
     page
+}
+
+async fn users_page(
+    state: &AppState,
+    s: &Session,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<(String, String)>,
+) -> HttpResponse {
+    let users = match Users::new(state.store.clone()).list().await {
+        Ok(u) => u,
+        Err(ManageError::Store(e)) => return database_down(e),
+        Err(e) => return super::malformed(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let rows = users
+        .into_iter()
+        .map(|u| UserRowView {
+            name: u.user.name,
+            groups: u.groups.join(", "),
+            state: if u.user.disabled {
+                "disabled"
+            } else {
+                "active"
+            }
+            .to_owned(),
+        })
+        .collect();
+    render(
+        status,
+        &AdminUsersPage {
+            title: "Users and groups",
+            user: &s.user,
+            csrf: &s.csrf,
+            notice,
+            rows,
+            error,
+        },
+    )
+}
+
+pub async fn users(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match admin(&state, &req, None).await {
+        Ok((_, s, _)) => users_page(&state, &s, StatusCode::OK, None, None).await,
+        Err(page) => page,
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct UserForm {
+    csrf: String,
+    name: String,
+    password: String,
+    #[serde(default)]
+    groups: String,
+}
+
+pub async fn create_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<UserForm>,
+) -> HttpResponse {
+    let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let f = form.into_inner();
+    let bad = |field: &str, why: String| Some((field.to_owned(), why));
+    let name = match Username::parse(f.name.trim()) {
+        Ok(n) => n,
+        Err(e) => {
+            return users_page(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                bad("name", e.to_string()),
+            )
+            .await
+        }
+    };
+    let password = match NewPassword::parse(secrecy::SecretString::from(f.password)) {
+        Ok(p) => p.into_secret(),
+        Err(why) => {
+            return users_page(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                bad("password", why),
+            )
+            .await
+        }
+    };
+    match Users::new(state.store.clone())
+        .create(&actor, &name, password, &lines(&f.groups))
+        .await
+    {
+        Ok(()) => {
+            let notice = format!("User {name} made.");
+            users_page(&state, &s, StatusCode::OK, Some(&notice), None).await
+        }
+        Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
+            database_down(e)
+        }
+        Err(ManageError::Invalid(why)) => {
+            users_page(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                bad("groups", why),
+            )
+            .await
+        }
+        Err(e) => {
+            users_page(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                bad("name", e.to_string()),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct GroupForm {
+    csrf: String,
+    name: String,
+}
+
+pub async fn create_group(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<GroupForm>,
+) -> HttpResponse {
+    let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let bad = |why: String| Some(("group".to_owned(), why));
+    let name = match Username::parse(form.name.trim()) {
+        Ok(n) => n,
+        Err(e) => {
+            let why = e.to_string().replace("username", "group name");
+            return users_page(&state, &s, StatusCode::BAD_REQUEST, None, bad(why)).await;
+        }
+    };
+    match Groups::new(state.store.clone()).create(&actor, &name).await {
+        Ok(()) => {
+            let notice = format!("Group {name} made.");
+            users_page(&state, &s, StatusCode::OK, Some(&notice), None).await
+        }
+        Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
+            database_down(e)
+        }
+        Err(e) => {
+            users_page(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                bad(e.to_string()),
+            )
+            .await
+        }
+    }
 }

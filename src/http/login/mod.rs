@@ -44,7 +44,8 @@ use crate::store::{now, ExternalSignIn, Store, StoreError};
 pub use self::access::page as access_page;
 pub use self::admin::{
     audit as admin_audit, bindings as admin_bindings, create_binding as admin_create_binding,
-    delete_binding as admin_delete_binding,
+    create_group as admin_create_group, create_user as admin_create_user,
+    delete_binding as admin_delete_binding, users as admin_users,
 };
 pub use self::pages::{stylesheet, CSP};
 pub use self::password::{form as password_form, sign_in as password_sign_in};

@@ -119,6 +119,34 @@ impl AdminBindingsPage<'_> {
     }
 }
 
+/// One user on the admin users page.
+pub struct UserRowView {
+    pub name: String,
+    pub groups: String,
+    pub state: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+pub struct AdminUsersPage<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub csrf: &'a str,
+    pub notice: Option<&'a str>,
+    pub rows: Vec<UserRowView>,
+    /// The field at fault and what to fix.
+    pub error: Option<(String, String)>,
+}
+
+impl AdminUsersPage<'_> {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
 /// One record on the admin audit page.
 pub struct AuditRowView {
     pub at: String,
