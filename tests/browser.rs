@@ -414,3 +414,51 @@ fn an_admin_makes_a_user_and_a_group_in_the_console_and_binds_it_then_the_user_p
         got["access"]
     );
 }
+
+#[test]
+fn a_person_sees_the_identity_token_of_a_docker_login_and_revoking_it_logs_that_machine_out() {
+    let s = Stack::start(&[], &[("gina", "gina-pass-12", &[])]);
+    let url = s.portcullis.url();
+    // What `docker login` does: a token with offline_token=true returns an identity token.
+    let login = support::http_get(
+        &format!("{url}/token?service=portcullis&offline_token=true&client_id=docker"),
+        &[(
+            "Authorization",
+            &support::basic_auth("gina", "gina-pass-12"),
+        )],
+    )
+    .unwrap();
+    let refresh = login.json()["refresh_token"].as_str().unwrap().to_owned();
+    let use_it = || {
+        support::http_request(
+            "POST",
+            &format!("{url}/token"),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(
+                format!("grant_type=refresh_token&service=portcullis&refresh_token={refresh}")
+                    .as_bytes(),
+            ),
+        )
+        .unwrap()
+        .status
+    };
+    assert_eq!(use_it(), 200);
+    let browser = Browser::new();
+    let mut steps = sign_in(&url, "gina", "gina-pass-12");
+    steps.extend([
+        json!({ "expect_text": "docker" }),
+        json!({ "click": "button:has-text('Revoke identity token')" }),
+        json!({ "expect_text": "revoked" }),
+        json!({ "text": "body", "as": "page" }),
+    ]);
+    let got = browser.journey(steps);
+    assert!(
+        !got["page"].as_str().unwrap().contains(&refresh),
+        "the secret is never shown"
+    );
+    assert_eq!(
+        use_it(),
+        401,
+        "the machine's identity token no longer works"
+    );
+}

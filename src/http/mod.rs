@@ -87,6 +87,10 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .app_data(web::PathConfig::default().error_handler(login::path_error))
                     .route("", web::get().to(login::start))
                     .route("/access", web::get().to(login::access_page))
+                    .route(
+                        "/identity-tokens/{id}/revoke",
+                        web::post().to(login::revoke_identity),
+                    )
                     .route("/admin/bindings", web::get().to(login::admin_bindings))
                     .route(
                         "/admin/bindings",

@@ -31,14 +31,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 
 use self::pages::{
-    code, link, message, message_with_role, render, text, TokenMade, TokenRow, TokensPage,
+    code, link, message, message_with_role, render, text, IdentityRow, TokenMade, TokenRow,
+    TokensPage,
 };
 use self::session::{Session, Sessions, LOGIN_COOKIE, SESSION_COOKIE};
 use super::AppState;
 use crate::audit::{self, EventOutcome};
 use crate::authn::{LoginError, LoginSealer, OidcLogin, LOGIN_STATE_TTL};
 use crate::domain::{Actor, GroupMapping, Lifetime, ScopeLimit, TokenName};
-use crate::manage::{AccessTokens, ManageError};
+use crate::manage::{AccessTokens, ManageError, RefreshTokenAdmin};
 use crate::store::{now, ExternalSignIn, Store, StoreError};
 
 pub use self::access::page as access_page;
@@ -330,6 +331,34 @@ async fn tokens_page(
             scopes: tok.scopes,
         })
         .collect();
+    let identity = match RefreshTokenAdmin::new(login.store.clone())
+        .list(Some(&s.user))
+        .await
+    {
+        Ok(l) => l,
+        Err(ManageError::Store(e)) => return database_down(e),
+        Err(e) => return malformed(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let identity = identity
+        .into_iter()
+        .filter(|r| r.subject_kind == "user")
+        .map(|r| IdentityRow {
+            state: match r.revoked_at {
+                Some(_) => "revoked".to_string(),
+                None if r.expires_at <= t => "expired".to_string(),
+                None => format!("valid until {}", date(r.expires_at)),
+            },
+            live: r.revoked_at.is_none() && r.expires_at > t,
+            created: date(r.created_at),
+            last_used: r.last_used_at.map(date).unwrap_or_else(|| "never".into()),
+            client: if r.client_id.is_empty() {
+                "unknown client".into()
+            } else {
+                r.client_id
+            },
+            id: r.id,
+        })
+        .collect();
     render(
         status,
         &TokensPage {
@@ -339,8 +368,49 @@ async fn tokens_page(
             groups: s.groups.join(", "),
             csrf: &s.csrf,
             rows,
+            identity,
         },
     )
+}
+
+/// Revokes one of the signed-in person's identity tokens (logs that machine out).
+pub async fn revoke_identity(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let (login, _, s) = match signed_in_form(&state, &req, &form.csrf).await {
+        Ok(x) => x,
+        Err(answer) => return *answer,
+    };
+    let id = path.into_inner();
+    let admin = RefreshTokenAdmin::new(login.store.clone());
+    // Only one of theirs: the id must be among the person's own.
+    let theirs = match admin.list(Some(&s.user)).await {
+        Ok(l) => l
+            .iter()
+            .any(|r| r.id == id && r.subject_kind == "user" && r.revoked_at.is_none()),
+        Err(ManageError::Store(e)) => return database_down(e),
+        Err(e) => return malformed(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    if !theirs {
+        return message(
+            StatusCode::NOT_FOUND,
+            "No such token",
+            vec![vec![
+                text("You have no such live identity token. "),
+                link("/login/tokens", "Back"),
+            ]],
+        );
+    }
+    match admin.revoke(&Actor::principal(&s.user), &id).await {
+        Ok(_) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/login/tokens"))
+            .finish(),
+        Err(ManageError::Store(e)) => database_down(e),
+        Err(e) => malformed(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
 }
 
 #[derive(serde::Deserialize)]

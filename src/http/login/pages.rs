@@ -45,6 +45,16 @@ pub struct TokenRow {
     pub live: bool,
 }
 
+/// One identity token (what `docker login` keeps, one per machine).
+pub struct IdentityRow {
+    pub id: String,
+    pub client: String,
+    pub created: String,
+    pub last_used: String,
+    pub state: String,
+    pub live: bool,
+}
+
 #[derive(Template)]
 #[template(path = "tokens.html")]
 pub struct TokensPage<'a> {
@@ -55,6 +65,7 @@ pub struct TokensPage<'a> {
     pub groups: String,
     pub csrf: &'a str,
     pub rows: Vec<TokenRow>,
+    pub identity: Vec<IdentityRow>,
 }
 
 /// One action's verdict on the "what may I do?" page.
