@@ -58,7 +58,9 @@ CREATE TABLE web_sessions (
     groups     TEXT NOT NULL,
     csrf       TEXT NOT NULL,
     created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL
+    expires_at BIGINT NOT NULL,
+    -- Unused this long, a session ends before its expiry (idle timeout).
+    idle_until BIGINT NOT NULL
 );
 CREATE INDEX web_sessions_by_user ON web_sessions (user_name, expires_at);
 CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);

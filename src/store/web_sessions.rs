@@ -9,24 +9,44 @@ pub struct SessionRecord {
     pub groups: Vec<String>,
     pub csrf: String,
     pub expires_at: i64,
+    /// Unused until then, the session ends (moved on as it is used).
+    pub idle_until: i64,
 }
 
 impl Store {
-    /// The live session with this id hash.
-    pub async fn session_get(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let row: Option<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT user_name, groups, csrf, expires_at FROM web_sessions WHERE id_hash = $1 AND expires_at > $2",
+    /// The live session with this id hash; using it moves its idle deadline to `now +
+    /// idle` (written at most once a minute per session).
+    pub async fn session_get(
+        &self,
+        id_hash: &str,
+        idle: i64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let t = now();
+        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT user_name, groups, csrf, expires_at, idle_until FROM web_sessions WHERE id_hash = $1 AND expires_at > $2 AND idle_until > $2",
         )
         .bind(id_hash)
-        .bind(now())
+        .bind(t)
         .fetch_optional(&self.pool()?)
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(row.map(|(user, groups, csrf, expires_at)| SessionRecord {
+        let Some((user, groups, csrf, expires_at, idle_until)) = row else {
+            return Ok(None);
+        };
+        let next = (t + idle).min(expires_at);
+        if next - idle_until >= 60 {
+            sqlx::query("UPDATE web_sessions SET idle_until = $1 WHERE id_hash = $2")
+                .bind(next)
+                .bind(id_hash)
+                .run(self)
+                .await?;
+        }
+        Ok(Some(SessionRecord {
             user,
             groups: serde_json::from_str(&groups).unwrap_or_default(),
             csrf,
             expires_at,
+            idle_until: next,
         }))
     }
 
@@ -45,7 +65,7 @@ impl Store {
             .begin()
             .await
             .map_err(|e| self.unavailable(e))?;
-        sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1 OR idle_until <= $1")
             .bind(t)
             .run_in(&mut tx, self)
             .await?;
@@ -75,7 +95,7 @@ impl Store {
             .await?;
         }
         sqlx::query(
-            "INSERT INTO web_sessions (id_hash, user_name, groups, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO web_sessions (id_hash, user_name, groups, csrf, created_at, expires_at, idle_until) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id_hash)
         .bind(&s.user)
@@ -83,6 +103,7 @@ impl Store {
         .bind(&s.csrf)
         .bind(t)
         .bind(s.expires_at)
+        .bind(s.idle_until)
         .run_in(&mut tx, self)
         .await?;
         tx.commit().await.map_err(|e| self.unavailable(e))?;

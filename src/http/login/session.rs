@@ -44,9 +44,13 @@ impl Session {
 
 pub struct Sessions {
     store: Store,
+    /// The absolute timeout: a session ends this long after sign-in, used or not.
     ttl: Duration,
     secure: bool,
 }
+
+/// The idle timeout: a session unused this long ends (at most its absolute timeout).
+pub const SESSION_IDLE: Duration = Duration::from_secs(3600);
 
 /// What the database keeps of a session id.
 fn id_hash(id: &str) -> String {
@@ -73,7 +77,8 @@ impl Sessions {
         if id.len() != 43 {
             return Ok(None);
         }
-        Ok(self.store.session_get(&id_hash(id)).await?.map(|r| {
+        let idle = SESSION_IDLE.min(self.ttl).as_secs() as i64;
+        Ok(self.store.session_get(&id_hash(id), idle).await?.map(|r| {
             (
                 id.clone(),
                 Session {
@@ -88,11 +93,14 @@ impl Sessions {
     /// Starts a session for `user`; returns its id.
     pub async fn open(&self, user: String, groups: Vec<String>) -> Result<String, StoreError> {
         let id = random();
+        let t = now();
+        let expires_at = t + self.ttl.as_secs() as i64;
         let record = SessionRecord {
             user,
             groups,
             csrf: random(),
-            expires_at: now() + self.ttl.as_secs() as i64,
+            expires_at,
+            idle_until: (t + SESSION_IDLE.as_secs() as i64).min(expires_at),
         };
         self.store
             .session_open(&id_hash(&id), &record, SESSIONS_PER_USER, MAX_SESSIONS)
@@ -197,7 +205,7 @@ mod tests {
         assert_eq!(s.store.session_count().await, SESSIONS_PER_USER as i64);
         assert!(
             s.store
-                .session_get(&id_hash(&first))
+                .session_get(&id_hash(&first), 60)
                 .await
                 .unwrap()
                 .is_none(),
@@ -205,23 +213,58 @@ mod tests {
         );
         let id = s.open("alice".into(), vec!["qa".into()]).await.unwrap();
         assert!(
-            s.store.session_get(&id).await.unwrap().is_none(),
+            s.store.session_get(&id, 60).await.unwrap().is_none(),
             "the id itself is not stored"
         );
-        let got = s.store.session_get(&id_hash(&id)).await.unwrap().unwrap();
+        let got = s
+            .store
+            .session_get(&id_hash(&id), 60)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (got.user.as_str(), got.groups.clone()),
             ("alice", vec!["qa".to_string()])
         );
         s.close(&id).await.unwrap();
-        assert!(s.store.session_get(&id_hash(&id)).await.unwrap().is_none());
+        assert!(s
+            .store
+            .session_get(&id_hash(&id), 60)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unused_session_ends_at_its_idle_deadline_before_its_expiry() {
+        let s = sessions(false).await;
+        let t = now();
+        let record = SessionRecord {
+            user: "idle".into(),
+            groups: vec![],
+            csrf: random(),
+            expires_at: t + 3600,
+            idle_until: t + 1,
+        };
+        s.store.session_open("h", &record, 10, 100).await.unwrap();
+        assert!(s.store.session_get("h", 1).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(
+            s.store.session_get("h", 1).await.unwrap().is_none(),
+            "idle for too long"
+        );
     }
 
     #[tokio::test]
     async fn csrf_tokens_compare_whole() {
         let s = sessions(false).await;
         let id = s.open("a".into(), vec![]).await.unwrap();
-        let r = s.store.session_get(&id_hash(&id)).await.unwrap().unwrap();
+        let r = s
+            .store
+            .session_get(&id_hash(&id), 60)
+            .await
+            .unwrap()
+            .unwrap();
         let session = Session {
             user: r.user,
             groups: r.groups,
