@@ -311,6 +311,10 @@ fn an_admin_binds_a_group_in_the_console_then_deletes_it_and_the_audit_page_show
         json!({ "expect_text": "may not administer" }),
         json!({ "goto": format!("{url}/login/admin/audit") }),
         json!({ "expect_text": "may not administer" }),
+        json!({ "goto": format!("{url}/login/admin/users") }),
+        json!({ "expect_text": "may not administer" }),
+        json!({ "goto": format!("{url}/login/admin/system") }),
+        json!({ "expect_text": "may not administer" }),
     ]);
     dave.journey(steps);
     let page = support::http_get(&format!("{url}/login/admin/audit"), &[]).unwrap();
@@ -340,6 +344,12 @@ fn an_admin_binds_a_group_in_the_console_then_deletes_it_and_the_audit_page_show
     admin.journey(vec![
         json!({ "goto": format!("{url}/login/admin/audit?subject=dave&repository=qa/app") }),
         json!({ "screenshot": shots.join("admin-audit.png") }),
+        // The key the registry must trust, and the policy's reload state.
+        json!({ "goto": format!("{url}/login/admin/system") }),
+        json!({ "expect_text": "ES256" }),
+        json!({ "expect_text": "days left" }),
+        json!({ "expect_text": "1 file, 4 roles" }),
+        json!({ "screenshot": shots.join("admin-system.png") }),
     ]);
     let log = s.portcullis.log();
     assert!(

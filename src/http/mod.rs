@@ -101,6 +101,7 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                         web::post().to(login::admin_delete_binding),
                     )
                     .route("/admin/audit", web::get().to(login::admin_audit))
+                    .route("/admin/system", web::get().to(login::admin_system))
                     .route("/admin/users", web::get().to(login::admin_users))
                     .route("/admin/users", web::post().to(login::admin_create_user))
                     .route("/admin/groups", web::post().to(login::admin_create_group))

@@ -8,8 +8,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{
-    message, render, text, AdminAuditPage, AdminBindingsPage, AdminUsersPage, AuditRowView,
-    BindingFormValues, RuleRow, UserRowView,
+    message, render, text, AdminAuditPage, AdminBindingsPage, AdminSystemPage, AdminUsersPage,
+    AuditRowView, BindingFormValues, RuleRow, UserRowView,
 };
 use super::session::Session;
 use super::{database_down, signed_in, signed_in_form, Login};
@@ -483,4 +483,35 @@ pub async fn create_group(
             .await
         }
     }
+}
+
+/// The signing key (the registry must trust it) and the reload state of the policy files.
+pub async fn system(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (_, s, _) = match admin(&state, &req, None).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let key = state.tokens.signer().key();
+    let status = state.reloader.status();
+    let files_error = status.files_error.as_ref().map(|e| match e.line {
+        Some(line) => format!("{}:{line}: {}", e.file, e.message),
+        None => format!("{}: {}", e.file, e.message),
+    });
+    render(
+        StatusCode::OK,
+        &AdminSystemPage {
+            title: "Keys and policy",
+            user: &s.user,
+            algorithm: key.algorithm.as_str(),
+            libtrust_kid: &key.libtrust_kid,
+            thumbprint: &key.thumbprint,
+            not_after: crate::timestamp::rfc3339(key.not_after),
+            days_left: (key.not_after - now()) / 86400,
+            summary: &status.summary,
+            files_loaded_at: crate::timestamp::rfc3339(status.files_loaded_at),
+            last_trigger: &status.last_trigger,
+            files_error,
+            warnings: &status.warnings,
+        },
+    )
 }

@@ -158,6 +158,24 @@ impl AdminUsersPage<'_> {
     }
 }
 
+/// The signing key and the reload state of the policy.
+#[derive(Template)]
+#[template(path = "admin_system.html")]
+pub struct AdminSystemPage<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub algorithm: &'a str,
+    pub libtrust_kid: &'a str,
+    pub thumbprint: &'a str,
+    pub not_after: String,
+    pub days_left: i64,
+    pub summary: &'a str,
+    pub files_loaded_at: String,
+    pub last_trigger: &'a str,
+    pub files_error: Option<String>,
+    pub warnings: &'a [String],
+}
+
 /// One record on the admin audit page.
 pub struct AuditRowView {
     pub at: String,
