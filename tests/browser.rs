@@ -472,3 +472,37 @@ fn a_person_sees_the_identity_token_of_a_docker_login_and_revoking_it_logs_that_
         "the machine's identity token no longer works"
     );
 }
+
+#[test]
+fn an_admin_makes_a_robot_in_the_console_whose_secret_pushes_until_it_is_disabled() {
+    let s = Stack::start(&[], &[("alice", "alice-pass-1", &["admins"])]);
+    let url = s.portcullis.url();
+    let admin = Browser::new();
+    let mut steps = sign_in(&url, "alice", "alice-pass-1");
+    steps.extend([
+        json!({ "goto": format!("{url}/login/admin/robots") }),
+        json!({ "fill": "#name", "value": "ci" }),
+        json!({ "fill": "#description", "value": "the build pipeline" }),
+        json!({ "click": "button:has-text('Make the robot')" }),
+        json!({ "expect_text": "Robot ci made" }),
+        json!({ "value": "#secret", "as": "secret" }),
+        json!({ "screenshot": screenshot_dir().join("admin-robots.png") }),
+    ]);
+    let got = admin.journey(steps);
+    let secret = got["secret"].as_str().unwrap().to_owned();
+    let sk = Skopeo::new();
+    // The fixture policies let robot:ci write ci/**.
+    sk.copy(&s.src(), &s.dst("ci/app:v1"), Some(("robot+ci", &secret)))
+        .assert_success("the robot pushes with the secret shown once");
+    admin.journey(vec![
+        json!({ "goto": format!("{url}/login/admin/robots") }),
+        json!({ "click": "button:has-text('Disable ci')" }),
+        json!({ "expect_text": "Robot ci disabled" }),
+    ]);
+    sk.copy(&s.src(), &s.dst("ci/app:v2"), Some(("robot+ci", &secret)))
+        .assert_failure("a disabled robot's secret");
+    assert!(
+        !s.portcullis.log().contains(&secret),
+        "the secret reached the log"
+    );
+}

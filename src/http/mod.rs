@@ -102,6 +102,12 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     )
                     .route("/admin/audit", web::get().to(login::admin_audit))
                     .route("/admin/system", web::get().to(login::admin_system))
+                    .route("/admin/robots", web::get().to(login::admin_robots))
+                    .route("/admin/robots", web::post().to(login::admin_create_robot))
+                    .route(
+                        "/admin/robots/{name}/{action}",
+                        web::post().to(login::admin_robot_action),
+                    )
                     .route("/admin/users", web::get().to(login::admin_users))
                     .route("/admin/users", web::post().to(login::admin_create_user))
                     .route("/admin/groups", web::post().to(login::admin_create_group))

@@ -8,8 +8,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{
-    message, render, text, AdminAuditPage, AdminBindingsPage, AdminSystemPage, AdminUsersPage,
-    AuditRowView, BindingFormValues, RuleRow, UserRowView,
+    message, render, text, AdminAuditPage, AdminBindingsPage, AdminRobotsPage, AdminSystemPage,
+    AdminUsersPage, AuditRowView, BindingFormValues, RobotRowView, RuleRow, UserRowView,
 };
 use super::session::Session;
 use super::{database_down, signed_in, signed_in_form, Login};
@@ -18,7 +18,7 @@ use crate::domain::{
     Actor, AuthSource, Identity, Lifetime, NewPassword, Requester, Scope, Username,
 };
 use crate::http::AppState;
-use crate::manage::{Groups, ManageError, Users};
+use crate::manage::{Groups, ManageError, RobotAdmin, Users};
 use crate::store::{now, AuditQuery, BindingFields};
 
 /// The signed-in person, if policy lets them administer; the page to answer otherwise.
@@ -514,4 +514,183 @@ pub async fn system(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             warnings: &status.warnings,
         },
     )
+}
+
+async fn robots_page(
+    state: &AppState,
+    s: &Session,
+    status: StatusCode,
+    notice: Option<&str>,
+    secret: Option<(&str, &str)>,
+    error: Option<String>,
+) -> HttpResponse {
+    let robots = match RobotAdmin::new(state.store.clone()).list().await {
+        Ok(r) => r,
+        Err(ManageError::Store(e)) => return database_down(e),
+        Err(e) => return super::malformed(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let t = now();
+    let rows = robots
+        .into_iter()
+        .map(|r| RobotRowView {
+            state: if r.robot.disabled {
+                "disabled".into()
+            } else if !r.robot.is_active(t) {
+                "expired".into()
+            } else {
+                "active".into()
+            },
+            disabled: r.robot.disabled,
+            secrets: r.live_secrets,
+            description: r.robot.description,
+            name: r.robot.name,
+        })
+        .collect();
+    render(
+        status,
+        &AdminRobotsPage {
+            title: "Robots",
+            user: &s.user,
+            csrf: &s.csrf,
+            notice,
+            secret: secret.map(|(_, v)| v),
+            secret_for: secret.map_or("", |(n, _)| n),
+            rows,
+            error,
+        },
+    )
+}
+
+pub async fn robots(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match admin(&state, &req, None).await {
+        Ok((_, s, _)) => robots_page(&state, &s, StatusCode::OK, None, None, None).await,
+        Err(page) => page,
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct RobotForm {
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+pub async fn create_robot(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<RobotForm>,
+) -> HttpResponse {
+    let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let name = match Username::parse(form.name.trim()) {
+        Ok(n) => n,
+        Err(e) => {
+            let why = e.to_string().replace("username", "robot name");
+            return robots_page(&state, &s, StatusCode::BAD_REQUEST, None, None, Some(why)).await;
+        }
+    };
+    let description: String = form
+        .description
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(1000)
+        .collect();
+    match RobotAdmin::new(state.store.clone())
+        .create(&actor, &name, description.trim(), None)
+        .await
+    {
+        Ok(secret) => {
+            use secrecy::ExposeSecret;
+            let notice = format!("Robot {name} made.");
+            let secret = (name.as_str(), secret.expose_secret());
+            robots_page(
+                &state,
+                &s,
+                StatusCode::OK,
+                Some(&notice),
+                Some(secret),
+                None,
+            )
+            .await
+        }
+        Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
+            database_down(e)
+        }
+        Err(e) => {
+            robots_page(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                None,
+                Some(e.to_string()),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn robot_action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfOnly>,
+) -> HttpResponse {
+    let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let (name, action) = path.into_inner();
+    let robots = RobotAdmin::new(state.store.clone());
+    let done = match action.as_str() {
+        "regenerate" => match robots.regenerate(&actor, &name, false).await {
+            Ok(secret) => {
+                use secrecy::ExposeSecret;
+                let notice = format!("A new secret for {name}; the old ones no longer work.");
+                let secret = (name.as_str(), secret.expose_secret());
+                return robots_page(
+                    &state,
+                    &s,
+                    StatusCode::OK,
+                    Some(&notice),
+                    Some(secret),
+                    None,
+                )
+                .await;
+            }
+            Err(e) => Err(e),
+        },
+        "disable" => robots
+            .set_disabled(&actor, &name, true)
+            .await
+            .map(|_| "disabled"),
+        "enable" => robots
+            .set_disabled(&actor, &name, false)
+            .await
+            .map(|_| "enabled"),
+        _ => return super::malformed(StatusCode::NOT_FOUND, "There is no such action on a robot."),
+    };
+    match done {
+        Ok(what) => {
+            let notice = format!("Robot {name} {what}.");
+            robots_page(&state, &s, StatusCode::OK, Some(&notice), None, None).await
+        }
+        Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
+            database_down(e)
+        }
+        Err(e) => {
+            robots_page(
+                &state,
+                &s,
+                StatusCode::NOT_FOUND,
+                Some(&e.to_string()),
+                None,
+                None,
+            )
+            .await
+        }
+    }
 }

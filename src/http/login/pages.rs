@@ -158,6 +158,29 @@ impl AdminUsersPage<'_> {
     }
 }
 
+/// One robot on the admin robots page.
+pub struct RobotRowView {
+    pub name: String,
+    pub description: String,
+    pub state: String,
+    pub secrets: usize,
+    pub disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_robots.html")]
+pub struct AdminRobotsPage<'a> {
+    pub title: &'a str,
+    pub user: &'a str,
+    pub csrf: &'a str,
+    pub notice: Option<&'a str>,
+    /// A secret just made, shown this once, and whose it is.
+    pub secret: Option<&'a str>,
+    pub secret_for: &'a str,
+    pub rows: Vec<RobotRowView>,
+    pub error: Option<String>,
+}
+
 /// The signing key and the reload state of the policy.
 #[derive(Template)]
 #[template(path = "admin_system.html")]
