@@ -423,6 +423,26 @@ fn an_admin_makes_a_user_and_a_group_in_the_console_and_binds_it_then_the_user_p
         "{}",
         got["access"]
     );
+
+    // Disabling frank in the console disables his tokens too; alice's own row offers no
+    // such button (no admin locks themselves out).
+    let users = admin.journey(vec![
+        json!({ "goto": format!("{url}/login/admin/users") }),
+        json!({ "click": "button:has-text('Disable frank')" }),
+        json!({ "expect_text": "User frank disabled" }),
+        json!({ "text": "table", "as": "table" }),
+    ]);
+    assert!(
+        !users["table"].as_str().unwrap().contains("Disable alice"),
+        "{users}"
+    );
+    Skopeo::new()
+        .copy(
+            &s.src(),
+            &s.dst("team/app:v2"),
+            Some(("frank", got["secret"].as_str().unwrap())),
+        )
+        .assert_failure("a disabled user's token");
 }
 
 #[test]

@@ -110,6 +110,10 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     )
                     .route("/admin/users", web::get().to(login::admin_users))
                     .route("/admin/users", web::post().to(login::admin_create_user))
+                    .route(
+                        "/admin/users/{name}/{action}",
+                        web::post().to(login::admin_user_action),
+                    )
                     .route("/admin/groups", web::post().to(login::admin_create_group))
                     .route("/password", web::get().to(login::password_form))
                     .route("/password", web::post().to(login::password_sign_in))

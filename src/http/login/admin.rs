@@ -331,6 +331,7 @@ async fn users_page(
     let rows = users
         .into_iter()
         .map(|u| UserRowView {
+            disabled: u.user.disabled,
             name: u.user.name,
             groups: u.groups.join(", "),
             state: if u.user.disabled {
@@ -688,6 +689,57 @@ pub async fn robot_action(
                 StatusCode::NOT_FOUND,
                 Some(&e.to_string()),
                 None,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+/// Disables, enables or deletes a user. Never the admin's own account: no admin locks
+/// themselves out (another admin, or the CLI, does that).
+pub async fn user_action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfOnly>,
+) -> HttpResponse {
+    let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let (name, action) = path.into_inner();
+    if name == s.user {
+        let notice = "Not on your own account: ask another admin, or use the CLI.";
+        return users_page(&state, &s, StatusCode::CONFLICT, Some(notice), None).await;
+    }
+    let users = Users::new(state.store.clone());
+    let done = match action.as_str() {
+        "disable" => users
+            .set_disabled(&actor, &name, true)
+            .await
+            .map(|_| "disabled"),
+        "enable" => users
+            .set_disabled(&actor, &name, false)
+            .await
+            .map(|_| "enabled"),
+        "delete" => users.remove(&actor, &name).await.map(|_| "deleted"),
+        _ => return super::malformed(StatusCode::NOT_FOUND, "There is no such action on a user."),
+    };
+    match done {
+        Ok(what) => {
+            let notice = format!("User {name} {what}.");
+            users_page(&state, &s, StatusCode::OK, Some(&notice), None).await
+        }
+        Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
+            database_down(e)
+        }
+        Err(e) => {
+            users_page(
+                &state,
+                &s,
+                StatusCode::NOT_FOUND,
+                Some(&e.to_string()),
                 None,
             )
             .await

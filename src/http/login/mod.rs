@@ -48,7 +48,7 @@ pub use self::admin::{
     create_group as admin_create_group, create_robot as admin_create_robot,
     create_user as admin_create_user, delete_binding as admin_delete_binding,
     robot_action as admin_robot_action, robots as admin_robots, system as admin_system,
-    users as admin_users,
+    user_action as admin_user_action, users as admin_users,
 };
 pub use self::pages::{stylesheet, CSP};
 pub use self::password::{form as password_form, sign_in as password_sign_in};

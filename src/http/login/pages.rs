@@ -135,6 +135,7 @@ pub struct UserRowView {
     pub name: String,
     pub groups: String,
     pub state: String,
+    pub disabled: bool,
 }
 
 #[derive(Template)]
