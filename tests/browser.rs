@@ -526,3 +526,49 @@ fn an_admin_makes_a_robot_in_the_console_whose_secret_pushes_until_it_is_disable
         "the secret reached the log"
     );
 }
+
+#[test]
+fn an_admin_adds_a_user_to_a_group_and_removes_them_in_the_console() {
+    let s = Stack::start(
+        &[],
+        &[
+            ("alice", "alice-pass-1", &["admins"]),
+            ("hank", "hank-pass-12", &[]),
+        ],
+    );
+    let url = s.portcullis.url();
+    let admin = Browser::new();
+    let mut steps = sign_in(&url, "alice", "alice-pass-1");
+    steps.extend([
+        json!({ "goto": format!("{url}/login/admin/users") }),
+        json!({ "fill": "#group", "value": "ops" }),
+        json!({ "click": "button:has-text('Make the group')" }),
+        json!({ "fill": "#member-user", "value": "hank" }),
+        json!({ "fill": "#member-group", "value": "nosuch" }),
+        json!({ "click": "button:has-text('Add to the group')" }),
+        json!({ "expect_text": "does not exist" }),
+        json!({ "fill": "#member-user", "value": "hank" }),
+        json!({ "fill": "#member-group", "value": "ops" }),
+        json!({ "click": "button:has-text('Add to the group')" }),
+        json!({ "expect_text": "hank added to ops" }),
+        json!({ "text": "table", "as": "with" }),
+        json!({ "fill": "#member-user", "value": "hank" }),
+        json!({ "fill": "#member-group", "value": "ops" }),
+        json!({ "click": "button:has-text('Remove from the group')" }),
+        json!({ "expect_text": "hank removed from ops" }),
+        json!({ "text": "table", "as": "without" }),
+    ]);
+    let got = admin.journey(steps);
+    let row = |table: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with("hank"))
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(row(got["with"].as_str().unwrap()).contains("ops"), "{got}");
+    assert!(
+        !row(got["without"].as_str().unwrap()).contains("ops"),
+        "{got}"
+    );
+}

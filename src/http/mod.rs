@@ -115,6 +115,7 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                         web::post().to(login::admin_user_action),
                     )
                     .route("/admin/groups", web::post().to(login::admin_create_group))
+                    .route("/admin/members", web::post().to(login::admin_change_member))
                     .route("/password", web::get().to(login::password_form))
                     .route("/password", web::post().to(login::password_sign_in))
                     .route("/callback", web::get().to(login::callback))

@@ -746,3 +746,49 @@ pub async fn user_action(
         }
     }
 }
+
+#[derive(serde::Deserialize)]
+pub struct MemberForm {
+    csrf: String,
+    user: String,
+    group: String,
+    change: String,
+}
+
+/// Adds a user to a group, or removes them from it.
+pub async fn change_member(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<MemberForm>,
+) -> HttpResponse {
+    let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let (user, group) = (form.user.trim(), form.group.trim());
+    let groups = Groups::new(state.store.clone());
+    let done = match form.change.as_str() {
+        "add" => groups
+            .add_member(&actor, group, user)
+            .await
+            .map(|_| "added to"),
+        "remove" => groups
+            .remove_member(&actor, group, user)
+            .await
+            .map(|_| "removed from"),
+        _ => return super::malformed(StatusCode::BAD_REQUEST, "Add or remove: nothing else."),
+    };
+    match done {
+        Ok(what) => {
+            let notice = format!("{user} {what} {group}.");
+            users_page(&state, &s, StatusCode::OK, Some(&notice), None).await
+        }
+        Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
+            database_down(e)
+        }
+        Err(e) => {
+            let err = Some(("member".to_owned(), e.to_string()));
+            users_page(&state, &s, StatusCode::BAD_REQUEST, None, err).await
+        }
+    }
+}

@@ -44,11 +44,12 @@ use crate::store::{now, ExternalSignIn, Store, StoreError};
 
 pub use self::access::page as access_page;
 pub use self::admin::{
-    audit as admin_audit, bindings as admin_bindings, create_binding as admin_create_binding,
-    create_group as admin_create_group, create_robot as admin_create_robot,
-    create_user as admin_create_user, delete_binding as admin_delete_binding,
-    robot_action as admin_robot_action, robots as admin_robots, system as admin_system,
-    user_action as admin_user_action, users as admin_users,
+    audit as admin_audit, bindings as admin_bindings, change_member as admin_change_member,
+    create_binding as admin_create_binding, create_group as admin_create_group,
+    create_robot as admin_create_robot, create_user as admin_create_user,
+    delete_binding as admin_delete_binding, robot_action as admin_robot_action,
+    robots as admin_robots, system as admin_system, user_action as admin_user_action,
+    users as admin_users,
 };
 pub use self::pages::{stylesheet, CSP};
 pub use self::password::{form as password_form, sign_in as password_sign_in};
