@@ -62,19 +62,21 @@ impl fmt::Display for Origin {
                 id,
                 made_by,
                 made_at,
-            } => {
-                let date = time::OffsetDateTime::from_unix_timestamp(*made_at)
-                    .ok()
-                    .and_then(|d| {
-                        d.format(time::macros::format_description!("[year]-[month]-[day]"))
-                            .ok()
-                    })
-                    .unwrap_or_else(|| made_at.to_string());
-                write!(f, "binding {id}, made by {made_by} on {date}")
-            }
+            } => write!(f, "binding {id}, made by {made_by} on {}", day(*made_at)),
             Origin::Other(text) => f.write_str(text),
         }
     }
+}
+
+/// A Unix time as `2026-12-04`: the day a database rule was made.
+pub(crate) fn day(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|d| {
+            d.format(time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
 }
 
 /// The rule behind a verdict: where it comes from and what it says.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::binding::{BindingSpec, RoleSpec};
-use super::decision::{ActionVerdict, Decision, Origin, RuleRef, Verdict};
+use super::decision::{day, ActionVerdict, Decision, Origin, RuleRef, Verdict};
 use super::policy_file::{
     self, Effect, EntryDef, ParsedFile, Permission, PolicyError, BUILTIN_ROLES,
 };
@@ -385,12 +385,7 @@ impl Roles {
                 ));
                 continue;
             }
-            let origin = Origin::Binding {
-                id: 0,
-                made_by: r.made_by.as_str().into(),
-                made_at: r.made_at,
-            };
-            let defined_at = format!("database, made by {}", origin_date(&origin));
+            let defined_at = format!("database, made by {} on {}", r.made_by, day(r.made_at));
             self.by_name.insert(
                 spec.name.clone(),
                 RoleDefinition {
@@ -421,27 +416,6 @@ impl Roles {
             })
             .collect()
     }
-}
-
-/// `alice on 2026-12-04`: who made a database rule, and the day.
-fn origin_date(origin: &Origin) -> String {
-    match origin {
-        Origin::Binding {
-            made_by, made_at, ..
-        } => format!("{made_by} on {}", day(*made_at)),
-        other => other.to_string(),
-    }
-}
-
-/// A Unix time as `2026-12-04`, or as `2026-12-04 10:00 UTC` when `minutes`.
-pub(crate) fn day(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|d| {
-            d.format(time::macros::format_description!("[year]-[month]-[day]"))
-                .ok()
-        })
-        .unwrap_or_else(|| at.to_string())
 }
 
 fn minute(at: i64) -> String {

@@ -131,6 +131,18 @@ pub const MAX_ROLES: i64 = 1_000;
 const BUMP: &str = "UPDATE policy_state SET generation = generation + 1 WHERE id = 1";
 
 impl Store {
+    /// Commits a change to the rules: the policy generation moves in the same transaction,
+    /// then the credential epoch, which is how every replica hears of it.
+    async fn commit_rules(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(BUMP).run_in(&mut tx, self).await?;
+        tx.commit().await.map_err(|e| self.unavailable(e))?;
+        self.changed().await;
+        Ok(())
+    }
+
     /// Stores a new binding; its id.
     pub async fn binding_create(&self, f: &BindingFields, actor: &str) -> Result<i64, StoreError> {
         let mut tx = self
@@ -164,9 +176,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| self.unavailable(e))?;
-        sqlx::query(BUMP).run_in(&mut tx, self).await?;
-        tx.commit().await.map_err(|e| self.unavailable(e))?;
-        self.changed().await;
+        self.commit_rules(tx).await?;
         Ok(id)
     }
 
@@ -203,9 +213,7 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound(format!("binding {id}")));
         }
-        sqlx::query(BUMP).run_in(&mut tx, self).await?;
-        tx.commit().await.map_err(|e| self.unavailable(e))?;
-        self.changed().await;
+        self.commit_rules(tx).await?;
         Ok(())
     }
 
@@ -229,9 +237,7 @@ impl Store {
             .bind(id)
             .run_in(&mut tx, self)
             .await?;
-        sqlx::query(BUMP).run_in(&mut tx, self).await?;
-        tx.commit().await.map_err(|e| self.unavailable(e))?;
-        self.changed().await;
+        self.commit_rules(tx).await?;
         Ok(row.into())
     }
 
@@ -295,9 +301,7 @@ impl Store {
             }
             Err(e) => return Err(self.unavailable(e)),
         }
-        sqlx::query(BUMP).run_in(&mut tx, self).await?;
-        tx.commit().await.map_err(|e| self.unavailable(e))?;
-        self.changed().await;
+        self.commit_rules(tx).await?;
         Ok(())
     }
 
@@ -326,9 +330,7 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound(format!("role {name:?}")));
         }
-        sqlx::query(BUMP).run_in(&mut tx, self).await?;
-        tx.commit().await.map_err(|e| self.unavailable(e))?;
-        self.changed().await;
+        self.commit_rules(tx).await?;
         Ok(())
     }
 
@@ -360,9 +362,7 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound(format!("role {name:?}")));
         }
-        sqlx::query(BUMP).run_in(&mut tx, self).await?;
-        tx.commit().await.map_err(|e| self.unavailable(e))?;
-        self.changed().await;
+        self.commit_rules(tx).await?;
         Ok(())
     }
 

@@ -201,8 +201,3 @@ pub(crate) fn lifetime(field: &str, text: Option<&str>) -> Result<Option<Lifetim
     text.map(|t| Lifetime::parse(t).map_err(|e| Problem::field(field, e.to_string())))
         .transpose()
 }
-
-/// A name from a path, quoted for a message.
-pub(crate) fn name_of(name: &str) -> String {
-    format!("{name:?}")
-}

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{name_of, time, Admin, Problem};
+use super::{time, Admin, Problem};
 use crate::domain::{NewPassword, Username};
 use crate::http::AppState;
 use crate::manage::Users;
@@ -244,8 +244,8 @@ pub async fn groups(
     let users = Users::new(state.store.clone());
     if users.get(&name).await?.is_none() {
         return Err(Problem::not_found(format!(
-            "user {} does not exist",
-            name_of(&name)
+            "user {:?} does not exist",
+            *name
         )));
     }
     Ok(HttpResponse::Ok().json(users.groups(&name).await?))
