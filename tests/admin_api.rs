@@ -53,20 +53,45 @@ fn an_admin_creates_a_user_and_a_binding_through_the_api_and_skopeo_pushes_with_
         explain(&api, "dave", "repository:qa/app:push").0,
         "no grant"
     );
+    let binding = json!({
+        "effect": "grant",
+        "subjects": ["group:qa"],
+        "role": "writer",
+        "repositories": ["qa/**"],
+        "description": "QA pushes its test images",
+    });
 
-    let b = AdminApi::expect(
+    // What it would change for dave, before it is made: push becomes allowed, by it.
+    let p = AdminApi::expect(
         api.post(
-            "/bindings",
-            json!({
-                "effect": "grant",
-                "subjects": ["group:qa"],
-                "role": "writer",
-                "repositories": ["qa/**"],
-                "description": "QA pushes its test images",
-            }),
+            "/bindings/preview",
+            json!({ "binding": binding, "user": "dave", "scopes": ["repository:qa/app:pull,push"] }),
         ),
-        201,
+        200,
     );
+    assert_eq!(p["changes"], true, "{p}");
+    assert_eq!(
+        p["before"]["scopes"][0]["actions"][1]["verdict"],
+        "no grant"
+    );
+    assert_eq!(p["after"]["scopes"][0]["actions"][1]["verdict"], "allowed");
+    assert_eq!(
+        p["after"]["scopes"][0]["actions"][1]["rule"]["text"],
+        "grant writer to group:qa on qa/**"
+    );
+    // Nothing was saved.
+    sk.copy(&s.src(), &s.dst("qa/app:v1"), dave_creds)
+        .assert_failure("dave pushing after a mere preview");
+    let same = AdminApi::expect(
+        api.post(
+            "/bindings/preview",
+            json!({ "binding": binding, "user": "bob", "scopes": ["repository:qa/app:push"] }),
+        ),
+        200,
+    );
+    assert_eq!(same["changes"], false, "bob is not in qa: {same}");
+
+    let b = AdminApi::expect(api.post("/bindings", binding), 201);
     let id = b["id"].as_i64().unwrap();
     let origin = b["origin"].as_str().unwrap().to_owned();
     assert!(

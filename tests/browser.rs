@@ -8,14 +8,14 @@ use serde_json::json;
 use support::browser::screenshot_dir;
 use support::{Browser, MockOidc, Portcullis, Skopeo, Stack};
 
-/// portcullis with browser sign-in at `oidc` (a client with a secret), and a registry
-/// trusting it.
-fn stack_with_sign_in(oidc: &MockOidc) -> (Stack, tempfile::NamedTempFile) {
+/// portcullis with browser sign-in at `oidc` (a client with a secret, and `more` of the
+/// `[oidc]` section), and a registry trusting it.
+fn stack_with_sign_in(oidc: &MockOidc, more: &str) -> (Stack, tempfile::NamedTempFile) {
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         config.path(),
         format!(
-            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n",
+            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n{more}",
             oidc.issuer()
         ),
     )
@@ -34,7 +34,7 @@ fn a_person_signs_in_at_the_identity_provider_in_a_browser_makes_a_token_and_pus
         "alice",
         &json!({"preferred_username": "alice", "groups": ["developers"]}),
     );
-    let (s, _config) = stack_with_sign_in(&oidc);
+    let (s, _config) = stack_with_sign_in(&oidc, "");
     let shots = screenshot_dir();
     let browser = Browser::new();
     let got = browser.journey(vec![
@@ -82,10 +82,43 @@ fn a_person_signs_in_at_the_identity_provider_in_a_browser_makes_a_token_and_pus
 }
 
 #[test]
+fn a_person_the_identity_provider_puts_in_the_admins_group_administers_in_the_console() {
+    let mut oidc = MockOidc::start();
+    oidc.set_login(
+        "olga",
+        &json!({"preferred_username": "olga", "groups": ["registry-admins"]}),
+    );
+    // The provider's group mapped to the local one the policy lets administer.
+    let (s, _config) =
+        stack_with_sign_in(&oidc, "group_map = { \"registry-admins\" = \"admins\" }\n");
+    let url = s.portcullis.public_url();
+    // olga is no local user: the group the identity provider gave her is what lets her in.
+    Browser::new().journey(vec![
+        json!({ "goto": format!("{url}/login") }),
+        json!({ "expect_text": "Signed in as olga" }),
+        json!({ "goto": format!("{url}/login/admin/bindings") }),
+        json!({ "expect_text": "Rules in force" }),
+        json!({ "goto": format!("{url}/login/admin/users") }),
+        json!({ "expect_text": "Make a user" }),
+    ]);
+    oidc.set_login(
+        "pete",
+        &json!({"preferred_username": "pete", "groups": ["admins"]}),
+    );
+    Browser::new().journey(vec![
+        json!({ "goto": format!("{url}/login") }),
+        json!({ "expect_text": "Signed in as pete" }),
+        json!({ "goto": format!("{url}/login/admin/bindings") }),
+        // A provider group named like a local one stays apart from it (oidc:admins).
+        json!({ "expect_text": "pete may not administer" }),
+    ]);
+}
+
+#[test]
 fn a_signed_out_browser_is_sent_back_to_sign_in_and_its_old_session_is_dead() {
     let mut oidc = MockOidc::start();
     oidc.set_login("bob", &json!({"preferred_username": "bob"}));
-    let (s, _config) = stack_with_sign_in(&oidc);
+    let (s, _config) = stack_with_sign_in(&oidc, "");
     let browser = Browser::new();
     let got = browser.journey(vec![
         json!({ "goto": format!("{}/login", s.portcullis.url()) }),
@@ -118,7 +151,7 @@ fn a_signed_out_browser_is_sent_back_to_sign_in_and_its_old_session_is_dead() {
 fn a_name_is_shown_as_text_never_run_and_a_form_without_its_csrf_field_is_refused() {
     let mut oidc = MockOidc::start();
     oidc.set_login("dave", &json!({"preferred_username": "dave"}));
-    let (s, _config) = stack_with_sign_in(&oidc);
+    let (s, _config) = stack_with_sign_in(&oidc, "");
     let browser = Browser::new();
     let evil = "<img/src=x/onerror=alert(1)>";
     // A token name is stored as given and shown on the page: as text, never as markup
@@ -341,6 +374,27 @@ fn an_admin_binds_a_group_in_the_console_then_deletes_it_and_the_audit_page_show
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
     assert!(table.contains("push: not granted"), "{table}");
+    // Filtered by time: the last hour has it, a window that ended in 2020 has nothing, and a
+    // time the filter cannot read is said next to its field.
+    let got = admin.journey(vec![
+        json!({ "goto": format!("{url}/login/admin/audit") }),
+        json!({ "fill": "#subject", "value": "dave" }),
+        json!({ "fill": "#since", "value": "1h" }),
+        json!({ "click": "button:has-text('Filter')" }),
+        json!({ "text": "table", "as": "hour" }),
+        json!({ "fill": "#since", "value": "" }),
+        json!({ "fill": "#until", "value": "2020-01-01T00:00:00Z" }),
+        json!({ "click": "button:has-text('Filter')" }),
+        json!({ "text": "table", "as": "old" }),
+        json!({ "fill": "#until", "value": "last week" }),
+        json!({ "click": "button:has-text('Filter')" }),
+        json!({ "expect_text": "is neither a time ago" }),
+    ]);
+    assert!(
+        got["hour"].as_str().unwrap().contains("push: not granted"),
+        "{got}"
+    );
+    assert!(!got["old"].as_str().unwrap().contains("dave"), "{got}");
     admin.journey(vec![
         json!({ "goto": format!("{url}/login/admin/audit?subject=dave&repository=qa/app") }),
         json!({ "screenshot": shots.join("admin-audit.png") }),
@@ -388,10 +442,36 @@ fn an_admin_makes_a_user_and_a_group_in_the_console_and_binds_it_then_the_user_p
         json!({ "fill": "#subjects", "value": "group:web" }),
         json!({ "fill": "#role", "value": "writer" }),
         json!({ "fill": "#repositories", "value": "team/**" }),
+        // What it would change for frank, before it is saved.
+        json!({ "click": "button:has-text('Preview what it changes')" }),
+        json!({ "expect_text": "name a user to preview for" }),
+        json!({ "fill": "#preview_user", "value": "frank" }),
+        json!({ "fill": "#preview_repository", "value": "team/app" }),
+        json!({ "click": "button:has-text('Preview what it changes')" }),
+        json!({ "expect_text": "What it changes for frank on team/app" }),
+        json!({ "text": "section", "as": "preview" }),
+        json!({ "text": "table", "as": "rules" }),
+        json!({ "screenshot": shots.join("admin-binding-preview.png") }),
         json!({ "click": "button:has-text('Make the binding')" }),
         json!({ "expect_text": "Binding 1 made" }),
     ]);
-    admin.journey(steps);
+    let got = admin.journey(steps);
+    let preview = got["preview"].as_str().unwrap();
+    let push = preview
+        .lines()
+        .find(|l| l.starts_with("push"))
+        .unwrap_or("");
+    assert!(
+        push.contains("no grant")
+            && push.contains("allowed")
+            && push.contains("this new binding (grant writer to group:web on team/**)"),
+        "{preview}"
+    );
+    assert!(preview.contains("changes what they may do"), "{preview}");
+    assert!(
+        !got["rules"].as_str().unwrap().contains("group:web"),
+        "a preview saved the binding: {got}"
+    );
 
     let frank = Browser::new();
     let mut steps = sign_in(&url, "frank", "frank-pass-1");
@@ -521,6 +601,19 @@ fn an_admin_makes_a_robot_in_the_console_whose_secret_pushes_until_it_is_disable
     ]);
     sk.copy(&s.src(), &s.dst("ci/app:v2"), Some(("robot+ci", &secret)))
         .assert_failure("a disabled robot's secret");
+    let got = admin.journey(vec![
+        json!({ "goto": format!("{url}/login/admin/robots") }),
+        json!({ "click": "button:has-text('Delete ci')" }),
+        json!({ "expect_text": "Robot ci deleted" }),
+        json!({ "text": "table", "as": "table" }),
+    ]);
+    assert!(
+        !got["table"]
+            .as_str()
+            .unwrap()
+            .contains("the build pipeline"),
+        "{got}"
+    );
     assert!(
         !s.portcullis.log().contains(&secret),
         "the secret reached the log"

@@ -130,7 +130,8 @@ impl Verdict {
         }
     }
 
-    fn label(&self) -> &'static str {
+    /// How `explain` names it: `allowed`, `denied`, `no grant`, `limited`.
+    pub fn label(&self) -> &'static str {
         match self {
             Verdict::Allowed(_) => "allowed",
             Verdict::Denied(_) => "denied",

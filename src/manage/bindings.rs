@@ -9,10 +9,28 @@
 
 use std::sync::Arc;
 
-use super::{audited, ManageError};
+use super::{audited, explain, Explanation, ManageError};
 use crate::authz::{BindingSpec, Reloader, RoleSpec};
-use crate::domain::Actor;
+use crate::domain::{Actor, Scope};
 use crate::store::{now, BindingRecord, RoleRecord, Store, StoreError};
+
+/// A binding's effect before it is saved: the same questions asked of the policy in force
+/// and of the policy with the binding added.
+pub struct Preview {
+    pub before: Explanation,
+    pub after: Explanation,
+}
+
+impl Preview {
+    /// Whether anything differs, action by action.
+    pub fn changes_anything(&self) -> bool {
+        self.before
+            .scopes
+            .iter()
+            .zip(&self.after.scopes)
+            .any(|(b, a)| b.decision.granted != a.decision.granted)
+    }
+}
 
 #[derive(Clone)]
 pub struct Bindings {
@@ -165,9 +183,31 @@ impl Bindings {
         Ok(())
     }
 
+    /// What `spec` would change for `user` (with their groups from the database, plus
+    /// `groups`) on `scopes`, without saving anything: the explanation with the policy in
+    /// force, and with the binding added. A binding that would not be in force is refused
+    /// as [`Bindings::create`] refuses it, so a preview never shows a change that saving
+    /// would not make.
+    pub async fn preview(
+        &self,
+        spec: &BindingSpec,
+        user: &str,
+        groups: &[String],
+        scopes: &[Scope],
+    ) -> Result<Preview, ManageError> {
+        let with = self.check(spec, None).await?;
+        let before = explain(&self.store, &*self.policies(), Some(user), groups, scopes).await?;
+        let after = explain(&self.store, &with.set, Some(user), groups, scopes).await?;
+        Ok(Preview { before, after })
+    }
+
     /// Compiles the policy with `spec` in place of binding `replacing` (or added), and
-    /// refuses it if it would not be in force.
-    async fn check(&self, spec: &BindingSpec, replacing: Option<i64>) -> Result<(), ManageError> {
+    /// refuses it if it would not be in force; the policy it would make otherwise.
+    async fn check(
+        &self,
+        spec: &BindingSpec,
+        replacing: Option<i64>,
+    ) -> Result<crate::authz::Compiled, ManageError> {
         let probe = BindingRecord {
             id: replacing.unwrap_or(0),
             fields: spec.fields(),
@@ -197,7 +237,7 @@ impl Bindings {
                 }
                 .into())
             }
-            None => Ok(()),
+            None => Ok(compiled),
         }
     }
 

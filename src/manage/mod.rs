@@ -14,7 +14,7 @@ mod robots;
 mod users;
 
 pub use access_tokens::{AccessTokens, CreatedToken};
-pub use bindings::Bindings;
+pub use bindings::{Bindings, Preview};
 pub use explain::{explain, Explanation, ScopeExplanation};
 pub use groups::Groups;
 pub use refresh_tokens::RefreshTokenAdmin;

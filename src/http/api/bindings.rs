@@ -231,6 +231,61 @@ pub async fn create(
     Ok(HttpResponse::Created().json(BindingView::from(b)))
 }
 
+/// A binding to try, and whom and what to try it on.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewInput {
+    pub binding: BindingInput,
+    /// The user to decide for (their groups from the database are used).
+    #[schema(max_length = 64)]
+    pub user: String,
+    /// Groups to assume membership of too (e.g. the group the binding names).
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub groups: Vec<String>,
+    /// Scopes as registries ask for them: `repository:team/app:pull,push,delete`.
+    #[schema(min_items = 1, max_items = 10)]
+    pub scopes: Vec<String>,
+}
+
+/// The same questions asked of the policy in force and of the policy with the binding.
+#[derive(Serialize, ToSchema)]
+pub struct PreviewView {
+    pub before: super::explain::ExplainView,
+    pub after: super::explain::ExplainView,
+    /// Whether any granted action differs.
+    pub changes: bool,
+}
+
+/// What a binding would change for a user, before it is made: nothing is saved.
+#[utoipa::path(post, path = "/api/v1/bindings/preview", tag = "bindings",
+    request_body = PreviewInput,
+    responses((status = 200, body = PreviewView, description = "Nothing was saved")))]
+pub async fn preview(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<PreviewInput>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.into_inner();
+    crate::domain::Username::parse(&body.user)
+        .map_err(|e| Problem::field("user", e.to_string()))?;
+    if body.groups.len() > 100 {
+        return Err(Problem::field("groups", "at most 100 groups"));
+    }
+    let scopes = super::explain::parse_scopes(&body.scopes)?;
+    let spec = body.binding.spec()?;
+    let p = state
+        .bindings
+        .preview(&spec, &body.user, &body.groups, &scopes)
+        .await?;
+    let changes = p.changes_anything();
+    Ok(HttpResponse::Ok().json(PreviewView {
+        before: super::explain::view(p.before),
+        after: super::explain::view(p.after),
+        changes,
+    }))
+}
+
 #[utoipa::path(put, path = "/api/v1/bindings/{id}", tag = "bindings",
     params(("id" = i64, Path, description = "The binding's id")),
     request_body = BindingInput,

@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Admin, Problem};
-use crate::authz::{RuleRef, Verdict};
+use crate::authz::RuleRef;
 use crate::domain::{Scope, Username};
 use crate::http::AppState;
-use crate::manage::explain;
+use crate::manage::{explain, Explanation};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,18 +87,7 @@ pub async fn explain_scopes(
     if body.groups.len() > 100 {
         return Err(Problem::field("groups", "at most 100 groups"));
     }
-    if body.scopes.is_empty() || body.scopes.len() > 10 {
-        return Err(Problem::field(
-            "scopes",
-            "give 1 to 10 scopes, e.g. repository:team/app:pull,push",
-        ));
-    }
-    let mut scopes = Vec::new();
-    for (i, s) in body.scopes.iter().enumerate() {
-        scopes.push(
-            Scope::parse(s).map_err(|e| Problem::field(format!("scopes[{i}]"), e.to_string()))?,
-        );
-    }
+    let scopes = parse_scopes(&body.scopes)?;
     let policies = state.tokens.policies();
     let e = explain(
         &state.store,
@@ -108,6 +97,28 @@ pub async fn explain_scopes(
         &scopes,
     )
     .await?;
+    Ok(HttpResponse::Ok().json(view(e)))
+}
+
+/// 1 to 10 scopes as registries write them; the error names the one that is wrong.
+pub(super) fn parse_scopes(scopes: &[String]) -> Result<Vec<Scope>, Problem> {
+    if scopes.is_empty() || scopes.len() > 10 {
+        return Err(Problem::field(
+            "scopes",
+            "give 1 to 10 scopes, e.g. repository:team/app:pull,push",
+        ));
+    }
+    scopes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Scope::parse(s).map_err(|e| Problem::field(format!("scopes[{i}]"), e.to_string()))
+        })
+        .collect()
+}
+
+/// An explanation as the API shows it (`explain`, and the two sides of a binding preview).
+pub(super) fn view(e: Explanation) -> ExplainView {
     let (subject, groups) = match e.requester.identity() {
         Some(id) => (
             format!("user:{}", id.name),
@@ -131,13 +142,7 @@ pub async fn explain_scopes(
                 .iter()
                 .map(|v| ActionExplanation {
                     action: v.action.as_str().to_owned(),
-                    verdict: match &v.verdict {
-                        Verdict::Allowed(_) => "allowed",
-                        Verdict::Denied(_) => "denied",
-                        Verdict::NotGranted => "no grant",
-                        Verdict::OutsideTokenScope(_) => "limited",
-                    }
-                    .to_owned(),
+                    verdict: v.verdict.label().to_owned(),
                     rule: v.verdict.rule().map(RuleInfo::from),
                     granted_to_others: s
                         .granted_to_others
@@ -149,10 +154,10 @@ pub async fn explain_scopes(
                 .collect(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(ExplainView {
+    ExplainView {
         subject,
         groups,
         notes: e.notes,
         scopes,
-    }))
+    }
 }

@@ -106,6 +106,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(get().to(bindings::list))
                     .route(post().to(bindings::create)),
             )
+            .service(web::resource("/bindings/preview").route(post().to(bindings::preview)))
             .service(
                 web::resource("/bindings/{id}")
                     .route(get().to(bindings::show))

@@ -26,7 +26,7 @@ use super::{
         groups::list, groups::create, groups::delete, groups::members, groups::add_member,
         groups::remove_member,
         robots::list, robots::create, robots::regenerate, robots::change, robots::delete,
-        bindings::list, bindings::show, bindings::create, bindings::update, bindings::delete,
+        bindings::list, bindings::show, bindings::create, bindings::preview, bindings::update, bindings::delete,
         roles::list, roles::create, roles::update, roles::delete,
         explain::explain_scopes,
         policies::status, policies::reload,

@@ -9,7 +9,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{
     message, render, text, AdminAuditPage, AdminBindingsPage, AdminRobotsPage, AdminSystemPage,
-    AdminUsersPage, AuditRowView, BindingFormValues, RobotRowView, RuleRow, UserRowView,
+    AdminUsersPage, AuditRowView, BindingFormValues, PreviewRow, PreviewView, RobotRowView,
+    RuleRow, UserRowView,
 };
 use super::session::Session;
 use super::{database_down, signed_in, signed_in_form, Login};
@@ -18,7 +19,7 @@ use crate::domain::{
     Actor, AuthSource, Identity, Lifetime, NewPassword, Requester, Scope, Username,
 };
 use crate::http::AppState;
-use crate::manage::{Groups, ManageError, RobotAdmin, Users};
+use crate::manage::{Groups, ManageError, Preview, RobotAdmin, Users};
 use crate::store::{now, AuditQuery, BindingFields};
 
 /// The signed-in person, if policy lets them administer; the page to answer otherwise.
@@ -62,13 +63,20 @@ async fn admin<'a>(
     Ok((login, s, actor))
 }
 
+/// What the bindings page shows besides the rules in force.
+#[derive(Default)]
+struct BindingsView<'a> {
+    notice: Option<&'a str>,
+    form: BindingFormValues,
+    error: Option<(String, String)>,
+    preview: Option<PreviewView>,
+}
+
 fn bindings_page(
     state: &AppState,
     s: &Session,
     status: StatusCode,
-    notice: Option<&str>,
-    form: BindingFormValues,
-    error: Option<(String, String)>,
+    v: BindingsView,
 ) -> HttpResponse {
     let set = state.reloader.policies().current();
     let rows = set
@@ -89,17 +97,18 @@ fn bindings_page(
             title: "Role bindings",
             user: &s.user,
             csrf: &s.csrf,
-            notice,
+            notice: v.notice,
             rows,
-            form,
-            error,
+            form: v.form,
+            error: v.error,
+            preview: v.preview,
         },
     )
 }
 
 pub async fn bindings(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match admin(&state, &req, None).await {
-        Ok((_, s, _)) => bindings_page(&state, &s, StatusCode::OK, None, Default::default(), None),
+        Ok((_, s, _)) => bindings_page(&state, &s, StatusCode::OK, BindingsView::default()),
         Err(page) => page,
     }
 }
@@ -116,6 +125,89 @@ pub struct BindingForm {
     expires: String,
     #[serde(default)]
     description: String,
+    /// `preview` to see what the binding would change, without saving it.
+    #[serde(default)]
+    intent: String,
+    #[serde(default)]
+    preview_user: String,
+    #[serde(default)]
+    preview_repository: String,
+}
+
+impl BindingForm {
+    fn values(&self) -> BindingFormValues {
+        BindingFormValues {
+            effect: self.effect.clone(),
+            subjects: self.subjects.clone(),
+            role: self.role.clone(),
+            repositories: self.repositories.clone(),
+            expires: self.expires.clone(),
+            description: self.description.clone(),
+            preview_user: self.preview_user.clone(),
+            preview_repository: self.preview_repository.clone(),
+        }
+    }
+
+    /// The binding as written, or the field at fault and what to fix.
+    fn spec(&self, t: i64) -> Result<BindingSpec, (String, String)> {
+        let expires_at = match self.expires.trim() {
+            "" => None,
+            d => Some(
+                Lifetime::parse(d)
+                    .map_err(|e| ("expires".to_owned(), e.to_string()))?
+                    .expires_at(t),
+            ),
+        };
+        let fields = BindingFields {
+            effect: self.effect.clone(),
+            subjects: lines(&self.subjects),
+            role: Some(self.role.trim().to_owned()).filter(|r| !r.is_empty()),
+            actions: Vec::new(),
+            repositories: lines(&self.repositories),
+            catalog: false,
+            admin_api: false,
+            description: Some(self.description.clone()).filter(|d| !d.trim().is_empty()),
+            expires_at,
+        };
+        BindingSpec::parse(&fields, Some(t)).map_err(|e| (e.field, e.message))
+    }
+
+    /// Whom the preview is for: the user named, or else the first `user:` the binding names.
+    fn preview_user(&self) -> Result<Username, (String, String)> {
+        let named = self.preview_user.trim();
+        let name = if named.is_empty() {
+            lines(&self.subjects)
+                .iter()
+                .find_map(|l| l.strip_prefix("user:").map(str::to_owned))
+                .ok_or_else(|| {
+                    (
+                        "preview_user".to_owned(),
+                        "name a user to preview for (for a group, one of its members)".to_owned(),
+                    )
+                })?
+        } else {
+            named.to_owned()
+        };
+        Username::parse(&name).map_err(|e| ("preview_user".to_owned(), e.to_string()))
+    }
+
+    fn preview_scope(&self) -> Result<(String, Scope), (String, String)> {
+        let repository = self.preview_repository.trim();
+        if repository.is_empty() {
+            return Err((
+                "preview_repository".to_owned(),
+                "name a repository to preview on, e.g. team/app".to_owned(),
+            ));
+        }
+        Scope::parse(&format!("repository:{repository}:pull,push,delete"))
+            .map(|s| (repository.to_owned(), s))
+            .map_err(|e| {
+                (
+                    "preview_repository".to_owned(),
+                    format!("{e}. Fix: write a repository name such as team/app"),
+                )
+            })
+    }
 }
 
 fn lines(text: &str) -> Vec<String> {
@@ -124,6 +216,48 @@ fn lines(text: &str) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// The preview as the page shows it: each action now and with the binding.
+fn preview_view(user: &Username, repository: String, p: &Preview) -> PreviewView {
+    let groups = p
+        .before
+        .requester
+        .identity()
+        .map(|id| {
+            id.groups
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for (b, a) in p.before.scopes.iter().zip(&p.after.scopes) {
+        for (vb, va) in b.decision.verdicts.iter().zip(&a.decision.verdicts) {
+            rows.push(PreviewRow {
+                action: va.action.as_str().to_owned(),
+                before: vb.verdict.label().to_owned(),
+                after: va.verdict.label().to_owned(),
+                rule: match va.verdict.rule() {
+                    // The binding being tried has no id yet (0, see `Bindings::check`).
+                    Some(r) if matches!(r.origin, Origin::Binding { id: 0, .. }) => {
+                        format!("this new binding ({})", r.text)
+                    }
+                    Some(r) => r.to_string(),
+                    None => String::new(),
+                },
+                changed: vb.verdict.is_allowed() != va.verdict.is_allowed(),
+            });
+        }
+    }
+    PreviewView {
+        user: user.to_string(),
+        groups,
+        repository,
+        rows,
+        changes: p.changes_anything(),
+    }
 }
 
 pub async fn create_binding(
@@ -136,70 +270,66 @@ pub async fn create_binding(
         Err(page) => return page,
     };
     let f = form.into_inner();
-    let values = BindingFormValues {
-        subjects: f.subjects.clone(),
-        role: f.role.clone(),
-        repositories: f.repositories.clone(),
-        expires: f.expires.clone(),
-        description: f.description.clone(),
+    let refused = |error: (String, String)| {
+        let v = BindingsView {
+            form: f.values(),
+            error: Some(error),
+            ..Default::default()
+        };
+        bindings_page(&state, &s, StatusCode::BAD_REQUEST, v)
     };
-    let t = now();
-    let expires_at = match f.expires.trim() {
-        "" => None,
-        d => match Lifetime::parse(d) {
-            Ok(l) => Some(l.expires_at(t)),
-            Err(e) => {
-                let err = Some(("expires".to_owned(), e.to_string()));
-                return bindings_page(&state, &s, StatusCode::BAD_REQUEST, None, values, err);
+    let spec = match f.spec(now()) {
+        Ok(spec) => spec,
+        Err(e) => return refused(e),
+    };
+    if f.intent == "preview" {
+        let (user, (repository, scope)) = match (f.preview_user(), f.preview_scope()) {
+            (Ok(u), Ok(s)) => (u, s),
+            (Err(e), _) | (_, Err(e)) => return refused(e),
+        };
+        return match state
+            .bindings
+            .preview(&spec, user.as_str(), &[], &[scope])
+            .await
+        {
+            Ok(p) => {
+                let v = BindingsView {
+                    form: f.values(),
+                    preview: Some(preview_view(&user, repository, &p)),
+                    ..Default::default()
+                };
+                bindings_page(&state, &s, StatusCode::OK, v)
             }
-        },
-    };
-    let fields = BindingFields {
-        effect: f.effect,
-        subjects: lines(&f.subjects),
-        role: Some(f.role.trim().to_owned()).filter(|r| !r.is_empty()),
-        actions: Vec::new(),
-        repositories: lines(&f.repositories),
-        catalog: false,
-        admin_api: false,
-        description: Some(f.description).filter(|d| !d.trim().is_empty()),
-        expires_at,
-    };
-    let outcome = match BindingSpec::parse(&fields, Some(t)) {
-        Ok(spec) => state.bindings.create(&actor, &spec).await,
-        Err(e) => Err(e.into()),
-    };
-    match outcome {
+            Err(e) => match refusal(e) {
+                Ok(e) => refused(e),
+                Err(page) => *page,
+            },
+        };
+    }
+    match state.bindings.create(&actor, &spec).await {
         Ok(b) => {
             let notice = format!("Binding {} made; it is in force now.", b.id);
-            bindings_page(
-                &state,
-                &s,
-                StatusCode::OK,
-                Some(&notice),
-                Default::default(),
-                None,
-            )
+            let v = BindingsView {
+                notice: Some(&notice),
+                ..Default::default()
+            };
+            bindings_page(&state, &s, StatusCode::OK, v)
         }
-        Err(ManageError::Field(e)) => bindings_page(
-            &state,
-            &s,
-            StatusCode::BAD_REQUEST,
-            None,
-            values,
-            Some((e.field, e.message)),
-        ),
-        Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
-            database_down(e)
+        Err(e) => match refusal(e) {
+            Ok(e) => refused(e),
+            Err(page) => *page,
+        },
+    }
+}
+
+/// A refused binding as the field at fault and why; an outage as its own page.
+fn refusal(e: ManageError) -> Result<(String, String), Box<HttpResponse>> {
+    match e {
+        ManageError::Field(e) => Ok((e.field, e.message)),
+        ManageError::Store(e @ crate::store::StoreError::Unavailable { .. }) => {
+            Err(Box::new(database_down(e)))
         }
-        Err(e) => bindings_page(
-            &state,
-            &s,
-            StatusCode::BAD_REQUEST,
-            None,
-            values,
-            Some(("subjects".to_owned(), e.to_string())),
-        ),
+        e => Ok(("subjects".to_owned(), e.to_string())),
     }
 }
 
@@ -222,28 +352,22 @@ pub async fn delete_binding(
     match state.bindings.delete(&actor, id).await {
         Ok(()) => {
             let notice = format!("Binding {id} deleted; it is no longer in force.");
-            bindings_page(
-                &state,
-                &s,
-                StatusCode::OK,
-                Some(&notice),
-                Default::default(),
-                None,
-            )
+            let v = BindingsView {
+                notice: Some(&notice),
+                ..Default::default()
+            };
+            bindings_page(&state, &s, StatusCode::OK, v)
         }
         Err(ManageError::Store(e @ crate::store::StoreError::Unavailable { .. })) => {
             database_down(e)
         }
         Err(e) => {
             let notice = e.to_string();
-            bindings_page(
-                &state,
-                &s,
-                StatusCode::NOT_FOUND,
-                Some(&notice),
-                Default::default(),
-                None,
-            )
+            let v = BindingsView {
+                notice: Some(&notice),
+                ..Default::default()
+            };
+            bindings_page(&state, &s, StatusCode::NOT_FOUND, v)
         }
     }
 }
@@ -253,6 +377,25 @@ pub struct AuditFilter {
     subject: Option<String>,
     outcome: Option<String>,
     repository: Option<String>,
+    /// `1h` (the last hour) or an RFC 3339 time.
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// A moment as the audit filter takes it: how long ago (`15m`, `2d`) or an RFC 3339 time.
+fn moment(field: &str, text: &str, now: i64) -> Result<i64, (String, String)> {
+    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    {
+        return Ok(t.unix_timestamp());
+    }
+    crate::domain::parse_duration(text)
+        .map(|d| now.saturating_sub(d.as_secs().min(i64::MAX as u64) as i64))
+        .map_err(|_| {
+            (
+                field.to_owned(),
+                format!("{text:?} is neither a time ago (15m, 2h, 7d) nor an RFC 3339 time (2026-12-04T18:00:00Z)"),
+            )
+        })
 }
 
 pub async fn audit(
@@ -270,10 +413,23 @@ pub async fn audit(
             .filter(|v| !v.is_empty())
             .map(|v| v.chars().take(255).collect::<String>())
     };
+    let (since, until) = (clean(&q.since), clean(&q.until));
+    let t = now();
+    let mut error = None;
+    let mut at = |field: &str, v: &Option<String>| match v.as_deref().map(|v| moment(field, v, t)) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            error.get_or_insert(e);
+            None
+        }
+        None => None,
+    };
     let query = AuditQuery {
         subject: clean(&q.subject),
         outcome: clean(&q.outcome),
         repository: clean(&q.repository),
+        since: at("since", &since),
+        until: at("until", &until),
         limit: 200,
         ..Default::default()
     };
@@ -299,13 +455,20 @@ pub async fn audit(
         })
         .collect();
     let mut page = render(
-        StatusCode::OK,
+        if error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
         &AdminAuditPage {
             title: "Audit",
             user: &s.user,
             subject: query.subject.as_deref().unwrap_or(""),
             outcome: query.outcome.as_deref().unwrap_or(""),
             repository: query.repository.as_deref().unwrap_or(""),
+            since: since.as_deref().unwrap_or(""),
+            until: until.as_deref().unwrap_or(""),
+            error,
             rows,
         },
     );
@@ -672,6 +835,10 @@ pub async fn robot_action(
             .set_disabled(&actor, &name, false)
             .await
             .map(|_| "enabled"),
+        "delete" => robots
+            .remove(&actor, &name)
+            .await
+            .map(|_| "deleted; its secrets no longer work"),
         _ => return super::malformed(StatusCode::NOT_FOUND, "There is no such action on a robot."),
     };
     match done {

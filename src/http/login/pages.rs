@@ -101,11 +101,33 @@ pub struct RuleRow {
 /// What the binding form was filled with, to show it again next to its errors.
 #[derive(Default)]
 pub struct BindingFormValues {
+    pub effect: String,
     pub subjects: String,
     pub role: String,
     pub repositories: String,
     pub expires: String,
     pub description: String,
+    pub preview_user: String,
+    pub preview_repository: String,
+}
+
+/// One action in a binding's preview: what the person may do now, and with the binding.
+pub struct PreviewRow {
+    pub action: String,
+    pub before: String,
+    pub after: String,
+    /// The rule that decides it with the binding.
+    pub rule: String,
+    pub changed: bool,
+}
+
+/// A binding's preview: for whom, where, and what changes.
+pub struct PreviewView {
+    pub user: String,
+    pub groups: String,
+    pub repository: String,
+    pub rows: Vec<PreviewRow>,
+    pub changes: bool,
 }
 
 #[derive(Template)]
@@ -119,6 +141,7 @@ pub struct AdminBindingsPage<'a> {
     pub form: BindingFormValues,
     /// The field at fault and what to fix.
     pub error: Option<(String, String)>,
+    pub preview: Option<PreviewView>,
 }
 
 impl AdminBindingsPage<'_> {
@@ -220,7 +243,20 @@ pub struct AdminAuditPage<'a> {
     pub subject: &'a str,
     pub outcome: &'a str,
     pub repository: &'a str,
+    pub since: &'a str,
+    pub until: &'a str,
+    /// The time field at fault and what to fix.
+    pub error: Option<(String, String)>,
     pub rows: Vec<AuditRowView>,
+}
+
+impl AdminAuditPage<'_> {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
 }
 
 /// Sign-in with a local user's password.
