@@ -48,6 +48,7 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod key_file;
 pub mod http;
 pub mod log_escape;
 pub mod manage;

@@ -18,7 +18,7 @@ use crate::http::deadline::BodyTimeout;
 use crate::http::{self, AppState};
 use crate::probe::Probe;
 use crate::store::Store;
-use crate::token::{KeyFiles, SigningKey, TokenSigner};
+use crate::token::{KeyFiles, KeyRing, TokenSigner};
 use crate::token_service::TokenService;
 
 pub struct Application {
@@ -30,22 +30,25 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let files = KeyFiles::in_dir(&config.keys.dir);
-        let key = SigningKey::load_or_generate(&files, config.token.algorithm)
-            .with_context(|| format!("keys.dir = {}", config.keys.dir.display()))?;
-        let key = Arc::new(key);
         let store = Store::connect(&config.store.url).await.with_context(|| {
             format!(
                 "store.url = {}",
                 crate::store::redact_url(&config.store.url)
             )
         })?;
+        // The signing keys, from the database (the first made or imported on first start).
+        let ring = KeyRing::open(store.clone(), files.clone(), &config.token)
+            .await
+            .with_context(|| format!("keys.dir = {}", config.keys.dir.display()))?;
+        ring.watch();
+        let key = ring.active().key;
         // The policy files and the rules in the database, kept up to date at run time.
         let reloader = Reloader::start(&config.policies.dir, store.clone()).await?;
         reloader.watch(config.policies.watch);
         let policies = reloader.policies();
 
         let hasher = PasswordHasher::new(config.auth.hash_concurrency);
-        let signer = TokenSigner::new(key.clone(), &config.token);
+        let signer = TokenSigner::new(ring.slot(), &config.token);
         let directory = match &config.ldap {
             Some(ldap) => {
                 tracing::info!(servers = ?ldap.urls, order = ?config.auth.order, "LDAP directory configured");
@@ -142,6 +145,7 @@ impl Application {
             config.server.benchmark_routes,
             login,
             probes,
+            crate::manage::Keys::new(ring.clone()),
         ));
         if config.server.benchmark_routes {
             tracing::warn!(
@@ -176,9 +180,6 @@ impl Application {
         .run();
 
         let bundle = std::fs::canonicalize(&files.bundle).unwrap_or(files.bundle.clone());
-        if key.generated {
-            tracing::info!(key = %files.key.display(), "generated a new {} signing key and self-signed certificate", key.algorithm.as_str());
-        }
         tracing::info!(listen = %config.server.listen, port, "portcullis is listening");
         tracing::info!(
             realm = %config.server.realm(),
@@ -191,6 +192,7 @@ impl Application {
             kid = key.kid(config.token.kid_format),
             libtrust_kid = %key.libtrust_kid,
             thumbprint = %key.thumbprint,
+            keys = ring.keys().len(),
             "the registry must trust this certificate bundle"
         );
         tracing::info!(policies = %config.policies.dir.display(), summary = %policies.current().summary(), "policies loaded");

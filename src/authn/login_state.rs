@@ -12,8 +12,6 @@
 //! start; replicas that share the keys directory (as they share the signing key) open each
 //! other's cookies.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use data_encoding::BASE64URL_NOPAD;
@@ -56,37 +54,11 @@ impl LoginSealer {
 
     /// The key in `path`, made (0600) if there is none yet.
     pub fn load_or_generate(path: &Path) -> std::io::Result<LoginSealer> {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!(
-                            "{} does not hold a 32-byte key: delete it to make a new one (sign-ins in progress then start again)",
-                            path.display()
-                        ),
-                    )
-                })?;
-                Ok(LoginSealer::new(key))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                SystemRandom::new().fill(&mut key).map_err(|_| {
-                    std::io::Error::other("the system random number generator failed")
-                })?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)?;
-                f.write_all(&key)?;
-                Ok(LoginSealer::new(key))
-            }
-            Err(e) => Err(e),
-        }
+        crate::key_file::load_or_generate(
+            path,
+            "delete it to make a new one (sign-ins in progress then start again)",
+        )
+        .map(LoginSealer::new)
     }
 
     /// The state, encrypted and authenticated, as a cookie value.

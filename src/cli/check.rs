@@ -4,7 +4,7 @@
 use crate::authz::{PolicySet, Reloader};
 use crate::config::{Config, KidFormat};
 use crate::store::Store;
-use crate::token::{KeyFiles, SigningKey};
+use crate::token::{KeyFiles, KeyRing, KeyState, SigningKey};
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut problems = 0;
@@ -21,49 +21,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     if config.server.public_url_derived && config.server.listen.ip().is_unspecified() {
         println!("warning  config     server.public_url is unset while listening on all interfaces: the realm names localhost; set server.public_url");
-    }
-
-    let files = KeyFiles::in_dir(&config.keys.dir);
-    if !files.key.exists() && !files.cert.exists() {
-        println!(
-            "ok       keys       none yet in {}: `portcullis serve` or `registry-config` will generate them",
-            files.dir.display()
-        );
-    } else {
-        match SigningKey::load(&files, config.token.algorithm) {
-            Ok(key) => {
-                println!(
-                    "ok       keys       {} {} (kid {})",
-                    key.algorithm.as_str(),
-                    files.key.display(),
-                    key.kid(config.token.kid_format)
-                );
-                let days_left = (key.not_after - crate::store::now()) / 86400;
-                if days_left < 30 {
-                    println!("warning  keys       the signing certificate expires in {days_left} days: remove signing-cert.pem to renew it, then update the registry's bundle");
-                }
-                if config.token.kid_format == KidFormat::Thumbprint
-                    && key.jwk.has_leading_zero_coordinate()
-                {
-                    println!("warning  keys       this key's coordinates start with a zero byte: distribution 3.1 computes its thumbprint differently; tokens still verify through x5c");
-                }
-                if let Ok(m) = std::fs::metadata(&files.key) {
-                    use std::os::unix::fs::PermissionsExt;
-                    let mode = m.permissions().mode() & 0o777;
-                    if mode & 0o077 != 0 {
-                        println!("warning  keys       {} is mode {mode:o}: others can read the signing key; chmod 600 {}", files.key.display(), files.key.display());
-                    }
-                }
-                let bundle = std::fs::read_to_string(&files.bundle).unwrap_or_default();
-                if bundle != key.bundle_pem() {
-                    println!("warning  keys       {} does not hold the current certificate: run `portcullis registry-config` to rewrite it", files.bundle.display());
-                }
-            }
-            Err(e) => {
-                problems += 1;
-                println!("error    keys       {e}");
-            }
-        }
     }
 
     let policies_ok = match PolicySet::load_dir(&config.policies.dir) {
@@ -98,6 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     println!("warning  database   {w}");
                 }
             }
+            problems += check_keys(&config, &store).await;
             // The rules in the database, compiled with the files as the server will.
             if policies_ok {
                 match Reloader::start(&config.policies.dir, store.clone()).await {
@@ -128,6 +86,82 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         anyhow::bail!("{problems} problem(s) found");
     }
     Ok(())
+}
+
+/// The signing keys in the database (or the files an earlier version left, to be imported),
+/// as `serve` would open them, without making or writing anything. The number of errors.
+async fn check_keys(config: &Config, store: &Store) -> usize {
+    let files = KeyFiles::in_dir(&config.keys.dir);
+    let keys = match KeyRing::inspect(store, &files).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            println!("error    keys       {e}");
+            return 1;
+        }
+    };
+    if keys.is_empty() {
+        if !files.key.exists() && !files.cert.exists() {
+            println!(
+                "ok       keys       none yet: `portcullis serve` (or `registry-config`) will make the first one"
+            );
+            return 0;
+        }
+        return match SigningKey::load(&files, config.token.algorithm) {
+            Ok(key) => {
+                println!(
+                    "ok       keys       {} {} (kid {}): imported into the database on the next start",
+                    key.algorithm.as_str(),
+                    files.key.display(),
+                    key.kid(config.token.kid_format)
+                );
+                0
+            }
+            Err(e) => {
+                println!("error    keys       {e}");
+                1
+            }
+        };
+    }
+    let t = crate::store::now();
+    let ring_bundle: String = keys.iter().map(|k| k.key.bundle_pem()).collect();
+    for k in &keys {
+        let days_left = (k.key.not_after - t) / 86400;
+        println!(
+            "ok       keys       {:<7} {} kid {} (certificate: {days_left} days left)",
+            k.state.as_str(),
+            k.key.algorithm.as_str(),
+            k.key.kid(config.token.kid_format)
+        );
+        if days_left < 30 && k.state != KeyState::Retired {
+            println!("warning  keys       the certificate of {} key {} expires in {days_left} days: rotate (portcullis key add, then activate)", k.state.as_str(), k.id());
+        }
+        if config.token.kid_format == KidFormat::Thumbprint && k.key.jwk.has_leading_zero_coordinate()
+        {
+            println!("warning  keys       key {}'s coordinates start with a zero byte: distribution 3.1 computes its thumbprint differently; tokens still verify through x5c", k.id());
+        }
+        if let (KeyState::Retired, Some(at)) = (k.state, k.retired_at) {
+            let safe = at
+                + (config.token.ttl + config.token.clock_skew + crate::token::REGISTRY_LEEWAY)
+                    .as_secs() as i64
+                + 1;
+            if t >= safe {
+                println!("ok       keys       retired key {} signed nothing still valid: `portcullis key retire {}` drops it", k.id(), k.id());
+            }
+        }
+    }
+    let kek = files.dir.join(crate::token::KEK_FILE);
+    if let Ok(m) = std::fs::metadata(&kek) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            println!("warning  keys       {} is mode {mode:o}: others can open the signing keys; chmod 600 {}", kek.display(), kek.display());
+        }
+    }
+    let bundle = std::fs::read_to_string(&files.bundle).unwrap_or_default();
+    if bundle != ring_bundle {
+        println!("warning  keys       {} does not hold every published key: run `portcullis registry-config` to rewrite it, then restart the registry", files.bundle.display());
+    }
+    0
 }
 
 /// Where groups from outside (the directory, the identity provider) can reach a grant that

@@ -6,6 +6,7 @@ mod binding;
 mod check;
 mod explain;
 mod group;
+mod key;
 mod ldap;
 mod password_input;
 mod policy;
@@ -60,9 +61,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the token server (GET/POST /token, /healthz, /readyz).
     ///
-    /// On first start it generates an ES256 (or RS256) signing key and a self-signed
-    /// certificate in keys.dir, creates the SQLite database, and logs the realm, service,
-    /// issuer and the certificate bundle the registry must trust. SIGTERM lets in-flight
+    /// On first start it creates the SQLite database and generates an ES256 (or RS256)
+    /// signing key with a self-signed certificate, kept in the database sealed under
+    /// keys.dir/key-encryption.key (or imports keys.dir/signing-key.pem of an earlier
+    /// version), and logs the realm, service, issuer and the certificate bundle the registry
+    /// must trust (keys.dir/bundle.pem). SIGTERM lets in-flight
     /// requests finish.
     Serve,
     /// Validate configuration, keys, policies and the database; exit non-zero on any problem.
@@ -99,6 +102,10 @@ pub enum Command {
     /// POST /api/v1/policies/reload).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// The token signing keys: list, add a next key, activate it, retire the old one (as
+    /// /api/v1/keys). A rotation with no failed pull, in the README's order.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 /// Runs the command; the error is printed by `main`.
@@ -114,7 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::run(config).await,
         Command::Check => check::run(config).await,
-        Command::RegistryConfig(args) => registry_config::run(config, args),
+        Command::RegistryConfig(args) => registry_config::run(config, args).await,
         Command::User(cmd) => user::run(&Users::new(connect(&config).await?), &actor, cmd).await,
         Command::Group(cmd) => group::run(&Groups::new(connect(&config).await?), &actor, cmd).await,
         Command::Explain(args) => explain::run(config, args).await,
@@ -132,6 +139,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Binding(cmd) => binding::run(&bindings(&config).await?, &actor, cmd).await,
         Command::Role(cmd) => role::run(&bindings(&config).await?, &actor, cmd).await,
         Command::Policy(cmd) => policy::run(config, &actor, cmd).await,
+        Command::Key(cmd) => key::run(config, &actor, cmd).await,
     }
 }
 

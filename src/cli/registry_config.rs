@@ -3,7 +3,7 @@
 use clap::ValueEnum;
 
 use crate::config::{Config, KidFormat};
-use crate::token::{KeyFiles, SigningKey};
+use crate::token::{KeyFiles, KeyRing};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -21,13 +21,16 @@ pub enum Format {
     Env,
 }
 
-pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let files = KeyFiles::in_dir(&config.keys.dir);
-    // Generates the key on first use, so the registry can be configured before the first start.
-    let key = SigningKey::load_or_generate(&files, config.token.algorithm)?;
+    let store = crate::store::Store::connect(&config.store.url).await?;
+    // Makes the first key on first use, so the registry can be configured before the first
+    // start; writes the bundle and the JWKS with every published key.
+    let ring = KeyRing::open(store, files.clone(), &config.token).await?;
+    let key = ring.active().key;
+    let published = ring.keys().len();
     let bundle = std::fs::canonicalize(&files.bundle)?;
     let jwks = if args.jwks {
-        key.write_jwks(&files)?;
         Some(std::fs::canonicalize(&files.jwks)?)
     } else {
         None
@@ -39,10 +42,17 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
                 "# portcullis {}: the registry's auth section (distribution 2.x and 3.x).",
                 env!("CARGO_PKG_VERSION")
             );
-            println!(
-                "# The bundle holds the certificate of the key that signs tokens (kid {}).",
-                key.kid(config.token.kid_format)
-            );
+            if published == 1 {
+                println!(
+                    "# The bundle holds the certificate of the key that signs tokens (kid {}).",
+                    key.kid(config.token.kid_format)
+                );
+            } else {
+                println!(
+                    "# The bundle holds {published} keys' certificates (`portcullis key list`); the active one is kid {}.",
+                    key.kid(config.token.kid_format)
+                );
+            }
             if config.token.kid_format == KidFormat::Libtrust && jwks.is_some() {
                 println!("# distribution 3.x ignores libtrust kids; the jwks file lists the key under both kids.");
             }

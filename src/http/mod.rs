@@ -37,6 +37,8 @@ pub struct AppState {
     pub login: Option<login::Login>,
     /// Every configured backend, for `/readyz`.
     pub probes: Vec<Arc<dyn Probe>>,
+    /// The signing keys: rotation, the bundle and the JWKS.
+    pub keys: crate::manage::Keys,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
         bench_routes: bool,
         login: Option<login::Login>,
         probes: Vec<Arc<dyn Probe>>,
+        keys: crate::manage::Keys,
     ) -> AppState {
         let bench_constant = if bench_routes {
             bench::constant_body(&tokens)
@@ -62,6 +65,7 @@ impl AppState {
             bench_constant,
             login,
             probes,
+            keys,
         }
     }
 }

@@ -9,6 +9,7 @@ mod access_tokens;
 mod bindings;
 mod explain;
 mod groups;
+mod keys;
 mod refresh_tokens;
 mod robots;
 mod users;
@@ -17,6 +18,7 @@ pub use access_tokens::{AccessTokens, CreatedToken};
 pub use bindings::{Bindings, Preview};
 pub use explain::{explain, Explanation, ScopeExplanation};
 pub use groups::Groups;
+pub use keys::{KeyImport, Keys};
 pub use refresh_tokens::RefreshTokenAdmin;
 pub use robots::{RobotAdmin, RobotSummary};
 pub use users::{UserSummary, Users};
@@ -37,6 +39,9 @@ pub enum ManageError {
     /// Not found, already exists, a bound reached, or the database unavailable.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Not now: the state of things forbids it (the message says until when, or what first).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Records a change that was made.

@@ -52,6 +52,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_policy_bindings.sql"),
         include_str!("../../migrations/postgres/0006_policy_bindings.sql"),
     ),
+    (
+        7,
+        "signing_keys",
+        include_str!("../../migrations/sqlite/0007_signing_keys.sql"),
+        include_str!("../../migrations/postgres/0007_signing_keys.sql"),
+    ),
 ];
 
 const TABLE: &str = "_sqlx_migrations";

@@ -11,6 +11,7 @@ mod groups;
 mod migrate;
 mod refresh_tokens;
 mod robots;
+mod signing_keys;
 mod sqlite_file;
 mod users;
 mod web_sessions;
@@ -28,6 +29,7 @@ pub use audit_events::{AuditQuery, AuditRecord, AuditRow};
 pub use bindings::{BindingFields, BindingRecord, RoleRecord, MAX_BINDINGS, MAX_ROLES};
 pub use refresh_tokens::{NewRefreshToken, RefreshTokenRecord};
 pub use robots::{RobotRecord, RobotSecretRecord};
+pub use signing_keys::{KeyRecord, MAX_KEYS};
 
 use epoch::Epoch;
 pub use sqlite_file::mode_warnings;
@@ -439,6 +441,6 @@ mod tests {
         s.close().await;
         // A second connect finds the migrations applied.
         let s = Store::connect(&url).await.unwrap();
-        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
     }
 }

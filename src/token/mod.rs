@@ -1,10 +1,12 @@
 //! Everything about the JWT the registry verifies: the signing key and its identifiers
 //! (libtrust `kid` for distribution 2.x, RFC 7638 thumbprint for 3.x, `x5c` for both), the
-//! claim set, and the signer. Pure apart from reading and writing the key files.
+//! claim set, the signer, and the ring of keys a rotation goes through (kept in the database).
 
 mod claims;
 mod der;
 mod key_id;
+mod key_ring;
+mod key_sealer;
 mod pem;
 mod signer;
 mod signing_key;
@@ -12,5 +14,7 @@ mod signing_key;
 pub use claims::{Access, Claims};
 pub use key_id::{jwk_thumbprint, libtrust_key_id, PublicJwk};
 pub use pem::{decode_pem, encode_pem, PemBlock};
-pub use signer::{IssuedToken, TokenSigner};
+pub use key_ring::{KeyRing, KeyState, RingError, RingKey, REGISTRY_LEEWAY};
+pub use key_sealer::{KeySealer, KEK_FILE};
+pub use signer::{ActiveKey, IssuedToken, KeySlot, TokenSigner};
 pub use signing_key::{KeyError, KeyFiles, SigningKey};

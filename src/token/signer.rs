@@ -28,17 +28,26 @@ pub struct IssuedToken {
     pub expires_in: u64,
 }
 
-pub struct TokenSigner {
-    key: Arc<SigningKey>,
+/// The key that signs, with its header encoded once.
+pub struct ActiveKey {
+    pub(super) key: Arc<SigningKey>,
     /// `base64url(header) + "."`.
     header_prefix: String,
+}
+
+/// Where the signer finds the active key: swapped whole by the key ring when another key is
+/// activated, so a token is signed wholly with one key and its header, never a mix.
+pub type KeySlot = Arc<arc_swap::ArcSwap<ActiveKey>>;
+
+pub struct TokenSigner {
+    slot: KeySlot,
     issuer: String,
     ttl: Duration,
     clock_skew: Duration,
 }
 
-impl TokenSigner {
-    pub fn new(key: Arc<SigningKey>, config: &TokenConfig) -> TokenSigner {
+impl ActiveKey {
+    pub fn new(key: Arc<SigningKey>, config: &TokenConfig) -> ActiveKey {
         let mut header = json!({
             "alg": key.algorithm.as_str(),
             "typ": "JWT",
@@ -55,17 +64,28 @@ impl TokenSigner {
                 .collect::<Vec<_>>());
         }
         let header_prefix = format!("{}.", BASE64URL_NOPAD.encode(header.to_string().as_bytes()));
+        ActiveKey { key, header_prefix }
+    }
+
+    /// A slot holding this key.
+    pub fn slot(self) -> KeySlot {
+        Arc::new(arc_swap::ArcSwap::from_pointee(self))
+    }
+}
+
+impl TokenSigner {
+    pub fn new(slot: KeySlot, config: &TokenConfig) -> TokenSigner {
         TokenSigner {
-            key,
-            header_prefix,
+            slot,
             issuer: config.issuer.clone(),
             ttl: config.ttl,
             clock_skew: config.clock_skew,
         }
     }
 
-    pub fn key(&self) -> &SigningKey {
-        &self.key
+    /// The key signing now.
+    pub fn key(&self) -> Arc<SigningKey> {
+        self.slot.load().key.clone()
     }
 
     pub fn issue(&self, subject: &str, audience: &str, access: &[Access<'_>]) -> IssuedToken {
@@ -85,11 +105,12 @@ impl TokenSigner {
             access,
         }
         .write_json(&mut claims);
+        let active = self.slot.load();
         let mut token =
-            String::with_capacity(self.header_prefix.len() + claims.len() * 4 / 3 + 100);
-        token.push_str(&self.header_prefix);
+            String::with_capacity(active.header_prefix.len() + claims.len() * 4 / 3 + 100);
+        token.push_str(&active.header_prefix);
         BASE64URL_NOPAD.encode_append(claims.as_bytes(), &mut token);
-        let signature = self.key.sign(token.as_bytes());
+        let signature = active.key.sign(token.as_bytes());
         token.push('.');
         BASE64URL_NOPAD.encode_append(&signature, &mut token);
         IssuedToken {
@@ -124,7 +145,8 @@ mod tests {
 
     fn signer(dir: &std::path::Path, alg: Algorithm, kid: KidFormat) -> TokenSigner {
         let key = SigningKey::load_or_generate(&KeyFiles::in_dir(dir), alg).unwrap();
-        TokenSigner::new(Arc::new(key), &config(alg, kid, true))
+        let c = config(alg, kid, true);
+        TokenSigner::new(ActiveKey::new(Arc::new(key), &c).slot(), &c)
     }
 
     #[test]
@@ -132,10 +154,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key =
             SigningKey::load_or_generate(&KeyFiles::in_dir(dir.path()), Algorithm::ES256).unwrap();
-        let s = TokenSigner::new(
-            Arc::new(key),
-            &config(Algorithm::ES256, KidFormat::Libtrust, false),
-        );
+        let c = config(Algorithm::ES256, KidFormat::Libtrust, false);
+        let s = TokenSigner::new(ActiveKey::new(Arc::new(key), &c).slot(), &c);
         let header = jsonwebtoken::decode_header(&s.issue("a", "svc", &[]).token).unwrap();
         assert!(header.x5c.is_none());
         assert_eq!(header.kid.as_deref(), Some(s.key().libtrust_kid.as_str()));

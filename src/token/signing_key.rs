@@ -165,8 +165,56 @@ impl SigningKey {
         SigningKey::assemble(files, algorithm, material)
     }
 
+    /// A key from its PEM private key and certificate chain (as kept in the database);
+    /// `source` names it in errors.
+    pub fn from_pem(
+        key_pem: &str,
+        chain_pem: &str,
+        algorithm: Algorithm,
+        source: &str,
+    ) -> Result<SigningKey, KeyError> {
+        let where_ = Path::new(source);
+        let (material, _) = parse_key(key_pem, where_, algorithm)?;
+        SigningKey::assemble_chain(chain_pem, where_, where_, algorithm, material)
+    }
+
+    /// A new key with a self-signed certificate: the key, its PEM private key, its chain.
+    pub fn generate(algorithm: Algorithm) -> Result<(SigningKey, String, String), KeyError> {
+        let pkcs8 = generate_pkcs8(algorithm)?;
+        let key_pem = encode_pem("PRIVATE KEY", &pkcs8);
+        let chain_pem = self_signed_cert(&pkcs8).map_err(|e| {
+            file_err(
+                Path::new("(new key)"),
+                format!("cannot create a certificate: {e}"),
+                "report this as a bug",
+            )
+        })?;
+        let mut key = SigningKey::from_pem(&key_pem, &chain_pem, algorithm, "(new key)")?;
+        key.generated = true;
+        Ok((key, key_pem, chain_pem))
+    }
+
+    /// The key files of `files`, as PEM text (to import them).
+    pub fn read_pem_files(files: &KeyFiles) -> Result<(String, String), KeyError> {
+        let key = fs::read_to_string(&files.key).map_err(io_err(&files.key))?;
+        let cert = fs::read_to_string(&files.cert).map_err(io_err(&files.cert))?;
+        Ok((key, cert))
+    }
+
     fn assemble(
         files: &KeyFiles,
+        algorithm: Algorithm,
+        material: Material,
+    ) -> Result<SigningKey, KeyError> {
+        let text = fs::read_to_string(&files.cert).map_err(io_err(&files.cert))?;
+        SigningKey::assemble_chain(&text, &files.cert, &files.key, algorithm, material)
+    }
+
+    /// `cert_at` and `key_at` name where the chain and the key came from, in errors.
+    fn assemble_chain(
+        text: &str,
+        cert_at: &Path,
+        key_at: &Path,
         algorithm: Algorithm,
         material: Material,
     ) -> Result<SigningKey, KeyError> {
@@ -187,10 +235,9 @@ impl SigningKey {
                 )
             }
         };
-        let text = fs::read_to_string(&files.cert).map_err(io_err(&files.cert))?;
-        let blocks = decode_pem(&text).map_err(|e| {
+        let blocks = decode_pem(text).map_err(|e| {
             file_err(
-                &files.cert,
+                cert_at,
                 e,
                 "the file must hold PEM certificates, leaf first",
             )
@@ -202,22 +249,22 @@ impl SigningKey {
             .collect();
         let leaf = chain.first().ok_or_else(|| {
             file_err(
-                &files.cert,
+                cert_at,
                 "holds no CERTIFICATE block",
                 "put the signing certificate (leaf first) here, or remove the file to generate one",
             )
         })?;
         let info = der::cert_info(leaf).ok_or_else(|| {
             file_err(
-                &files.cert,
+                cert_at,
                 "the first certificate cannot be parsed",
                 "check that it is an X.509 certificate in PEM form",
             )
         })?;
         if info.spki != spki {
             return Err(file_err(
-                &files.cert,
-                format!("the certificate's public key is not the public key of {}", files.key.display()),
+                cert_at,
+                format!("the certificate's public key is not the public key of {}", key_at.display()),
                 "put the certificate issued for this key here, or remove both files to generate a new pair (then update the registry's bundle); tokens signed with a mismatched pair are rejected by the registry as 'signed by untrusted key'",
             ));
         }
@@ -225,7 +272,7 @@ impl SigningKey {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if not_after < now {
             return Err(file_err(
-                &files.cert,
+                cert_at,
                 format!("the certificate expired at {}", crate::timestamp::rfc3339(not_after)),
                 "remove signing-cert.pem to generate a new self-signed certificate for the same key (the kid stays the same), then update the registry's bundle",
             ));
@@ -345,7 +392,12 @@ fn generate_pkcs8(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {
 
 fn read_key(path: &Path, algorithm: Algorithm) -> Result<(Material, Vec<u8>), KeyError> {
     let text = fs::read_to_string(path).map_err(io_err(path))?;
-    let blocks = decode_pem(&text)
+    parse_key(&text, path, algorithm)
+}
+
+/// The private key in PEM `text`; `path` names where it came from in errors.
+fn parse_key(text: &str, path: &Path, algorithm: Algorithm) -> Result<(Material, Vec<u8>), KeyError> {
+    let blocks = decode_pem(text)
         .map_err(|e| file_err(path, e, "the file must hold one PEM private key"))?;
     let block = blocks.into_iter().find(|b| b.label.ends_with("PRIVATE KEY")).ok_or_else(|| {
         file_err(path, "holds no PRIVATE KEY block", "put a PKCS#8 PEM private key here, or remove the file (and the certificate) to generate one")
@@ -422,7 +474,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
     f.sync_all().map_err(io_err(path))
 }
 
-fn write_if_changed(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
+pub(super) fn write_if_changed(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     if fs::read(path).ok().as_deref() == Some(contents) {
         return Ok(());
     }

@@ -175,6 +175,9 @@ impl From<ManageError> for Problem {
             ManageError::Invalid(message) => Problem::bad_request(message),
             ManageError::Field(f) => f.into(),
             ManageError::Store(s) => s.into(),
+            ManageError::Refused(message) => {
+                Problem::new(StatusCode::CONFLICT, "refused", "Not now", message)
+            }
         }
     }
 }
