@@ -305,12 +305,19 @@ fn registry_config_prints_env_form_and_writes_a_jwks_for_distribution_3() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("keys/jwks.json")).unwrap())
             .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-    let mode = std::fs::metadata(dir.path().join("keys/signing-key.pem"))
+    // The private key lives in the database, sealed under a key only its owner can read.
+    let mode = std::fs::metadata(dir.path().join("keys/key-encryption.key"))
         .unwrap()
         .permissions()
         .mode()
         & 0o777;
-    assert_eq!(mode, 0o600, "the private key is readable by its owner only");
+    assert_eq!(mode, 0o600, "the key-encryption key is readable by its owner only");
+    let db = std::fs::read(dir.path().join("data/portcullis.db")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&db).contains("PRIVATE KEY"),
+        "the database holds the signing key in the clear"
+    );
+    assert!(!dir.path().join("keys/signing-key.pem").exists());
 }
 
 #[test]

@@ -136,6 +136,7 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .configure(api::routes)
             .route("/static/console.css", web::get().to(login::stylesheet))
+            .route("/.well-known/jwks.json", web::get().to(api::jwks))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .default_service(web::to(error::not_found));

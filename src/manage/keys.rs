@@ -166,3 +166,112 @@ impl Keys {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{Algorithm, KidFormat, TokenConfig};
+    use crate::token::{KeyFiles, KeyRing, TokenSigner};
+
+    fn config() -> TokenConfig {
+        TokenConfig {
+            service: "svc".into(),
+            issuer: "portcullis-test".into(),
+            ttl: Duration::from_secs(300),
+            algorithm: Algorithm::ES256,
+            kid_format: KidFormat::Libtrust,
+            clock_skew: Duration::from_secs(10),
+            refresh_ttl: Duration::from_secs(3600),
+            x5c: true,
+            refresh_tokens_per_subject: 100,
+        }
+    }
+
+    fn kid_of(token: &str) -> String {
+        jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+    }
+
+    fn certificates(files: &KeyFiles) -> usize {
+        std::fs::read_to_string(&files.bundle)
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_rotation_publishes_the_next_key_first_then_signs_with_it_and_keeps_the_old_one_until_its_tokens_expire(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = KeyFiles::in_dir(dir.path());
+        let store = crate::store::memory_store().await;
+        let ring = KeyRing::open(store.clone(), files.clone(), &config())
+            .await
+            .unwrap();
+        let signer = TokenSigner::new(ring.slot(), &config());
+        let first = ring.active().id().to_owned();
+        assert_eq!(kid_of(&signer.issue("a", "svc", &[]).token), first);
+        assert_eq!(certificates(&files), 1);
+
+        let keys = Keys::new(ring.clone());
+        let actor = Actor::cli();
+        let next = keys.add(&actor, None).await.unwrap();
+        assert_eq!(next.state, KeyState::Next);
+        // Published, but not signing.
+        assert_eq!(certificates(&files), 2);
+        let jwks: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&files.jwks).unwrap()).unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 4);
+        assert_eq!(kid_of(&signer.issue("a", "svc", &[]).token), first);
+
+        keys.activate(&actor, &next.id()[..9]).await.unwrap();
+        assert_eq!(kid_of(&signer.issue("a", "svc", &[]).token), next.id());
+        assert_eq!(certificates(&files), 2, "the old key stays published");
+
+        // Its tokens may be valid for token.ttl + clock_skew + the registry's leeway.
+        let e = keys.retire(&actor, &first, false).await.unwrap_err().to_string();
+        assert!(e.contains("retire it then, in 37"), "{e}");
+        assert!(e.contains("--force"), "{e}");
+        let e = keys.retire(&actor, next.id(), true).await.unwrap_err().to_string();
+        assert!(e.contains("is the active key"), "{e}");
+        let e = keys.activate(&actor, &first).await.unwrap_err().to_string();
+        assert!(e.contains("is retired"), "{e}");
+
+        keys.retire(&actor, &first, true).await.unwrap();
+        assert_eq!(certificates(&files), 1);
+        assert_eq!(keys.list().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_key_of_an_earlier_version_is_imported_once_so_the_registry_keeps_trusting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = KeyFiles::in_dir(dir.path());
+        let old = SigningKey::load_or_generate(&files, Algorithm::ES256).unwrap();
+        let store = crate::store::memory_store().await;
+        let ring = KeyRing::open(store.clone(), files.clone(), &config())
+            .await
+            .unwrap();
+        assert_eq!(ring.active().id(), old.libtrust_kid);
+        // Opened again (another replica, a restart), the same key; no second one.
+        let again = KeyRing::open(store.clone(), files, &config()).await.unwrap();
+        assert_eq!(again.active().id(), old.libtrust_kid);
+        assert_eq!(again.keys().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn keys_sealed_under_another_key_encryption_key_are_refused_with_the_fix() {
+        let store = crate::store::memory_store().await;
+        let a = tempfile::tempdir().unwrap();
+        KeyRing::open(store.clone(), KeyFiles::in_dir(a.path()), &config())
+            .await
+            .unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let e = match KeyRing::open(store, KeyFiles::in_dir(b.path()), &config()).await {
+            Ok(_) => panic!("opened keys sealed under another key-encryption key"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("does not open with"), "{e}");
+        assert!(e.contains("Fix:"), "{e}");
+    }
+}

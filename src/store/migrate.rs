@@ -228,7 +228,7 @@ mod tests {
             s.close().await;
         }
         let s = Store::connect(&url).await.unwrap();
-        assert_eq!(applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
         s.ping().await.unwrap();
     }
 }

@@ -63,8 +63,8 @@ impl KeyState {
     }
 }
 
-/// A published key and what is known of it.
-#[derive(Clone)]
+/// A published key and what is known of it (`Debug` shows no key material).
+#[derive(Clone, Debug)]
 pub struct RingKey {
     pub key: Arc<SigningKey>,
     pub state: KeyState,

@@ -13,6 +13,7 @@ mod bindings;
 mod caller;
 mod explain;
 mod groups;
+mod keys;
 pub mod openapi;
 mod policies;
 mod problem;
@@ -24,6 +25,7 @@ mod users;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 pub use caller::Admin;
+pub use keys::jwks;
 pub use problem::Problem;
 
 use crate::domain::Lifetime;
@@ -113,6 +115,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(put().to(bindings::update))
                     .route(delete().to(bindings::delete)),
             )
+            .service(
+                web::resource("/keys")
+                    .route(get().to(keys::list))
+                    .route(post().to(keys::add)),
+            )
+            .service(web::resource("/keys/{id}/activate").route(post().to(keys::activate)))
+            .service(web::resource("/keys/{id}/retire").route(post().to(keys::retire)))
             .service(
                 web::resource("/roles")
                     .route(get().to(roles::list))

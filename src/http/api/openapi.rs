@@ -9,14 +9,15 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder}
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    access_tokens, audit, bindings, explain, groups, policies, refresh_tokens, robots, roles, users,
+    access_tokens, audit, bindings, explain, groups, keys, policies, refresh_tokens, robots, roles,
+    users,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "portcullis admin API",
-        description = "Users, groups, robots, tokens, role bindings and policies of a portcullis token server. Callers send `Authorization: Bearer` and a personal access token made with the scope `portcullis:admin:*`, whose owner policy allows `portcullis:admin:*` (by default, the members of group admins). Errors are RFC 9457 problem documents.",
+        description = "Users, groups, robots, tokens, role bindings, policies and signing keys of a portcullis token server. Callers send `Authorization: Bearer` and a personal access token made with the scope `portcullis:admin:*`, whose owner policy allows `portcullis:admin:*` (by default, the members of group admins). Errors are RFC 9457 problem documents.",
     ),
     paths(
         users::list, users::show, users::create, users::change, users::set_password,
@@ -28,6 +29,7 @@ use super::{
         robots::list, robots::create, robots::regenerate, robots::change, robots::delete,
         bindings::list, bindings::show, bindings::create, bindings::preview, bindings::update, bindings::delete,
         roles::list, roles::create, roles::update, roles::delete,
+        keys::list, keys::add, keys::activate, keys::retire,
         explain::explain_scopes,
         policies::status, policies::reload,
         audit::list,

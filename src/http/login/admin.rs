@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{
     message, render, text, AdminAuditPage, AdminBindingsPage, AdminRobotsPage, AdminSystemPage,
-    AdminUsersPage, AuditRowView, BindingFormValues, PreviewRow, PreviewView, RobotRowView,
+    AdminUsersPage, AuditRowView, BindingFormValues, KeyRowView, PreviewRow, PreviewView, RobotRowView,
     RuleRow, UserRowView,
 };
 use super::session::Session;
@@ -21,6 +21,7 @@ use crate::domain::{
 use crate::http::AppState;
 use crate::manage::{Groups, ManageError, Preview, RobotAdmin, Users};
 use crate::store::{now, AuditQuery, BindingFields};
+use crate::token::KeyState;
 
 /// The signed-in person, if policy lets them administer; the page to answer otherwise.
 async fn admin<'a>(
@@ -655,7 +656,41 @@ pub async fn system(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(x) => x,
         Err(page) => return page,
     };
-    let key = state.tokens.signer().key();
+    let ring = state.keys.ring();
+    let t = now();
+    let keys = ring
+        .keys()
+        .iter()
+        .map(|k| KeyRowView {
+            state: k.state.as_str().to_owned(),
+            algorithm: k.key.algorithm.as_str().to_owned(),
+            libtrust_kid: k.id().to_owned(),
+            thumbprint: k.key.thumbprint.clone(),
+            age: match k.activated_at {
+                Some(a) => format!(
+                    "made {} days ago; signed from {}",
+                    (t - k.created_at) / 86400,
+                    crate::timestamp::rfc3339(a)
+                ),
+                None => format!("made {} days ago", (t - k.created_at) / 86400),
+            },
+            not_after: crate::timestamp::rfc3339(k.key.not_after),
+            days_left: (k.key.not_after - t) / 86400,
+            note: match (k.state, k.retired_at) {
+                (KeyState::Retired, Some(at)) if t >= ring.safe_to_drop_at(at) => {
+                    "nothing it signed is still valid: it can be retired".to_owned()
+                }
+                (KeyState::Retired, Some(at)) => format!(
+                    "published until tokens it signed expire: retire after {}",
+                    crate::timestamp::rfc3339(ring.safe_to_drop_at(at))
+                ),
+                (KeyState::Next, _) => {
+                    "published, not signing: activate once the registry has the bundle".to_owned()
+                }
+                _ => "signs every token".to_owned(),
+            },
+        })
+        .collect();
     let status = state.reloader.status();
     let files_error = status.files_error.as_ref().map(|e| match e.line {
         Some(line) => format!("{}:{line}: {}", e.file, e.message),
@@ -666,11 +701,7 @@ pub async fn system(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         &AdminSystemPage {
             title: "Keys and policy",
             user: &s.user,
-            algorithm: key.algorithm.as_str(),
-            libtrust_kid: &key.libtrust_kid,
-            thumbprint: &key.thumbprint,
-            not_after: crate::timestamp::rfc3339(key.not_after),
-            days_left: (key.not_after - now()) / 86400,
+            keys,
             summary: &status.summary,
             files_loaded_at: crate::timestamp::rfc3339(status.files_loaded_at),
             last_trigger: &status.last_trigger,

@@ -211,16 +211,25 @@ pub struct AdminRobotsPage<'a> {
 pub struct AdminSystemPage<'a> {
     pub title: &'a str,
     pub user: &'a str,
-    pub algorithm: &'a str,
-    pub libtrust_kid: &'a str,
-    pub thumbprint: &'a str,
-    pub not_after: String,
-    pub days_left: i64,
+    pub keys: Vec<KeyRowView>,
     pub summary: &'a str,
     pub files_loaded_at: String,
     pub last_trigger: &'a str,
     pub files_error: Option<String>,
     pub warnings: &'a [String],
+}
+
+/// One signing key on the keys and policy page.
+pub struct KeyRowView {
+    pub state: String,
+    pub algorithm: String,
+    pub libtrust_kid: String,
+    pub thumbprint: String,
+    /// How old it is, and since when it signs (or signed).
+    pub age: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub note: String,
 }
 
 /// One record on the admin audit page.
