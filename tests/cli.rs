@@ -311,7 +311,10 @@ fn registry_config_prints_env_form_and_writes_a_jwks_for_distribution_3() {
         .permissions()
         .mode()
         & 0o777;
-    assert_eq!(mode, 0o600, "the key-encryption key is readable by its owner only");
+    assert_eq!(
+        mode, 0o600,
+        "the key-encryption key is readable by its owner only"
+    );
     let db = std::fs::read(dir.path().join("data/portcullis.db")).unwrap();
     assert!(
         !String::from_utf8_lossy(&db).contains("PRIVATE KEY"),

@@ -8,6 +8,12 @@ use std::time::{Duration, Instant};
 
 use support::{basic_auth, http_get, http_request, Portcullis, Postgres};
 
+/// The keys directory replicas share (as they would a Kubernetes Secret): the key that
+/// seals the signing keys in the database is there.
+fn shared_keys() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
 fn status(p: &Portcullis, user: &str, password: &str) -> u16 {
     http_get(
         &format!("{}/token?scope=repository:team/app:pull", p.url()),
@@ -21,13 +27,21 @@ fn status(p: &Portcullis, user: &str, password: &str) -> u16 {
 fn two_replicas_share_users_tokens_and_revocations_through_postgresql() {
     let pg = Postgres::start();
     let url = pg.url();
+    let keys = shared_keys();
+    let keys = keys.path().to_str().unwrap();
     let a = Portcullis::start(
         &Portcullis::fixture_policies(),
-        &[("PORTCULLIS_STORE__URL", &url)],
+        &[
+            ("PORTCULLIS_STORE__URL", &url),
+            ("PORTCULLIS_KEYS__DIR", keys),
+        ],
     );
     let b = Portcullis::start(
         &Portcullis::fixture_policies(),
-        &[("PORTCULLIS_STORE__URL", &url)],
+        &[
+            ("PORTCULLIS_STORE__URL", &url),
+            ("PORTCULLIS_KEYS__DIR", keys),
+        ],
     );
     let check = a.cli(&["check"], None);
     check.assert_success("check against PostgreSQL");
@@ -83,11 +97,16 @@ fn two_replicas_share_users_tokens_and_revocations_through_postgresql() {
 fn replicas_started_at_the_same_moment_on_an_empty_database_migrate_it_once() {
     let pg = Postgres::start();
     let url = pg.url();
+    let keys = shared_keys();
+    let keys = keys.path().to_str().unwrap();
     let mut replicas: Vec<Portcullis> = (0..3)
         .map(|_| {
             Portcullis::launch(
                 &Portcullis::fixture_policies(),
-                &[("PORTCULLIS_STORE__URL", &url)],
+                &[
+                    ("PORTCULLIS_STORE__URL", &url),
+                    ("PORTCULLIS_KEYS__DIR", keys),
+                ],
             )
         })
         .collect();
@@ -132,13 +151,21 @@ fn may_push(p: &Portcullis, user: &str, password: &str, repo: &str) -> bool {
 fn a_binding_made_on_one_replica_is_in_force_on_the_other_within_a_second() {
     let pg = Postgres::start();
     let url = pg.url();
+    let keys = shared_keys();
+    let keys = keys.path().to_str().unwrap();
     let a = Portcullis::start(
         &Portcullis::fixture_policies(),
-        &[("PORTCULLIS_STORE__URL", &url)],
+        &[
+            ("PORTCULLIS_STORE__URL", &url),
+            ("PORTCULLIS_KEYS__DIR", keys),
+        ],
     );
     let b = Portcullis::start(
         &Portcullis::fixture_policies(),
-        &[("PORTCULLIS_STORE__URL", &url)],
+        &[
+            ("PORTCULLIS_STORE__URL", &url),
+            ("PORTCULLIS_KEYS__DIR", keys),
+        ],
     );
     a.add_user("alice", "alice-pass-1", &["admins"]);
     a.add_user("dave", "dave-pass-1", &[]);
@@ -192,6 +219,8 @@ fn a_binding_made_on_one_replica_is_in_force_on_the_other_within_a_second() {
 fn a_browser_session_made_on_one_replica_is_valid_on_the_other() {
     let pg = Postgres::start();
     let url = pg.url();
+    let keys = shared_keys();
+    let keys = keys.path().to_str().unwrap();
     let mut oidc = support::MockOidc::start();
     oidc.set_login("carol", &serde_json::json!({"preferred_username": "carol"}));
     let config = tempfile::NamedTempFile::new().unwrap();
@@ -205,6 +234,7 @@ fn a_browser_session_made_on_one_replica_is_valid_on_the_other() {
     .unwrap();
     let env = [
         ("PORTCULLIS_STORE__URL", url.as_str()),
+        ("PORTCULLIS_KEYS__DIR", keys),
         ("PORTCULLIS_CONFIG", config.path().to_str().unwrap()),
     ];
     let a = Portcullis::start(&Portcullis::fixture_policies(), &env);
@@ -227,4 +257,85 @@ fn a_browser_session_made_on_one_replica_is_valid_on_the_other() {
         "{}",
         page.text()
     );
+}
+
+/// The `kid` of an anonymous token from `p`.
+fn kid(p: &Portcullis) -> String {
+    let body = http_get(
+        &format!("{}/token?scope=repository:public/app:pull", p.url()),
+        &[],
+    )
+    .unwrap()
+    .json();
+    let token = body["token"].as_str().unwrap();
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+#[test]
+fn every_replica_signs_with_the_activated_key_within_a_second_and_only_with_published_keys() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let keys = shared_keys();
+    let keys = keys.path().to_str().unwrap();
+    let env = [
+        ("PORTCULLIS_STORE__URL", url.as_str()),
+        ("PORTCULLIS_KEYS__DIR", keys),
+    ];
+    let a = Portcullis::start(&Portcullis::fixture_policies(), &env);
+    let b = Portcullis::start(&Portcullis::fixture_policies(), &env);
+    let old = kid(&a);
+    assert_eq!(kid(&b), old, "both replicas sign with the one active key");
+
+    let added = a.cli(&["key", "add"], None);
+    added.assert_success("key add");
+    let next = added.stdout.trim().to_owned();
+    // Published, not signing, on both.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!((kid(&a), kid(&b)), (old.clone(), old.clone()));
+    let bundle = std::fs::read_to_string(format!("{keys}/bundle.pem")).unwrap();
+    assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2);
+
+    // Activated through replica A's admin API: B follows within a second, and every token
+    // either replica signs meanwhile carries one of the two published keys.
+    a.add_user("admin", "admin-pass-1", &["admins"]);
+    let api = support::AdminApi::for_user(&a, "admin");
+    let t = Instant::now();
+    support::AdminApi::expect(
+        api.post(&format!("/keys/{next}/activate"), serde_json::json!({})),
+        200,
+    );
+    let mut switched = None;
+    while t.elapsed() < Duration::from_secs(3) {
+        let (ka, kb) = (kid(&a), kid(&b));
+        for k in [&ka, &kb] {
+            assert!(
+                *k == old || *k == next,
+                "a token signed with an unpublished key {k}"
+            );
+        }
+        assert_eq!(
+            ka, next,
+            "the replica that activated signs with the new key at once"
+        );
+        if kb == next {
+            switched = Some(t.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let switched = switched.expect("replica B never switched to the activated key");
+    eprintln!(
+        "replica B signs with the activated key {} ms after activate returned",
+        switched.as_millis()
+    );
+    assert!(switched < Duration::from_secs(1), "{switched:?}");
+    let keys_list = support::AdminApi::expect(api.get("/keys"), 200);
+    assert_eq!(keys_list[0]["state"], "active");
+    assert_eq!(keys_list[1]["state"], "retired");
+    assert!(keys_list[1]["retire_after"].is_string(), "{keys_list}");
+    // The JWKS served by either replica lists both keys, under both kids.
+    let jwks = http_get(&format!("{}/.well-known/jwks.json", b.url()), &[])
+        .unwrap()
+        .json();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 4, "{jwks}");
 }

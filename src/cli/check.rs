@@ -135,7 +135,8 @@ async fn check_keys(config: &Config, store: &Store) -> usize {
         if days_left < 30 && k.state != KeyState::Retired {
             println!("warning  keys       the certificate of {} key {} expires in {days_left} days: rotate (portcullis key add, then activate)", k.state.as_str(), k.id());
         }
-        if config.token.kid_format == KidFormat::Thumbprint && k.key.jwk.has_leading_zero_coordinate()
+        if config.token.kid_format == KidFormat::Thumbprint
+            && k.key.jwk.has_leading_zero_coordinate()
         {
             println!("warning  keys       key {}'s coordinates start with a zero byte: distribution 3.1 computes its thumbprint differently; tokens still verify through x5c", k.id());
         }

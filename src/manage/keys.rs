@@ -72,11 +72,14 @@ impl Keys {
         let algorithm = self.ring.config().algorithm;
         let (key, key_pem, chain_pem) = match import {
             Some(i) => {
-                let key = SigningKey::from_pem(&i.key_pem, &i.chain_pem, algorithm, "the key given")
-                    .map_err(|e| ManageError::Invalid(e.to_string()))?;
+                let key =
+                    SigningKey::from_pem(&i.key_pem, &i.chain_pem, algorithm, "the key given")
+                        .map_err(|e| ManageError::Invalid(e.to_string()))?;
                 (key, i.key_pem, i.chain_pem)
             }
-            None => SigningKey::generate(algorithm).map_err(|e| ManageError::Invalid(e.to_string()))?,
+            None => {
+                SigningKey::generate(algorithm).map_err(|e| ManageError::Invalid(e.to_string()))?
+            }
         };
         let id = key.libtrust_kid.clone();
         let record = KeyRecord {
@@ -128,7 +131,12 @@ impl Keys {
 
     /// Drops a key from what is published. A retired key only once every token it signed
     /// has expired, unless `force`; the active key never (activate another first).
-    pub async fn retire(&self, actor: &Actor, prefix: &str, force: bool) -> Result<(), ManageError> {
+    pub async fn retire(
+        &self,
+        actor: &Actor,
+        prefix: &str,
+        force: bool,
+    ) -> Result<(), ManageError> {
         let k = self.find(prefix).await?;
         match (k.state, k.retired_at) {
             (KeyState::Active, _) => {
@@ -230,10 +238,18 @@ mod tests {
         assert_eq!(certificates(&files), 2, "the old key stays published");
 
         // Its tokens may be valid for token.ttl + clock_skew + the registry's leeway.
-        let e = keys.retire(&actor, &first, false).await.unwrap_err().to_string();
+        let e = keys
+            .retire(&actor, &first, false)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("retire it then, in 37"), "{e}");
         assert!(e.contains("--force"), "{e}");
-        let e = keys.retire(&actor, next.id(), true).await.unwrap_err().to_string();
+        let e = keys
+            .retire(&actor, next.id(), true)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is the active key"), "{e}");
         let e = keys.activate(&actor, &first).await.unwrap_err().to_string();
         assert!(e.contains("is retired"), "{e}");
@@ -254,7 +270,9 @@ mod tests {
             .unwrap();
         assert_eq!(ring.active().id(), old.libtrust_kid);
         // Opened again (another replica, a restart), the same key; no second one.
-        let again = KeyRing::open(store.clone(), files, &config()).await.unwrap();
+        let again = KeyRing::open(store.clone(), files, &config())
+            .await
+            .unwrap();
         assert_eq!(again.active().id(), old.libtrust_kid);
         assert_eq!(again.keys().len(), 1);
     }

@@ -441,6 +441,9 @@ mod tests {
         s.close().await;
         // A second connect finds the migrations applied.
         let s = Store::connect(&url).await.unwrap();
-        assert_eq!(migrate::applied(&s).await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(
+            migrate::applied(&s).await.unwrap(),
+            vec![1, 2, 3, 4, 5, 6, 7]
+        );
     }
 }

@@ -111,11 +111,14 @@ impl KeyRing {
         files: KeyFiles,
         config: &TokenConfig,
     ) -> Result<Arc<KeyRing>, RingError> {
-        std::fs::create_dir_all(&files.dir).map_err(|e| {
-            RingError::Broken(format!("keys.dir {}: {e}", files.dir.display()))
+        std::fs::create_dir_all(&files.dir)
+            .map_err(|e| RingError::Broken(format!("keys.dir {}: {e}", files.dir.display())))?;
+        let sealer = KeySealer::load_or_generate(&files.dir).map_err(|e| {
+            RingError::Broken(format!(
+                "{}: {e}",
+                files.dir.join(super::key_sealer::KEK_FILE).display()
+            ))
         })?;
-        let sealer = KeySealer::load_or_generate(&files.dir)
-            .map_err(|e| RingError::Broken(format!("{}: {e}", files.dir.join(super::key_sealer::KEK_FILE).display())))?;
         let mut rows = store.key_list().await?;
         if !rows.iter().any(|r| r.state == "active") {
             let (key, key_pem, chain_pem, how) = if files.key.exists() || files.cert.exists() {
@@ -318,8 +321,9 @@ fn fingerprint(rows: &[KeyRecord]) -> Vec<(String, String)> {
 fn build(rows: &[KeyRecord], sealer: &KeySealer) -> Result<Vec<RingKey>, RingError> {
     let mut keys = Vec::with_capacity(rows.len());
     for r in rows {
-        let state = KeyState::parse(&r.state)
-            .ok_or_else(|| RingError::Broken(format!("key {} has an unknown state {:?}", r.id, r.state)))?;
+        let state = KeyState::parse(&r.state).ok_or_else(|| {
+            RingError::Broken(format!("key {} has an unknown state {:?}", r.id, r.state))
+        })?;
         let algorithm = match r.algorithm.as_str() {
             "ES256" => Algorithm::ES256,
             "RS256" => Algorithm::RS256,

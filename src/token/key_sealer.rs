@@ -44,7 +44,10 @@ impl KeySealer {
         let path = keys_dir.join(KEK_FILE);
         let bytes = std::fs::read(&path)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "it does not hold a 32-byte key")
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "it does not hold a 32-byte key",
+            )
         })?;
         Ok(KeySealer::new(key, path))
     }

@@ -13,8 +13,8 @@ mod signing_key;
 
 pub use claims::{Access, Claims};
 pub use key_id::{jwk_thumbprint, libtrust_key_id, PublicJwk};
-pub use pem::{decode_pem, encode_pem, PemBlock};
 pub use key_ring::{KeyRing, KeyState, RingError, RingKey, REGISTRY_LEEWAY};
 pub use key_sealer::{KeySealer, KEK_FILE};
+pub use pem::{decode_pem, encode_pem, PemBlock};
 pub use signer::{ActiveKey, IssuedToken, KeySlot, TokenSigner};
 pub use signing_key::{KeyError, KeyFiles, SigningKey};

@@ -396,7 +396,11 @@ fn read_key(path: &Path, algorithm: Algorithm) -> Result<(Material, Vec<u8>), Ke
 }
 
 /// The private key in PEM `text`; `path` names where it came from in errors.
-fn parse_key(text: &str, path: &Path, algorithm: Algorithm) -> Result<(Material, Vec<u8>), KeyError> {
+fn parse_key(
+    text: &str,
+    path: &Path,
+    algorithm: Algorithm,
+) -> Result<(Material, Vec<u8>), KeyError> {
     let blocks = decode_pem(text)
         .map_err(|e| file_err(path, e, "the file must hold one PEM private key"))?;
     let block = blocks.into_iter().find(|b| b.label.ends_with("PRIVATE KEY")).ok_or_else(|| {

@@ -96,14 +96,7 @@ impl Registry {
             let config = config_yaml(port, &storage_dir, auth);
             fs::write(&config_path, config).expect("cannot write registry config.yml");
             let _ = fs::remove_file(&log_path);
-            let mut cmd = Command::new(&bin);
-            cmd.arg("serve").arg(&config_path).current_dir(dir.path());
-            // Environment variables named REGISTRY_* override config.yml: drop inherited ones.
-            for (k, _) in std::env::vars_os() {
-                if k.to_string_lossy().starts_with("REGISTRY_") {
-                    cmd.env_remove(k);
-                }
-            }
+            let cmd = serve_command(&bin, &config_path, dir.path());
             let mut child = ChildGuard::spawn_with_log(cmd, "docker-registry", &log_path);
             let url = format!("http://127.0.0.1:{port}/v2/");
             if attempt < PORT_ATTEMPTS && exits_with_addr_in_use(&mut child) {
@@ -119,6 +112,22 @@ impl Registry {
             };
         }
         unreachable!("the last attempt either returns or panics")
+    }
+
+    /// Stops the registry and starts it again on the same port, storage and config.yml, as
+    /// an operator does to have it read a new certificate bundle (distribution reads the
+    /// bundle only when it starts, and SIGHUP stops 2.8). Its log goes on in the same file.
+    pub fn restart(&mut self) {
+        self.child.stop();
+        let bin = require_tool("docker-registry");
+        let cmd = serve_command(&bin, &self.config_path, self.dir.path());
+        self.child = ChildGuard::spawn_with_log(
+            cmd,
+            "docker-registry",
+            &self.dir.path().join("registry.log"),
+        );
+        self.child
+            .wait_for_http(&format!("{}/v2/", self.url()), START_TIMEOUT, &[401, 200]);
     }
 
     /// "127.0.0.1:PORT", the registry host as clients name it.
@@ -177,6 +186,19 @@ fn new_dir() -> TempDir {
         .prefix("e2e-registry-")
         .tempdir()
         .expect("cannot create a temp dir for the registry")
+}
+
+/// `docker-registry serve CONFIG`, without inherited `REGISTRY_*` variables (they override
+/// config.yml).
+fn serve_command(bin: &Path, config_path: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve").arg(config_path).current_dir(dir);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("REGISTRY_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
 }
 
 fn config_yaml(port: u16, storage: &Path, auth: &str) -> String {

@@ -58,7 +58,11 @@ impl KeyView {
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let keys = state.keys.list().await?;
     let ring = state.keys.ring();
-    Ok(HttpResponse::Ok().json(keys.iter().map(|k| KeyView::new(ring, k)).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(
+        keys.iter()
+            .map(|k| KeyView::new(ring, k))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// Adds a `next` key: published from now on in the bundle and the JWKS, not signing.

@@ -9,8 +9,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{
     message, render, text, AdminAuditPage, AdminBindingsPage, AdminRobotsPage, AdminSystemPage,
-    AdminUsersPage, AuditRowView, BindingFormValues, KeyRowView, PreviewRow, PreviewView, RobotRowView,
-    RuleRow, UserRowView,
+    AdminUsersPage, AuditRowView, BindingFormValues, KeyRowView, PreviewRow, PreviewView,
+    RobotRowView, RuleRow, UserRowView,
 };
 use super::session::Session;
 use super::{database_down, signed_in, signed_in_form, Login};
