@@ -47,6 +47,7 @@ pub mod authn;
 pub mod authz;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod http;
 pub mod key_file;

@@ -123,7 +123,21 @@ fn the_signing_key_is_rotated_with_pulls_running_throughout_and_not_one_fails() 
     s.registry.restart();
     set_phase("registry restarted with both keys");
 
-    // 3. Activate: every token is signed with the next key from now on.
+    // 3. Proof that it trusts the next key, before anything is signed with it.
+    let checked = s.portcullis.cli(
+        &["doctor", "--registry", &s.registry.url(), "--key", "next"],
+        None,
+    );
+    checked.assert_success("doctor --key next");
+    assert!(
+        checked.stdout.contains(&format!(
+            "accepts tokens signed with the next key {next_id}"
+        )),
+        "{}",
+        checked.stdout
+    );
+
+    // 4. Activate: every token is signed with the next key from now on.
     s.portcullis
         .cli(&["key", "activate", &next_id[..9]], None)
         .assert_success("key activate");
@@ -138,7 +152,7 @@ fn the_signing_key_is_rotated_with_pulls_running_throughout_and_not_one_fails() 
         list.stdout
     );
 
-    // 4. Retire the old key once every token it signed has expired: refused until then,
+    // 5. Retire the old key once every token it signed has expired: refused until then,
     // and the refusal says when.
     let refused = s.portcullis.cli(&["key", "retire", &old_id], None);
     refused.assert_failure("retire before the window");
@@ -162,7 +176,7 @@ fn the_signing_key_is_rotated_with_pulls_running_throughout_and_not_one_fails() 
     assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 1);
     set_phase("old key retired");
 
-    // 5. The registry, restarted, trusts the new key only.
+    // 6. The registry, restarted, trusts the new key only.
     s.registry.restart();
     set_phase("registry restarted with the new key only");
 

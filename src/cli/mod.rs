@@ -4,6 +4,7 @@
 
 mod binding;
 mod check;
+mod doctor;
 mod explain;
 mod group;
 mod key;
@@ -70,6 +71,10 @@ pub enum Command {
     Serve,
     /// Validate configuration, keys, policies and the database; exit non-zero on any problem.
     Check,
+    /// Probe a live registry as a client would, and name the setting at fault when it does
+    /// not accept portcullis's tokens (realm, service, issuer, key, kid form, clocks, TLS).
+    /// Exit status 0 only when it accepted a token.
+    Doctor(doctor::Args),
     /// Print the registry's `auth.token` configuration and write the bundle it names.
     RegistryConfig(registry_config::Args),
     /// Manage local users (passwords are read from stdin or a prompt, never from arguments).
@@ -122,6 +127,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::run(config).await,
         Command::Check => check::run(config).await,
         Command::RegistryConfig(args) => registry_config::run(config, args).await,
+        Command::Doctor(args) => doctor::run(config, args).await,
         Command::User(cmd) => user::run(&Users::new(connect(&config).await?), &actor, cmd).await,
         Command::Group(cmd) => group::run(&Groups::new(connect(&config).await?), &actor, cmd).await,
         Command::Explain(args) => explain::run(config, args).await,

@@ -80,6 +80,9 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(w) = crate::doctor::realm_warning(&config) {
+        eprintln!("warning: {w}");
+    }
     eprintln!("wrote {}", bundle.display());
     if let Some(j) = &jwks {
         eprintln!("wrote {}", j.display());

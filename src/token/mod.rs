@@ -12,6 +12,11 @@ mod signer;
 mod signing_key;
 
 pub use claims::{Access, Claims};
+
+/// The SubjectPublicKeyInfo (DER) of an X.509 certificate (DER).
+pub fn cert_spki(cert: &[u8]) -> Option<Vec<u8>> {
+    der::cert_info(cert).map(|c| c.spki)
+}
 pub use key_id::{jwk_thumbprint, libtrust_key_id, PublicJwk};
 pub use key_ring::{KeyRing, KeyState, RingError, RingKey, REGISTRY_LEEWAY};
 pub use key_sealer::{KeySealer, KEK_FILE};

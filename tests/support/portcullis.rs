@@ -58,6 +58,12 @@ impl Portcullis {
             env.retain(|(key, _)| key != k);
             env.push((k.to_string(), v.to_string()));
         }
+        // A test that chose the address itself (to name it in server.public_url).
+        let port = env
+            .iter()
+            .find(|(k, _)| k == "PORTCULLIS_SERVER__LISTEN")
+            .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
+            .unwrap_or(port);
         let mut cmd = Command::new(binary());
         cmd.arg("serve")
             .current_dir(dir.path())

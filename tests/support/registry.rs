@@ -84,7 +84,27 @@ impl Registry {
         Self::start_with_auth_section("", None)
     }
 
+    /// A registry serving HTTPS with `cert_pem` (chain, leaf first) and `key_pem`, whose
+    /// `auth:` section is `auth_yaml`. Its URL is then `https://127.0.0.1:PORT`.
+    pub fn start_tls(auth_yaml: &str, cert_pem: &str, key_pem: &str) -> Registry {
+        let dir = new_dir();
+        let cert = dir.path().join("tls.crt");
+        let key = dir.path().join("tls.key");
+        fs::write(&cert, cert_pem).expect("cannot write the TLS certificate");
+        write_private_file(&key, key_pem.as_bytes()).expect("cannot write the TLS key");
+        let tls = format!(
+            "  tls:\n    certificate: \"{}\"\n    key: \"{}\"\n",
+            cert.display(),
+            key.display()
+        );
+        Self::start_inner(auth_yaml.trim_start_matches(['\n', '\r']), Some(dir), &tls)
+    }
+
     fn start_with_auth_section(auth: &str, dir: Option<TempDir>) -> Registry {
+        Self::start_inner(auth, dir, "")
+    }
+
+    fn start_inner(auth: &str, dir: Option<TempDir>, tls: &str) -> Registry {
         let bin = require_tool("docker-registry");
         let dir = dir.unwrap_or_else(new_dir);
         let storage_dir = dir.path().join("storage");
@@ -93,7 +113,7 @@ impl Registry {
         let log_path = dir.path().join("registry.log");
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_port();
-            let config = config_yaml(port, &storage_dir, auth);
+            let config = config_yaml(port, &storage_dir, tls, auth);
             fs::write(&config_path, config).expect("cannot write registry config.yml");
             let _ = fs::remove_file(&log_path);
             let cmd = serve_command(&bin, &config_path, dir.path());
@@ -102,7 +122,11 @@ impl Registry {
             if attempt < PORT_ATTEMPTS && exits_with_addr_in_use(&mut child) {
                 continue; // the free port was taken meanwhile: try another
             }
-            child.wait_for_http(&url, START_TIMEOUT, &[401, 200]);
+            if tls.is_empty() {
+                child.wait_for_http(&url, START_TIMEOUT, &[401, 200]);
+            } else {
+                child.wait_for_port(&format!("127.0.0.1:{port}"), START_TIMEOUT);
+            }
             return Registry {
                 child,
                 port,
@@ -201,7 +225,7 @@ fn serve_command(bin: &Path, config_path: &Path, dir: &Path) -> Command {
     cmd
 }
 
-fn config_yaml(port: u16, storage: &Path, auth: &str) -> String {
+fn config_yaml(port: u16, storage: &Path, tls: &str, auth: &str) -> String {
     format!(
         "# written by tests/support/registry.rs\n\
          version: 0.1\n\
@@ -210,7 +234,7 @@ fn config_yaml(port: u16, storage: &Path, auth: &str) -> String {
          cache:\n    blobdescriptor: inmemory\n\
          http:\n  addr: 127.0.0.1:{port}\n  secret: \"{secret}\"\n  headers:\n    \
          X-Content-Type-Options: [nosniff]\n\
-         {auth}",
+         {tls}{auth}",
         storage = storage.display(),
         secret = random_hex(16),
     )
