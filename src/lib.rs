@@ -45,6 +45,7 @@
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod doctor;

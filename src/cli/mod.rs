@@ -2,6 +2,7 @@
 //! then `PORTCULLIS_*` variables) and works on the same database as the server, so an
 //! admin can manage users while it runs.
 
+mod backup;
 mod binding;
 mod check;
 mod doctor;
@@ -107,6 +108,12 @@ pub enum Command {
     /// POST /api/v1/policies/reload).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Archive a consistent snapshot of the database (taken while the server serves), the
+    /// policies, the configuration and the bundle; the private keys only with
+    /// --include-keys, encrypted under a passphrase.
+    Backup(backup::BackupArgs),
+    /// Restore an archive of `backup` (checked whole first) into an empty directory.
+    Restore(backup::RestoreArgs),
     /// The token signing keys: list, add a next key, activate it, retire the old one (as
     /// /api/v1/keys). A rotation with no failed pull, in the README's order.
     #[command(subcommand)]
@@ -115,7 +122,10 @@ pub enum Command {
 
 /// Runs the command; the error is printed by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let config = match cli.command {
+        Command::Restore(_) => Config::load_for_restore(cli.config.as_deref())?,
+        _ => Config::load(cli.config.as_deref())?,
+    };
     // Commands other than `serve` log warnings, and their changes' audit records, on stderr.
     let _log = (!matches!(cli.command, Command::Serve)).then(|| {
         let (guard, writer) = crate::telemetry::init_for_commands(&config.log);
@@ -146,6 +156,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Role(cmd) => role::run(&bindings(&config).await?, &actor, cmd).await,
         Command::Policy(cmd) => policy::run(config, &actor, cmd).await,
         Command::Key(cmd) => key::run(config, &actor, cmd).await,
+        Command::Backup(args) => backup::run_backup(config, &actor, args).await,
+        Command::Restore(args) => backup::run_restore(config, &actor, args).await,
     }
 }
 

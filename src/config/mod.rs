@@ -152,10 +152,24 @@ impl Config {
         Config::load_from(path, std::env::vars())
     }
 
+    /// As [`Config::load`], but `policies.dir` may not exist yet: `portcullis restore`
+    /// makes it.
+    pub fn load_for_restore(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with(path, std::env::vars(), false)
+    }
+
     /// Loads `path` (if any) and applies `PORTCULLIS_*` overrides from `env`.
     pub fn load_from(
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        Config::load_with(path, env, true)
+    }
+
+    fn load_with(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        require_policies: bool,
     ) -> Result<Config, ConfigError> {
         let text = match path {
             Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError {
@@ -249,13 +263,18 @@ impl Config {
             origins.env.insert(key, var);
         }
         let raw: RawConfig = table.try_into().expect("overrides keep the table's shape");
-        Config::from_raw(raw, &origins)
+        Config::from_raw(raw, &origins, require_policies)
     }
-    fn from_raw(raw: RawConfig, o: &Origins) -> Result<Config, ConfigError> {
+
+    fn from_raw(
+        raw: RawConfig,
+        o: &Origins,
+        require_policies: bool,
+    ) -> Result<Config, ConfigError> {
         let server = server::parse(&raw.server, o)?;
         let token = token::parse(&raw.token, o)?;
         let store = store::parse(&raw.store, o)?;
-        let (keys, policies) = paths::parse(&raw.keys, &raw.policies, o)?;
+        let (keys, policies) = paths::parse(&raw.keys, &raw.policies, o, require_policies)?;
         let auth = auth::parse(&raw.auth, o)?;
         let ldap = ldap::parse(&raw.ldap, o)?;
         let federation = federation::parse(&raw.federation, o)?;

@@ -47,10 +47,12 @@ pub struct PoliciesConfig {
     pub watch: bool,
 }
 
+/// `require_policies`: the policies directory must exist (always, but for a restore).
 pub(super) fn parse(
     keys: &RawKeys,
     policies: &RawPolicies,
     o: &Origins,
+    require_policies: bool,
 ) -> Result<(KeysConfig, PoliciesConfig), ConfigError> {
     let err = |key: &str, problem: String, fix: &str| o.error(key, problem, fix);
     let non_empty_path = |key: &str, value: &str| {
@@ -66,7 +68,7 @@ pub(super) fn parse(
     };
     let keys_dir = non_empty_path("keys.dir", &keys.dir)?;
     let policies_dir = non_empty_path("policies.dir", &policies.dir)?;
-    if !policies_dir.is_dir() {
+    if require_policies && !policies_dir.is_dir() {
         return Err(err(
             "policies.dir",
             format!("{} is not a readable directory", policies_dir.display()),

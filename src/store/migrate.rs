@@ -182,8 +182,12 @@ async fn adopt_legacy_records(
     Ok(())
 }
 
+/// Every migration this version knows.
+pub fn known() -> Vec<i64> {
+    MIGRATIONS.iter().map(|m| m.0).collect()
+}
+
 /// The versions applied so far.
-#[cfg(test)]
 pub(super) async fn applied(store: &Store) -> Result<Vec<i64>, StoreError> {
     let rows: Result<Vec<(i64,)>, _> = sqlx::query_as(
         "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",

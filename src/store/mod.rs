@@ -12,6 +12,7 @@ mod migrate;
 mod refresh_tokens;
 mod robots;
 mod signing_keys;
+mod snapshot;
 mod sqlite_file;
 mod users;
 mod web_sessions;
@@ -27,9 +28,11 @@ use sqlx::AnyPool;
 pub use access_tokens::{AccessTokenRecord, NewAccessToken};
 pub use audit_events::{AuditQuery, AuditRecord, AuditRow};
 pub use bindings::{BindingFields, BindingRecord, RoleRecord, MAX_BINDINGS, MAX_ROLES};
+pub use migrate::known as migrations_known;
 pub use refresh_tokens::{NewRefreshToken, RefreshTokenRecord};
 pub use robots::{RobotRecord, RobotSecretRecord};
 pub use signing_keys::{KeyRecord, MAX_KEYS};
+pub use snapshot::edit_sqlite_file;
 
 use epoch::Epoch;
 pub use sqlite_file::mode_warnings;
@@ -392,7 +395,8 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+/// The file of a `sqlite:` URL (`None` for PostgreSQL or an in-memory database).
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
