@@ -87,6 +87,7 @@ pub async fn activate(
 }
 
 #[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RetireQuery {
     /// Drop a retired key even though tokens it signed may still be valid.
     #[serde(default)]
