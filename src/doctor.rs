@@ -476,7 +476,10 @@ async fn accepted(client: &reqwest::Client, v2: &str, token: &str) -> bool {
 }
 
 fn client(o: &Options) -> Result<reqwest::Client, String> {
+    // Named, so that the probes refused on purpose (the kid forms the registry does not
+    // read) are told apart from clients' in the registry's log.
     let mut b = reqwest::Client::builder()
+        .user_agent(concat!("portcullis-doctor/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none());
     if let Some(ca) = &o.ca_file {
