@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use support::{basic_auth, http_get, http_request, Portcullis};
+use support::{basic_auth, http_get, Portcullis};
 
 const PASSPHRASE: &str = "a long backup passphrase 42\n";
 
@@ -240,16 +240,7 @@ fn a_backup_taken_under_load_restores_every_credential_into_an_empty_directory()
         kid_a,
         "signed with the same key: the registry needs nothing new"
     );
-    let grant = http_request(
-        "POST",
-        &format!("{}/token", b.url()),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        Some(
-            format!("grant_type=refresh_token&service=portcullis&refresh_token={refresh}")
-                .as_bytes(),
-        ),
-    )
-    .unwrap();
+    let grant = support::refresh_grant(&b.url(), "portcullis", &refresh).unwrap();
     assert_eq!(grant.status, 200, "the refresh token: {}", grant.text());
 
     // Not over what exists.

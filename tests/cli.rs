@@ -724,3 +724,17 @@ fn a_binding_whose_role_a_file_no_longer_defines_is_left_out_and_check_says_so()
         check.stdout
     );
 }
+
+#[test]
+fn the_bundle_the_registry_reads_is_readable_by_other_users() {
+    let dir = workdir();
+    portcullis(dir.path(), &["registry-config"], &[], None).assert_success("registry-config");
+    for f in ["keys/bundle.pem", "keys/jwks.json"] {
+        let mode = std::fs::metadata(dir.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o644, "{f}: the registry often runs as another user");
+    }
+}

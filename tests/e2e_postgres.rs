@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{basic_auth, http_get, http_request, Portcullis, Postgres};
+use support::{basic_auth, http_get, Portcullis, Postgres};
 
 /// The keys directory replicas share (as they would a Kubernetes Secret): the key that
 /// seals the signing keys in the database is there.
@@ -62,16 +62,7 @@ fn two_replicas_share_users_tokens_and_revocations_through_postgresql() {
     )
     .unwrap();
     let refresh = login.json()["refresh_token"].as_str().unwrap().to_string();
-    let grant = http_request(
-        "POST",
-        &format!("{}/token", b.url()),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        Some(
-            format!("grant_type=refresh_token&service=portcullis&refresh_token={refresh}")
-                .as_bytes(),
-        ),
-    )
-    .unwrap();
+    let grant = support::refresh_grant(&b.url(), "portcullis", &refresh).unwrap();
     assert_eq!(grant.status, 200, "{}", grant.text());
 
     // A password change made through the CLI: replica B remembered the old password, and

@@ -482,9 +482,20 @@ pub(super) fn write_if_changed(path: &Path, contents: &[u8]) -> Result<(), KeyEr
     if fs::read(path).ok().as_deref() == Some(contents) {
         return Ok(());
     }
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, contents).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+    // A temporary file of its own: replicas sharing the directory write the same file at
+    // the same moment (the last rename wins; both hold the same keys).
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // Public material, read by the registry (often another user).
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.write_all(contents).map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| KeyError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

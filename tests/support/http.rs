@@ -149,6 +149,20 @@ pub fn http_request_timeout(
     parse_response(&raw, method.eq_ignore_ascii_case("HEAD"))
 }
 
+/// `POST {base}/token` with `grant_type=refresh_token` for `service`, as docker and
+/// skopeo exchange an identity token for an access token.
+pub fn refresh_grant(base: &str, service: &str, refresh: &str) -> io::Result<HttpResponse> {
+    http_request(
+        "POST",
+        &format!("{base}/token"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(
+            format!("grant_type=refresh_token&service={service}&refresh_token={refresh}")
+                .as_bytes(),
+        ),
+    )
+}
+
 /// `GET url` with extra `headers` (e.g. `("Authorization", &basic_auth(u, p))`).
 pub fn http_get(url: &str, headers: &[(&str, &str)]) -> io::Result<HttpResponse> {
     http_request("GET", url, headers, None)

@@ -136,8 +136,8 @@ pub use browser::Browser;
 pub use docker_cli::DockerCli;
 pub use encoding::{base64_decode, base64_encode};
 pub use http::{
-    basic_auth, http_get, http_request, http_request_timeout, wait_for_http, wait_for_http_status,
-    HttpResponse,
+    basic_auth, http_get, http_request, http_request_timeout, refresh_grant, wait_for_http,
+    wait_for_http_status, HttpResponse,
 };
 pub use image::{make_test_image, oci_ref};
 pub use oidc::MockOidc;
