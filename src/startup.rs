@@ -146,6 +146,7 @@ impl Application {
             login,
             probes,
             crate::manage::Keys::new(ring.clone()),
+            crate::http::client_addr::TrustedProxies::new(config.server.trusted_proxies.clone()),
         ));
         if config.server.benchmark_routes {
             tracing::warn!(

@@ -22,6 +22,8 @@ pub struct RawServer {
     pub request_timeout: String,
     /// How long an idle connection is kept open for the next request.
     pub keep_alive: String,
+    /// Proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -33,6 +35,7 @@ impl Default for RawServer {
             max_connections: 10_000,
             request_timeout: "10s".into(),
             keep_alive: "5s".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -48,6 +51,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     pub request_timeout: Duration,
     pub keep_alive: Duration,
+    /// The peers whose forwarding headers name the client (the throttle, the audit and the
+    /// logs then use that address).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl ServerConfig {
@@ -124,6 +130,28 @@ pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, Config
             "use 0s (close after each request) to 1h; 5s is usual",
         ));
     }
+    let mut trusted_proxies = Vec::new();
+    for entry in &raw.trusted_proxies {
+        let e = entry.trim();
+        let net = e
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| e.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                err(
+                    "server.trusted_proxies",
+                    format!("{e:?} is not an IP address or CIDR"),
+                    "list the load balancers in front of portcullis, e.g. [\"10.0.0.0/8\", \"192.0.2.10\"]",
+                )
+            })?;
+        if net.prefix_len() == 0 {
+            return Err(err(
+                "server.trusted_proxies",
+                format!("{e:?} trusts every address"),
+                "list only the proxies in front of portcullis: with everyone trusted, any client could name any address and escape the throttle",
+            ));
+        }
+        trusted_proxies.push(net.trunc());
+    }
     Ok(ServerConfig {
         listen,
         public_url,
@@ -132,5 +160,6 @@ pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, Config
         max_connections,
         request_timeout,
         keep_alive,
+        trusted_proxies,
     })
 }

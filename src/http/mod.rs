@@ -3,6 +3,7 @@
 
 pub mod api;
 mod bench;
+pub mod client_addr;
 pub mod deadline;
 mod error;
 mod health;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub probes: Vec<Arc<dyn Probe>>,
     /// The signing keys: rotation, the bundle and the JWKS.
     pub keys: crate::manage::Keys,
+    /// Whose forwarding headers name the client.
+    pub proxies: client_addr::TrustedProxies,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
         login: Option<login::Login>,
         probes: Vec<Arc<dyn Probe>>,
         keys: crate::manage::Keys,
+        proxies: client_addr::TrustedProxies,
     ) -> AppState {
         let bench_constant = if bench_routes {
             bench::constant_body(&tokens)
@@ -66,6 +70,7 @@ impl AppState {
             login,
             probes,
             keys,
+            proxies,
         }
     }
 }

@@ -84,7 +84,7 @@ async fn respond(
     state: &AppState,
     parsed: Result<Parsed, RequestError>,
 ) -> Result<HttpResponse, ApiError> {
-    let client = req.peer_addr().map(|a| a.ip());
+    let client = state.proxies.client_ip(req);
     let realm = &state.tokens.service;
     let parsed = parsed.inspect_err(|e| {
         audit::token(&TokenEvent {

@@ -55,7 +55,10 @@ impl FromRequest for Admin {
         let mut values = req.headers().get_all(header::AUTHORIZATION);
         let first = values.next().map(|v| v.to_str().map(str::to_owned));
         let second = values.next().is_some();
-        let client = req.peer_addr().map(|a| a.ip());
+        let client = state
+            .as_ref()
+            .and_then(|s| s.proxies.client_ip(req))
+            .or_else(|| req.peer_addr().map(|a| a.ip()));
         Box::pin(async move {
             let Some(state) = state else {
                 return Err(Problem::unavailable("server"));

@@ -96,7 +96,7 @@ pub async fn sign_in(
         username: form.username.clone(),
         password: SecretString::from(form.password),
     };
-    let client = req.peer_addr().map(|a| a.ip());
+    let client = state.proxies.client_ip(&req);
     let tokens = &state.tokens;
     let who = match tokens
         .authn()
