@@ -146,8 +146,10 @@ impl Application {
             login,
             probes,
             crate::manage::Keys::new(ring.clone()),
-            crate::http::client_addr::TrustedProxies::new(config.server.trusted_proxies.clone()),
-        ));
+        )
+        .with_proxies(crate::http::client_addr::TrustedProxies::new(
+            config.server.trusted_proxies.clone(),
+        )));
         if config.server.benchmark_routes {
             tracing::warn!(
                 "server.benchmark_routes is on: /bench/constant and /bench/sign are served"

@@ -53,7 +53,6 @@ impl AppState {
         login: Option<login::Login>,
         probes: Vec<Arc<dyn Probe>>,
         keys: crate::manage::Keys,
-        proxies: client_addr::TrustedProxies,
     ) -> AppState {
         let bench_constant = if bench_routes {
             bench::constant_body(&tokens)
@@ -70,8 +69,14 @@ impl AppState {
             login,
             probes,
             keys,
-            proxies,
+            proxies: client_addr::TrustedProxies::default(),
         }
+    }
+
+    /// The proxies whose forwarding headers name the client (none by default).
+    pub fn with_proxies(mut self, proxies: client_addr::TrustedProxies) -> AppState {
+        self.proxies = proxies;
+        self
     }
 }
 
