@@ -138,18 +138,21 @@ impl Application {
             store.clone(),
             &config.server.public_url,
         ));
-        let state = Arc::new(AppState::new(
-            tokens,
-            store.clone(),
-            reloader.clone(),
-            config.server.benchmark_routes,
-            login,
-            probes,
-            crate::manage::Keys::new(ring.clone()),
-        )
-        .with_proxies(crate::http::client_addr::TrustedProxies::new(
-            config.server.trusted_proxies.clone(),
-        )));
+        let state = Arc::new(
+            AppState::new(
+                tokens,
+                store.clone(),
+                reloader.clone(),
+                config.server.benchmark_routes,
+                login,
+                probes,
+                crate::manage::Keys::new(ring.clone()),
+            )
+            .with_proxies(crate::http::client_addr::TrustedProxies::new(
+                config.server.trusted_proxies.clone(),
+            ))
+            .with_cors(config.server.cors.clone()),
+        );
         if config.server.benchmark_routes {
             tracing::warn!(
                 "server.benchmark_routes is on: /bench/constant and /bench/sign are served"

@@ -40,7 +40,7 @@ pub use log::{LogConfig, LogFormat, RawLog};
 pub use oidc::{OidcConfig, RawOidc};
 pub use paths::{KeysConfig, PoliciesConfig, RawKeys, RawPolicies};
 pub use secret::RawSecret;
-pub use server::{RawServer, ServerConfig};
+pub use server::{CorsConfig, RawServer, ServerConfig};
 pub use store::{RawStore, StoreConfig};
 pub use token::{Algorithm, KidFormat, RawToken, TokenConfig};
 

@@ -24,6 +24,36 @@ pub struct RawServer {
     pub keep_alive: String,
     /// Proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: Vec<String>,
+    /// Cross-origin access to `/token` and the admin API, for browser apps on other origins.
+    pub cors: RawCors,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCors {
+    /// `https://ui.example.com`, or `*` (then without credentials). Empty: none.
+    pub allowed_origins: Vec<String>,
+    /// Let those origins send credentials (cookies, `Authorization` through `fetch`'s
+    /// `credentials: "include"`). Never with `*`.
+    pub allow_credentials: bool,
+    /// How long a browser may remember a preflight's answer.
+    pub max_age: String,
+}
+
+/// Who may call `/token` and the admin API from a browser on another origin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CorsConfig {
+    /// Exact origins (`scheme://host[:port]`); empty with `any_origin`.
+    pub allowed_origins: Vec<String>,
+    pub any_origin: bool,
+    pub allow_credentials: bool,
+    pub max_age: Duration,
+}
+
+impl CorsConfig {
+    pub fn enabled(&self) -> bool {
+        self.any_origin || !self.allowed_origins.is_empty()
+    }
 }
 
 impl Default for RawServer {
@@ -36,6 +66,7 @@ impl Default for RawServer {
             request_timeout: "10s".into(),
             keep_alive: "5s".into(),
             trusted_proxies: Vec::new(),
+            cors: RawCors::default(),
         }
     }
 }
@@ -54,6 +85,7 @@ pub struct ServerConfig {
     /// The peers whose forwarding headers name the client (the throttle, the audit and the
     /// logs then use that address).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub cors: CorsConfig,
 }
 
 impl ServerConfig {
@@ -152,6 +184,7 @@ pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, Config
         }
         trusted_proxies.push(net.trunc());
     }
+    let cors = cors(&raw.cors, o)?;
     Ok(ServerConfig {
         listen,
         public_url,
@@ -161,5 +194,56 @@ pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, Config
         request_timeout,
         keep_alive,
         trusted_proxies,
+        cors,
     })
+}
+
+fn cors(raw: &RawCors, o: &Origins) -> Result<CorsConfig, ConfigError> {
+    let err = |key: &str, problem: String, fix: &str| o.error(key, problem, fix);
+    let mut c = CorsConfig {
+        allow_credentials: raw.allow_credentials,
+        max_age: if raw.max_age.trim().is_empty() {
+            Duration::from_secs(600)
+        } else {
+            o.duration("server.cors.max_age", &raw.max_age)?
+        },
+        ..CorsConfig::default()
+    };
+    for origin in &raw.allowed_origins {
+        let origin = origin.trim();
+        if origin == "*" {
+            c.any_origin = true;
+            continue;
+        }
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        match rest {
+            Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ', '*']) => {
+                c.allowed_origins.push(origin.to_owned())
+            }
+            _ => {
+                return Err(err(
+                    "server.cors.allowed_origins",
+                    format!("{origin:?} is not an origin"),
+                    "write scheme, host and port only, as browsers send them: \"https://ui.example.com\" or \"http://localhost:8080\" (no path, no trailing slash, no wildcard in the name)",
+                ))
+            }
+        }
+    }
+    if c.any_origin && c.allow_credentials {
+        return Err(err(
+            "server.cors.allow_credentials",
+            "credentials cannot be allowed to every origin (\"*\")".into(),
+            "list the origins that may send credentials in server.cors.allowed_origins, or set allow_credentials = false",
+        ));
+    }
+    if c.any_origin && !c.allowed_origins.is_empty() {
+        return Err(err(
+            "server.cors.allowed_origins",
+            "\"*\" and named origins together".into(),
+            "give either \"*\" alone, or the origins",
+        ));
+    }
+    Ok(c)
 }

@@ -4,6 +4,7 @@
 pub mod api;
 mod bench;
 pub mod client_addr;
+mod cors;
 pub mod deadline;
 mod error;
 mod health;
@@ -13,6 +14,7 @@ pub mod token_request;
 
 use std::sync::Arc;
 
+use actix_web::http::Method;
 use actix_web::web;
 
 pub use error::ApiError;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub keys: crate::manage::Keys,
     /// Whose forwarding headers name the client.
     pub proxies: client_addr::TrustedProxies,
+    /// Cross-origin access to `/token` and the admin API.
+    pub cors: crate::config::CorsConfig,
 }
 
 impl AppState {
@@ -70,7 +74,14 @@ impl AppState {
             probes,
             keys,
             proxies: client_addr::TrustedProxies::default(),
+            cors: Default::default(),
         }
+    }
+
+    /// Who may call `/token` and the admin API from another origin (nobody by default).
+    pub fn with_cors(mut self, cors: crate::config::CorsConfig) -> AppState {
+        self.cors = cors;
+        self
     }
 
     /// The proxies whose forwarding headers name the client (none by default).
@@ -84,10 +95,18 @@ impl AppState {
 pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let bench_routes = state.bench_routes;
+        let cors = state.cors.clone();
         // `/token` first, one handler choosing by method itself: routes are tried in order,
         // and actix's method guards allocate on every request (to list the allowed methods).
-        cfg.app_data(web::Data::from(state))
-            .route("/token", web::to(token::token));
+        // CORS is mounted only when configured (`Condition` costs a branch otherwise).
+        cfg.app_data(web::Data::from(state)).service(
+            web::resource("/token")
+                .wrap(actix_web::middleware::Condition::new(
+                    cors.enabled(),
+                    cors::cors(&cors, &[Method::GET, Method::POST]),
+                ))
+                .to(token::token),
+        );
         if bench_routes {
             cfg.route("/bench/constant", web::get().to(bench::constant))
                 .route("/bench/sign", web::get().to(bench::sign));
@@ -144,7 +163,7 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route(web::post().to(login::logout))
                     .default_service(web::to(login::no_such_page)),
             )
-            .configure(api::routes)
+            .configure(|cfg| api::routes(cfg, &cors))
             .route("/static/console.css", web::get().to(login::stylesheet))
             .route("/.well-known/jwks.json", web::get().to(api::jwks))
             .route("/healthz", web::get().to(health::healthz))

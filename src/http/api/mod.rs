@@ -34,7 +34,7 @@ use crate::domain::Lifetime;
 const MAX_BODY: usize = 64 * 1024;
 
 /// The routes, under `/api/v1`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, cors: &crate::config::CorsConfig) {
     use actix_web::web::{delete, get, patch, post, put};
     let json = web::JsonConfig::default()
         .limit(MAX_BODY)
@@ -44,8 +44,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .error_handler(|e, _| Problem::not_found(format!("no such resource: {e}")).into());
     let query = web::QueryConfig::default()
         .error_handler(|e, _| Problem::bad_request(format!("bad query: {e}")).into());
+    use actix_web::http::Method;
     cfg.service(
         web::scope("/api/v1")
+            .wrap(actix_web::middleware::Condition::new(
+                cors.enabled(),
+                super::cors::cors(
+                    cors,
+                    &[
+                        Method::GET,
+                        Method::POST,
+                        Method::PUT,
+                        Method::PATCH,
+                        Method::DELETE,
+                    ],
+                ),
+            ))
             .app_data(json)
             .app_data(path)
             .app_data(query)
