@@ -85,6 +85,8 @@ pub struct TokenEvent<'a, 'r> {
     /// Why, when nothing was decided: why credentials were refused or the request is invalid.
     pub reason: &'a str,
     pub jti: &'a str,
+    /// The request's id (its `X-Request-Id`).
+    pub request_id: &'a str,
 }
 
 impl TokenEvent<'_, '_> {
@@ -136,6 +138,7 @@ impl TokenEvent<'_, '_> {
             });
         }
         v.text("jti", self.jti);
+        v.text("request_id", self.request_id);
     }
 }
 
@@ -278,7 +281,7 @@ pub fn token(e: &TokenEvent<'_, '_>) {
     match SINK.get() {
         Some(sink) => emit(sink, |v| e.fields(v)),
         None => {
-            let [event, outcome, subject, auth, client_ip, client_id, service, requested, granted, reason, jti] =
+            let [event, outcome, subject, auth, client_ip, client_id, service, requested, granted, reason, jti, request_id] =
                 collect(|v| e.fields(v));
             tracing::info!(
                 target: "audit",
@@ -293,6 +296,7 @@ pub fn token(e: &TokenEvent<'_, '_>) {
                 granted,
                 reason,
                 jti,
+                request_id,
             );
         }
     }
@@ -408,6 +412,7 @@ mod tests {
             decisions: &[],
             reason,
             jti: "j",
+            request_id: "r-1",
         }
     }
 

@@ -125,3 +125,60 @@ fn a_trusted_proxys_forwarded_address_is_throttled_and_audited_and_a_forged_one_
         "the proxy is not the client"
     );
 }
+
+/// The `X-Request-Id` of an anonymous `GET /token` sent from `from` with `headers`.
+fn request_id_from(p: &Portcullis, from: &str, headers: &[&str]) -> String {
+    let mut config = String::new();
+    for h in headers {
+        config.push_str(&format!("header = \"{h}\"\n"));
+    }
+    let mut cmd = Command::new(require_tool("curl"));
+    cmd.args([
+        "-s",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "--config",
+        "-",
+        "--interface",
+        from,
+    ])
+    .arg(format!(
+        "{}/token?service=portcullis&scope=repository:nope/x:push",
+        p.url()
+    ));
+    let out = run_command(cmd, Some(config.as_bytes()), Duration::from_secs(30));
+    out.assert_success("curl");
+    out.stdout
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-request-id")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no X-Request-Id in:\n{}", out.stdout))
+}
+
+#[test]
+fn every_answer_carries_a_request_id_that_its_audit_record_names_and_only_a_proxy_may_choose_it() {
+    let p = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_SERVER__TRUSTED_PROXIES", "127.0.0.2")],
+    );
+    let first = request_id_from(&p, "127.0.0.1", &[]);
+    let second = request_id_from(&p, "127.0.0.1", &[]);
+    assert_ne!(first, second);
+    // Each answer's id is in its own audit record.
+    p.wait_for_log(&format!("request_id=\"{first}\""));
+    p.wait_for_log(&format!("request_id=\"{second}\""));
+    // A client cannot choose its id; the load balancer can (the id it logged).
+    let forged = request_id_from(&p, "127.0.0.3", &["X-Request-Id: chosen-by-client"]);
+    assert_ne!(forged, "chosen-by-client");
+    let kept = request_id_from(&p, "127.0.0.2", &["X-Request-Id: lb-7f3a-0001"]);
+    assert_eq!(kept, "lb-7f3a-0001");
+    p.wait_for_log("request_id=\"lb-7f3a-0001\"");
+    // Other routes carry one too.
+    let health = support::http_get(&format!("{}/healthz", p.url()), &[]).unwrap();
+    assert!(health.header("x-request-id").is_some_and(|v| !v.is_empty()));
+}

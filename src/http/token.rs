@@ -85,6 +85,7 @@ async fn respond(
     parsed: Result<Parsed, RequestError>,
 ) -> Result<HttpResponse, ApiError> {
     let client = state.proxies.client_ip(req);
+    let request_id = super::request_id::RequestId::of(req);
     let realm = &state.tokens.service;
     let parsed = parsed.inspect_err(|e| {
         audit::token(&TokenEvent {
@@ -103,12 +104,13 @@ async fn respond(
             decisions: &[],
             reason: &e.message,
             jti: "",
+            request_id: request_id.as_str(),
         })
     });
     let Parsed { flavor, request } = parsed.map_err(|e| ApiError::from_request(e, realm))?;
     let grant = state
         .tokens
-        .handle(request, client)
+        .handle(request, client, request_id.as_str())
         .await
         .map_err(|r| ApiError::from_refusal(r, realm))?;
     Ok(HttpResponse::Ok()

@@ -95,11 +95,13 @@ impl TokenService {
         &self.policies
     }
 
-    /// Answers one token request from `client` (the peer's address, when known).
+    /// Answers one token request from `client` (its address, when known), whose id is
+    /// `request_id` (for the audit record).
     pub async fn handle(
         &self,
         mut req: TokenRequest,
         client: Option<IpAddr>,
+        request_id: &str,
     ) -> Result<Grant, Refusal> {
         let scopes = std::mem::take(&mut req.scopes);
         let mut event = TokenEvent {
@@ -119,6 +121,7 @@ impl TokenService {
             decisions: &[],
             reason: "",
             jti: "",
+            request_id,
         };
 
         // A service the registry names differently from us is a misconfiguration that
@@ -228,6 +231,7 @@ impl TokenService {
             client_ip,
             client_id,
             service,
+            request_id,
             ..
         } = event;
         let decisions: Vec<Decision> = scopes
@@ -267,6 +271,7 @@ impl TokenService {
             decisions: &decisions,
             reason: "login (no scope requested)",
             jti: &token.jti,
+            request_id,
         });
         Ok(Grant {
             token,

@@ -1,0 +1,128 @@
+//! A request id on every request: in the response's `X-Request-Id`, and in the audit record
+//! of a token request, so that a refusal a user reports can be found in the audit. A trusted
+//! proxy's `X-Request-Id` is kept (the id the load balancer logged); from anyone else it is
+//! replaced, so a client cannot make its records look like another's.
+//!
+//! An id is this process's random prefix and a counter (`k3fq9a2m-1f4`): unique without a
+//! random number per request, cheap enough for the warm path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, HttpMessage, HttpRequest};
+
+use super::AppState;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The longest id kept from a proxy.
+const MAX_LEN: usize = 64;
+
+/// The id of the request being served (in its extensions).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub HeaderValue);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or("")
+    }
+
+    /// The id of `req` ("" outside the middleware, in unit tests).
+    pub fn of(req: &HttpRequest) -> RequestId {
+        req.extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or(RequestId(HeaderValue::from_static("")))
+    }
+}
+
+fn prefix() -> &'static str {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 5];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+        data_encoding::BASE32_NOPAD
+            .encode(&bytes)
+            .to_ascii_lowercase()
+    })
+}
+
+fn next_id() -> HeaderValue {
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    id_for(prefix(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `PREFIX-N` (N in hex), written into a buffer on the stack.
+fn id_for(prefix: &str, n: u64) -> HeaderValue {
+    let mut buf = [0u8; 48];
+    let p = prefix.as_bytes();
+    buf[..p.len()].copy_from_slice(p);
+    buf[p.len()] = b'-';
+    let mut end = p.len() + 1;
+    let nibbles = (64 - (n | 1).leading_zeros()).div_ceil(4);
+    for i in (0..nibbles).rev() {
+        buf[end] = b"0123456789abcdef"[((n >> (i * 4)) & 0xf) as usize];
+        end += 1;
+    }
+    HeaderValue::from_bytes(&buf[..end]).expect("base32 and hex digits")
+}
+
+/// A proxy's id, if it is one we keep: short, and only characters safe in a log.
+fn acceptable(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_LEN
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+}
+
+/// Gives `req` its id (called by the edge middleware, `deadline::body_deadline`, which
+/// every request goes through: one middleware layer less on the warm path); the id to put
+/// on the response.
+pub fn assign(req: &ServiceRequest) -> HeaderValue {
+    let from_proxy = req.headers().get(&X_REQUEST_ID).filter(|v| {
+        acceptable(v)
+            && req
+                .app_data::<web::Data<AppState>>()
+                .is_some_and(|s| s.proxies.via_trusted_proxy(req.request()))
+    });
+    let id = match from_proxy {
+        Some(v) => v.clone(),
+        None => next_id(),
+    };
+    req.extensions_mut().insert(RequestId(id.clone()));
+    id
+}
+
+/// Puts the request's id on its response.
+pub fn stamp<B>(res: &mut ServiceResponse<B>, id: HeaderValue) {
+    res.headers_mut().insert(X_REQUEST_ID, id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_the_prefix_and_the_counter_in_hex() {
+        assert_eq!(id_for("abc", 0), "abc-0");
+        assert_eq!(id_for("abc", 1), "abc-1");
+        assert_eq!(id_for("abc", 0x1f4), "abc-1f4");
+        assert_eq!(id_for("abc", u64::MAX), "abc-ffffffffffffffff");
+        assert_eq!(prefix().len(), 8);
+    }
+
+    #[test]
+    fn ids_are_unique_and_a_proxys_is_kept_only_when_safe_to_log() {
+        let (a, b) = (next_id(), next_id());
+        assert_ne!(a, b);
+        assert!(acceptable(&a), "{a:?}");
+        assert!(acceptable(&HeaderValue::from_static("lb-7f3a:0001")));
+        assert!(!acceptable(&HeaderValue::from_static("a b")));
+        assert!(!acceptable(&HeaderValue::from_static("x\"y")));
+        assert!(!acceptable(
+            &HeaderValue::from_str(&"a".repeat(65)).unwrap()
+        ));
+    }
+}
