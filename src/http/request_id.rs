@@ -19,21 +19,44 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest id kept from a proxy.
 const MAX_LEN: usize = 64;
 
-/// The id of the request being served (in its extensions).
+/// The id of the request being served (in its extensions): a number of this process, or
+/// the id a trusted proxy gave. Kept as a number until written: text is made twice per
+/// request (the header, the audit record) on the stack.
 #[derive(Clone, Debug)]
-pub struct RequestId(pub HeaderValue);
+pub enum RequestId {
+    Own(u64),
+    Proxy(HeaderValue),
+}
 
 impl RequestId {
-    pub fn as_str(&self) -> &str {
-        self.0.to_str().unwrap_or("")
-    }
-
-    /// The id of `req` ("" outside the middleware, in unit tests).
+    /// The id of `req` (`Own(0)` outside the middleware, in unit tests).
     pub fn of(req: &HttpRequest) -> RequestId {
         req.extensions()
             .get::<RequestId>()
             .cloned()
-            .unwrap_or(RequestId(HeaderValue::from_static("")))
+            .unwrap_or(RequestId::Own(0))
+    }
+
+    /// The id as text, written into `buf`.
+    pub fn write<'b>(&'b self, buf: &'b mut [u8; 48]) -> &'b str {
+        match self {
+            RequestId::Own(n) => {
+                let len = id_for(prefix(), *n, buf);
+                std::str::from_utf8(&buf[..len]).unwrap_or("")
+            }
+            RequestId::Proxy(v) => v.to_str().unwrap_or(""),
+        }
+    }
+
+    fn header(&self) -> HeaderValue {
+        match self {
+            RequestId::Own(n) => {
+                let mut buf = [0u8; 48];
+                let len = id_for(prefix(), *n, &mut buf);
+                HeaderValue::from_bytes(&buf[..len]).expect("base32 and hex digits")
+            }
+            RequestId::Proxy(v) => v.clone(),
+        }
     }
 }
 
@@ -48,14 +71,13 @@ fn prefix() -> &'static str {
     })
 }
 
-fn next_id() -> HeaderValue {
+fn next_id() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(1);
-    id_for(prefix(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// `PREFIX-N` (N in hex), written into a buffer on the stack.
-fn id_for(prefix: &str, n: u64) -> HeaderValue {
-    let mut buf = [0u8; 48];
+/// Writes `PREFIX-N` (N in hex) into `buf`; its length.
+fn id_for(prefix: &str, n: u64, buf: &mut [u8; 48]) -> usize {
     let p = prefix.as_bytes();
     buf[..p.len()].copy_from_slice(p);
     buf[p.len()] = b'-';
@@ -65,7 +87,7 @@ fn id_for(prefix: &str, n: u64) -> HeaderValue {
         buf[end] = b"0123456789abcdef"[((n >> (i * 4)) & 0xf) as usize];
         end += 1;
     }
-    HeaderValue::from_bytes(&buf[..end]).expect("base32 and hex digits")
+    end
 }
 
 /// A proxy's id, if it is one we keep: short, and only characters safe in a log.
@@ -80,7 +102,7 @@ fn acceptable(v: &HeaderValue) -> bool {
 /// Gives `req` its id (called by the edge middleware, `deadline::body_deadline`, which
 /// every request goes through: one middleware layer less on the warm path); the id to put
 /// on the response.
-pub fn assign(req: &ServiceRequest) -> HeaderValue {
+pub fn assign(req: &ServiceRequest) -> RequestId {
     let from_proxy = req.headers().get(&X_REQUEST_ID).filter(|v| {
         acceptable(v)
             && req
@@ -88,16 +110,16 @@ pub fn assign(req: &ServiceRequest) -> HeaderValue {
                 .is_some_and(|s| s.proxies.via_trusted_proxy(req.request()))
     });
     let id = match from_proxy {
-        Some(v) => v.clone(),
-        None => next_id(),
+        Some(v) => RequestId::Proxy(v.clone()),
+        None => RequestId::Own(next_id()),
     };
-    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(id.clone());
     id
 }
 
 /// Puts the request's id on its response.
-pub fn stamp<B>(res: &mut ServiceResponse<B>, id: HeaderValue) {
-    res.headers_mut().insert(X_REQUEST_ID, id);
+pub fn stamp<B>(res: &mut ServiceResponse<B>, id: &RequestId) {
+    res.headers_mut().insert(X_REQUEST_ID, id.header());
 }
 
 #[cfg(test)]
@@ -106,18 +128,23 @@ mod tests {
 
     #[test]
     fn an_id_is_the_prefix_and_the_counter_in_hex() {
-        assert_eq!(id_for("abc", 0), "abc-0");
-        assert_eq!(id_for("abc", 1), "abc-1");
-        assert_eq!(id_for("abc", 0x1f4), "abc-1f4");
-        assert_eq!(id_for("abc", u64::MAX), "abc-ffffffffffffffff");
+        let text = |n| {
+            let mut buf = [0u8; 48];
+            let len = id_for("abc", n, &mut buf);
+            String::from_utf8(buf[..len].to_vec()).unwrap()
+        };
+        assert_eq!(text(0), "abc-0");
+        assert_eq!(text(1), "abc-1");
+        assert_eq!(text(0x1f4), "abc-1f4");
+        assert_eq!(text(u64::MAX), "abc-ffffffffffffffff");
         assert_eq!(prefix().len(), 8);
     }
 
     #[test]
     fn ids_are_unique_and_a_proxys_is_kept_only_when_safe_to_log() {
-        let (a, b) = (next_id(), next_id());
-        assert_ne!(a, b);
-        assert!(acceptable(&a), "{a:?}");
+        let (a, b) = (RequestId::Own(next_id()), RequestId::Own(next_id()));
+        assert_ne!(a.header(), b.header());
+        assert!(acceptable(&a.header()), "{a:?}");
         assert!(acceptable(&HeaderValue::from_static("lb-7f3a:0001")));
         assert!(!acceptable(&HeaderValue::from_static("a b")));
         assert!(!acceptable(&HeaderValue::from_static("x\"y")));

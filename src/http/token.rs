@@ -86,6 +86,8 @@ async fn respond(
 ) -> Result<HttpResponse, ApiError> {
     let client = state.proxies.client_ip(req);
     let request_id = super::request_id::RequestId::of(req);
+    let mut id_buf = [0u8; 48];
+    let request_id = request_id.write(&mut id_buf);
     let realm = &state.tokens.service;
     let parsed = parsed.inspect_err(|e| {
         audit::token(&TokenEvent {
@@ -104,13 +106,13 @@ async fn respond(
             decisions: &[],
             reason: &e.message,
             jti: "",
-            request_id: request_id.as_str(),
+            request_id,
         })
     });
     let Parsed { flavor, request } = parsed.map_err(|e| ApiError::from_request(e, realm))?;
     let grant = state
         .tokens
-        .handle(request, client, request_id.as_str())
+        .handle(request, client, request_id)
         .await
         .map_err(|r| ApiError::from_refusal(r, realm))?;
     Ok(HttpResponse::Ok()
