@@ -29,12 +29,13 @@ pub const BODY_TIMED_OUT: &str = "the request body did not arrive in time";
 pub struct BodyTimeout(pub Duration);
 
 /// Middleware: wraps every request's body in a stream that fails once the deadline passes.
-/// It is the one middleware every request goes through, so it also gives each answer its
-/// request id (`request_id.rs`).
+/// It is the one middleware every request goes through, so it also gives each its id
+/// (`request_id.rs`).
 pub async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = super::request_id::assign(&req);
     // Requests without a body (every GET) have nothing to wait for.
     let headers = req.headers();
     let has_body = headers.contains_key(header::TRANSFER_ENCODING)
@@ -57,7 +58,7 @@ pub async fn body_deadline(
         req.set_payload(Payload::from(late));
     }
     let mut res = next.call(req).await?;
-    super::request_id::stamp_if_missing(&mut res);
+    super::request_id::stamp(&mut res, &id);
     Ok(res)
 }
 

@@ -4,24 +4,23 @@
 //! replaced, so a client cannot make its records look like another's.
 //!
 //! An id is this process's random prefix and a counter (`k3fq9a2m-1f4`): unique without a
-//! random number per request, cheap enough for the warm path (it is kept as a number and
-//! written on the stack, and nothing is stored per request: see [`stamp_if_missing`]).
+//! random number per request, cheap enough for the warm path.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use actix_web::dev::ServiceResponse;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, HttpRequest};
+use actix_web::{web, HttpMessage, HttpRequest};
 
-use super::client_addr::TrustedProxies;
 use super::AppState;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest id kept from a proxy.
 const MAX_LEN: usize = 64;
 
-/// A request's id: a number of this process, or the id a trusted proxy gave. Kept as a number until written: text is made twice per
+/// The id of the request being served (in its extensions): a number of this process, or
+/// the id a trusted proxy gave. Kept as a number until written: text is made twice per
 /// request (the header, the audit record) on the stack.
 #[derive(Clone, Debug)]
 pub enum RequestId {
@@ -30,14 +29,12 @@ pub enum RequestId {
 }
 
 impl RequestId {
-    /// The id of `req`: its trusted proxy's, or a new one of ours.
-    pub fn for_request(req: &HttpRequest, proxies: &TrustedProxies) -> RequestId {
-        match req.headers().get(&X_REQUEST_ID) {
-            Some(v) if acceptable(v) && proxies.via_trusted_proxy(req) => {
-                RequestId::Proxy(v.clone())
-            }
-            _ => RequestId::Own(next_id()),
-        }
+    /// The id of `req` (`Own(0)` outside the middleware, in unit tests).
+    pub fn of(req: &HttpRequest) -> RequestId {
+        req.extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or(RequestId::Own(0))
     }
 
     /// The id as text, written into `buf`.
@@ -51,7 +48,7 @@ impl RequestId {
         }
     }
 
-    pub fn header(&self) -> HeaderValue {
+    fn header(&self) -> HeaderValue {
         match self {
             RequestId::Own(n) => {
                 let mut buf = [0u8; 48];
@@ -102,18 +99,26 @@ fn acceptable(v: &HeaderValue) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
 }
 
-/// Gives a response that has no id yet its request's (called by the edge middleware,
-/// `deadline::body_deadline`, which every request goes through). `/token` sets its own
-/// (the one its audit record names), and nothing is kept per request in between: the warm
-/// path pays for one header.
-pub fn stamp_if_missing<B>(res: &mut ServiceResponse<B>) {
-    if res.headers().contains_key(&X_REQUEST_ID) {
-        return;
-    }
-    let id = match res.request().app_data::<web::Data<AppState>>() {
-        Some(state) => RequestId::for_request(res.request(), &state.proxies),
+/// Gives `req` its id (called by the edge middleware, `deadline::body_deadline`, which
+/// every request goes through: one middleware layer less on the warm path); the id to put
+/// on the response.
+pub fn assign(req: &ServiceRequest) -> RequestId {
+    let from_proxy = req.headers().get(&X_REQUEST_ID).filter(|v| {
+        acceptable(v)
+            && req
+                .app_data::<web::Data<AppState>>()
+                .is_some_and(|s| s.proxies.via_trusted_proxy(req.request()))
+    });
+    let id = match from_proxy {
+        Some(v) => RequestId::Proxy(v.clone()),
         None => RequestId::Own(next_id()),
     };
+    req.extensions_mut().insert(id.clone());
+    id
+}
+
+/// Puts the request's id on its response.
+pub fn stamp<B>(res: &mut ServiceResponse<B>, id: &RequestId) {
     res.headers_mut().insert(X_REQUEST_ID, id.header());
 }
 

@@ -6,7 +6,6 @@ use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 
 use super::error::ApiError;
-use super::request_id::RequestId;
 use super::token_request::{
     parse_get, parse_post, Flavor, Parsed, RequestError, MAX_REQUEST_BYTES,
 };
@@ -21,39 +20,28 @@ pub async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
     payload: web::Payload,
-) -> HttpResponse {
-    // The id its audit record names is the one its answer carries, refusals included.
-    let id = RequestId::for_request(&req, &state.proxies);
-    let answer = match *req.method() {
-        Method::GET => get(req, state, &id).await,
-        Method::POST => post(req, state, payload, &id).await,
+) -> Result<HttpResponse, ApiError> {
+    match *req.method() {
+        Method::GET => get(req, state).await,
+        Method::POST => post(req, state, payload).await,
         _ => Ok(super::error::method_not_allowed().await),
-    };
-    let mut res = answer.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
-    res.headers_mut()
-        .insert(super::request_id::X_REQUEST_ID, id.header());
-    res
+    }
 }
 
-async fn get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: &RequestId,
-) -> Result<HttpResponse, ApiError> {
+async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let auth: Vec<&[u8]> = req
         .headers()
         .get_all(header::AUTHORIZATION)
         .map(|v| v.as_bytes())
         .collect();
     let parsed = parse_get(req.query_string(), &auth);
-    respond(&req, &state, parsed, id).await
+    respond(&req, &state, parsed).await
 }
 
 async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
     mut payload: web::Payload,
-    id: &RequestId,
 ) -> Result<HttpResponse, ApiError> {
     // Read the body ourselves: it may be chunked (containers/image sends no Content-Length),
     // and an oversized one must be a 413 in the registry's shape, not actix's text.
@@ -88,18 +76,18 @@ async fn post(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let parsed = parse_post(content_type, &body);
-    respond(&req, &state, parsed, id).await
+    respond(&req, &state, parsed).await
 }
 
 async fn respond(
     req: &HttpRequest,
     state: &AppState,
     parsed: Result<Parsed, RequestError>,
-    id: &RequestId,
 ) -> Result<HttpResponse, ApiError> {
     let client = state.proxies.client_ip(req);
+    let request_id = super::request_id::RequestId::of(req);
     let mut id_buf = [0u8; 48];
-    let request_id = id.write(&mut id_buf);
+    let request_id = request_id.write(&mut id_buf);
     let realm = &state.tokens.service;
     let parsed = parsed.inspect_err(|e| {
         audit::token(&TokenEvent {
