@@ -10,35 +10,40 @@ use std::time::Duration;
 
 use support::{base64_encode, require_tool, run_command, Portcullis};
 
-/// `GET /token` from source address `from`, with `user:password` and `headers` (given to
-/// curl on stdin, never on its command line); the status.
-fn token_from(p: &Portcullis, from: &str, user: &str, password: &str, headers: &[&str]) -> u16 {
-    let mut config = format!(
-        "header = \"Authorization: Basic {}\"\n",
-        base64_encode(format!("{user}:{password}").as_bytes())
-    );
-    for h in headers {
-        config.push_str(&format!("header = \"{h}\"\n"));
-    }
+/// curl from source address `from` to `path`, with `headers` given on its stdin (never on
+/// its command line, where a password would show in `ps`), and `args`.
+fn curl_from(p: &Portcullis, from: &str, path: &str, headers: &[String], args: &[&str]) -> String {
+    let config: String = headers
+        .iter()
+        .map(|h| format!("header = \"{h}\"\n"))
+        .collect();
     let mut cmd = Command::new(require_tool("curl"));
-    cmd.args([
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--config",
-        "-",
-        "--interface",
-        from,
-    ])
-    .arg(format!(
-        "{}/token?service=portcullis&scope=repository:team/app:pull",
-        p.url()
-    ));
+    cmd.args(["-s", "--config", "-", "--interface", from])
+        .args(args)
+        .arg(format!("{}{path}", p.url()));
     let out = run_command(cmd, Some(config.as_bytes()), Duration::from_secs(30));
     out.assert_success("curl");
-    out.stdout.trim().parse().unwrap()
+    out.stdout
+}
+
+/// `GET /token` from source address `from`, with `user:password` and `headers`; the status.
+fn token_from(p: &Portcullis, from: &str, user: &str, password: &str, headers: &[&str]) -> u16 {
+    let mut all = vec![format!(
+        "Authorization: Basic {}",
+        base64_encode(format!("{user}:{password}").as_bytes())
+    )];
+    all.extend(headers.iter().map(|h| h.to_string()));
+    let path = "/token?service=portcullis&scope=repository:team/app:pull";
+    curl_from(
+        p,
+        from,
+        path,
+        &all,
+        &["-o", "/dev/null", "-w", "%{http_code}"],
+    )
+    .trim()
+    .parse()
+    .unwrap()
 }
 
 #[test]
@@ -128,36 +133,16 @@ fn a_trusted_proxys_forwarded_address_is_throttled_and_audited_and_a_forged_one_
 
 /// The `X-Request-Id` of an anonymous `GET /token` sent from `from` with `headers`.
 fn request_id_from(p: &Portcullis, from: &str, headers: &[&str]) -> String {
-    let mut config = String::new();
-    for h in headers {
-        config.push_str(&format!("header = \"{h}\"\n"));
-    }
-    let mut cmd = Command::new(require_tool("curl"));
-    cmd.args([
-        "-s",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        "--config",
-        "-",
-        "--interface",
-        from,
-    ])
-    .arg(format!(
-        "{}/token?service=portcullis&scope=repository:nope/x:push",
-        p.url()
-    ));
-    let out = run_command(cmd, Some(config.as_bytes()), Duration::from_secs(30));
-    out.assert_success("curl");
-    out.stdout
-        .lines()
+    let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    let path = "/token?service=portcullis&scope=repository:nope/x:push";
+    let out = curl_from(p, from, path, &headers, &["-D", "-", "-o", "/dev/null"]);
+    out.lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
             k.eq_ignore_ascii_case("x-request-id")
                 .then(|| v.trim().to_owned())
         })
-        .unwrap_or_else(|| panic!("no X-Request-Id in:\n{}", out.stdout))
+        .unwrap_or_else(|| panic!("no X-Request-Id in:\n{out}"))
 }
 
 #[test]
