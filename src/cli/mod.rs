@@ -8,6 +8,7 @@ mod check;
 mod doctor;
 mod explain;
 mod group;
+mod healthcheck;
 mod key;
 mod ldap;
 mod password_input;
@@ -76,6 +77,9 @@ pub enum Command {
     /// not accept portcullis's tokens (realm, service, issuer, key, kid form, clocks, TLS).
     /// Exit status 0 only when it accepted a token.
     Doctor(doctor::Args),
+    /// Ask the local server whether it is alive (`/healthz`) or ready (`--ready`,
+    /// `/readyz`): for container health checks, where there is no curl. Exit 0 on 200.
+    Healthcheck(healthcheck::Args),
     /// Print the registry's `auth.token` configuration and write the bundle it names.
     RegistryConfig(registry_config::Args),
     /// Manage local users (passwords are read from stdin or a prompt, never from arguments).
@@ -138,6 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check => check::run(config).await,
         Command::RegistryConfig(args) => registry_config::run(config, args).await,
         Command::Doctor(args) => doctor::run(config, args).await,
+        Command::Healthcheck(args) => healthcheck::run(config, args).await,
         Command::User(cmd) => user::run(&Users::new(connect(&config).await?), &actor, cmd).await,
         Command::Group(cmd) => group::run(&Groups::new(connect(&config).await?), &actor, cmd).await,
         Command::Explain(args) => explain::run(config, args).await,
