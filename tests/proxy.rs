@@ -151,3 +151,54 @@ fn every_answer_carries_a_request_id_that_its_audit_record_names_and_only_a_prox
     let health = support::http_get(&format!("{}/healthz", p.url()), &[]).unwrap();
     assert!(health.header("x-request-id").is_some_and(|v| !v.is_empty()));
 }
+
+#[test]
+fn a_trusted_proxys_forwarded_proto_and_host_are_where_the_sign_in_comes_back_to() {
+    let oidc = support::MockOidc::start();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n",
+            oidc.issuer()
+        ),
+    )
+    .unwrap();
+    let p = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[
+            ("PORTCULLIS_SERVER__TRUSTED_PROXIES", "127.0.0.2"),
+            ("PORTCULLIS_CONFIG", config.path().to_str().unwrap()),
+        ],
+    );
+    let headers = [
+        "X-Forwarded-Proto: https".to_owned(),
+        "X-Forwarded-Host: auth.example.com".to_owned(),
+    ];
+    let location = |from: &str| {
+        let out = curl_from(
+            &p,
+            from,
+            "/login",
+            &headers,
+            &["-D", "-", "-o", "/dev/null"],
+        );
+        out.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("location")
+                    .then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no Location in:\n{out}"))
+    };
+    // Through the proxy: the provider is asked to send the browser back to the address the
+    // browser reached.
+    let trusted = location("127.0.0.2");
+    assert!(
+        trusted.contains("redirect_uri=https%3A%2F%2Fauth.example.com%2Flogin%2Fcallback"),
+        "{trusted}"
+    );
+    // From anyone else the headers are ignored: back to server.public_url.
+    let forged = location("127.0.0.3");
+    assert!(!forged.contains("auth.example.com"), "{forged}");
+}

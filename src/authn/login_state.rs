@@ -36,6 +36,10 @@ pub struct LoginState {
     pub nonce: String,
     /// Unix seconds.
     pub created: i64,
+    /// The redirect URI the sign-in started with, when it was not `server.public_url`'s
+    /// (a trusted proxy's `X-Forwarded-Host`): the code is exchanged with the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
 }
 
 /// Seals and opens [`LoginState`]s.
@@ -110,6 +114,7 @@ mod tests {
             verifier: "v".into(),
             nonce: "n".into(),
             created,
+            redirect: None,
         }
     }
 

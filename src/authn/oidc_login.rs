@@ -166,9 +166,14 @@ impl OidcLogin {
         Ok(meta.clone())
     }
 
-    /// The relying-party client for `meta`, redirecting back to `/login/callback`.
-    fn client(&self, meta: CoreProviderMetadata) -> Result<RelyingParty, LoginError> {
-        let redirect = RedirectUrl::new(self.redirect_url.clone())
+    /// The relying-party client for `meta`, redirecting back to `redirect` (this server's
+    /// `/login/callback`).
+    fn client(
+        &self,
+        meta: CoreProviderMetadata,
+        redirect: &str,
+    ) -> Result<RelyingParty, LoginError> {
+        let redirect = RedirectUrl::new(redirect.to_owned())
             .map_err(|e| LoginError::Refused(e.to_string()))?;
         Ok(CoreClient::from_provider_metadata(
             meta,
@@ -182,10 +187,16 @@ impl OidcLogin {
     }
 
     /// Starts a sign-in: the URL to send the browser to, and what the browser must keep
-    /// for the callback (sealed in a cookie).
-    pub async fn start(&self) -> Result<(String, LoginState), LoginError> {
+    /// for the callback (sealed in a cookie). `base`: the address the browser reached this
+    /// server at, as a trusted proxy said (`X-Forwarded-Proto`/`Host`); else
+    /// `server.public_url`. The provider sends the browser back there.
+    pub async fn start(&self, base: Option<&str>) -> Result<(String, LoginState), LoginError> {
         let meta = self.metadata().await?;
-        let client = self.client(meta)?;
+        let redirect = match base {
+            Some(b) => format!("{b}/login/callback"),
+            None => self.redirect_url.clone(),
+        };
+        let client = self.client(meta, &redirect)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -203,6 +214,7 @@ impl OidcLogin {
                 verifier: verifier.secret().clone(),
                 nonce: nonce.secret().clone(),
                 created: crate::store::now(),
+                redirect: base.map(|_| redirect),
             },
         ))
     }
@@ -230,8 +242,13 @@ impl OidcLogin {
                 "this sign-in was not started in this browser (the state does not match): start again".into(),
             ));
         }
+        // The code is exchanged with the redirect URI it was issued for.
+        let redirect = kept
+            .redirect
+            .clone()
+            .unwrap_or_else(|| self.redirect_url.clone());
         let meta = self.metadata().await?;
-        let client = self.client(meta)?;
+        let client = self.client(meta, &redirect)?;
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| {
@@ -252,7 +269,7 @@ impl OidcLogin {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
-                let refreshed = self.client(self.refetch_keys().await?)?;
+                let refreshed = self.client(self.refetch_keys().await?, &redirect)?;
                 let verifier = refreshed.id_token_verifier();
                 let again = id_token.claims(&verifier, &nonce).cloned();
                 again

@@ -102,6 +102,36 @@ fn origin_of(url: &str) -> String {
     format!("{scheme}://{authority}")
 }
 
+/// `X-Forwarded-Proto://X-Forwarded-Host` when a trusted proxy sent them (the first of
+/// each, a host of host-name characters only), for the sign-in's redirect URI.
+fn forwarded_base(req: &HttpRequest, state: &AppState) -> Option<String> {
+    if !state.proxies.via_trusted_proxy(req) {
+        return None;
+    }
+    let first = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let host = first("x-forwarded-host")?;
+    if host.len() > 255
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    {
+        return None;
+    }
+    let proto = match first("x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        Some(p) if p.eq_ignore_ascii_case("http") => "http",
+        _ => "https",
+    };
+    Some(format!("{proto}://{host}"))
+}
+
 pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(login) = login_of(&state) else {
         return not_configured();
@@ -112,6 +142,8 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
             .insert_header((header::LOCATION, "/login/password"))
             .finish();
     };
+    // Behind a trusted proxy, the address the browser reached is what the proxy says.
+    let forwarded = forwarded_base(&req, &state);
     // The provider sends people back to `server.public_url`. A sign-in started at another
     // address of this server (127.0.0.1 for localhost) would keep its cookie there, and
     // the way back would find none: start it at the public address instead.
@@ -122,7 +154,8 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         .unwrap_or("");
     // (Not when the public address names port 0: derived from an ephemeral listen port,
     // it is not an address anyone can reach.)
-    if !host.is_empty()
+    if forwarded.is_none()
+        && !host.is_empty()
         && !login.origin.ends_with(":0")
         && !login.origin.ends_with(&format!("://{host}"))
     {
@@ -131,7 +164,7 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish();
     }
-    match provider.oidc.start().await {
+    match provider.oidc.start(forwarded.as_deref()).await {
         Ok((url, kept)) => HttpResponse::Found()
             .insert_header((header::LOCATION, url))
             .cookie(login.sessions.cookie(
