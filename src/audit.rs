@@ -276,8 +276,9 @@ pub fn event(e: &Event<'_>) {
     }
 }
 
-/// Records a token request.
+/// Records a token request (and counts it: `crate::metrics`).
 pub fn token(e: &TokenEvent<'_, '_>) {
+    crate::metrics::token(e.outcome, e.auth, e.remembered);
     match SINK.get() {
         Some(sink) => emit(sink, |v| e.fields(v)),
         None => {

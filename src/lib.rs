@@ -54,6 +54,7 @@ pub mod http;
 pub mod key_file;
 pub mod log_escape;
 pub mod manage;
+pub mod metrics;
 pub mod probe;
 pub mod recent_audit;
 pub mod startup;

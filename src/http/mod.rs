@@ -9,6 +9,7 @@ pub mod deadline;
 mod error;
 mod health;
 pub mod login;
+mod metrics;
 pub mod request_id;
 mod token;
 pub mod token_request;
@@ -170,6 +171,7 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(|cfg| api::routes(cfg, &cors))
             .route("/static/console.css", web::get().to(login::stylesheet))
             .route("/.well-known/jwks.json", web::get().to(api::jwks))
+            .route("/metrics", web::get().to(metrics::metrics))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .default_service(web::to(error::not_found));

@@ -84,6 +84,17 @@ async fn respond(
     state: &AppState,
     parsed: Result<Parsed, RequestError>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let answer = answer(req, state, parsed).await;
+    crate::metrics::token_latency(started.elapsed());
+    answer
+}
+
+async fn answer(
+    req: &HttpRequest,
+    state: &AppState,
+    parsed: Result<Parsed, RequestError>,
+) -> Result<HttpResponse, ApiError> {
     let client = state.proxies.client_ip(req);
     let request_id = super::request_id::RequestId::of(req);
     let mut id_buf = [0u8; 48];

@@ -1,0 +1,15 @@
+//! `GET /metrics`: the Prometheus text exposition (see `crate::metrics`).
+
+use actix_web::{web, HttpResponse};
+
+use super::AppState;
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let keys = state.keys.ring().keys();
+    let status = state.reloader.status();
+    let body = crate::metrics::render(&keys, status.files_error.is_none(), &status.summary);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}

@@ -1,0 +1,131 @@
+//! Prometheus metrics (`GET /metrics`, the text format, through the `prometheus` crate).
+//!
+//! Counted on the warm path: every token request by outcome, authentication method and
+//! whether the credential was remembered (the hit ratio of the remembered-credentials
+//! cache is `remembered="true"` over all), and its latency. Read when scraped: the signing
+//! keys' certificate expiry, the policy's reload state, and the build.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+use crate::audit::Outcome;
+
+pub struct Metrics {
+    registry: Registry,
+    tokens: IntCounterVec,
+    latency: Histogram,
+    key_expiry: IntGaugeVec,
+    key_count: IntGaugeVec,
+    policy: IntGaugeVec,
+}
+
+fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let registry = Registry::new();
+        let tokens = IntCounterVec::new(
+            Opts::new(
+                "portcullis_token_requests_total",
+                "Token requests by outcome (issued, rejected, invalid, throttled, unavailable), authentication method, and whether the credential was remembered",
+            ),
+            &["outcome", "auth", "remembered"],
+        )
+        .expect("valid metric");
+        let latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "portcullis_token_request_duration_seconds",
+                "Time to answer a token request, from its parsed head to its answer",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )
+        .expect("valid metric");
+        let key_expiry = IntGaugeVec::new(
+            Opts::new(
+                "portcullis_signing_certificate_expiry_seconds",
+                "Seconds until each published signing key's certificate expires",
+            ),
+            &["kid", "state"],
+        )
+        .expect("valid metric");
+        let key_count = IntGaugeVec::new(
+            Opts::new("portcullis_signing_keys", "Signing keys by state"),
+            &["state"],
+        )
+        .expect("valid metric");
+        let policy = IntGaugeVec::new(
+            Opts::new(
+                "portcullis_policy_reload_ok",
+                "1 when the policy files in force are the ones on disk (the last reload had no error), 0 when an error kept the previous policy",
+            ),
+            &["summary"],
+        )
+        .expect("valid metric");
+        let build = IntGaugeVec::new(
+            Opts::new("portcullis_build_info", "The running build"),
+            &["version"],
+        )
+        .expect("valid metric");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for c in [
+            Box::new(tokens.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(key_expiry.clone()),
+            Box::new(key_count.clone()),
+            Box::new(policy.clone()),
+            Box::new(build),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            tokens,
+            latency,
+            key_expiry,
+            key_count,
+            policy,
+        }
+    })
+}
+
+/// Counts one token request (called with its audit record).
+pub fn token(outcome: Outcome, auth: &str, remembered: bool) {
+    metrics()
+        .tokens
+        .with_label_values(&[
+            outcome.as_str(),
+            if auth.is_empty() { "none" } else { auth },
+            if remembered { "true" } else { "false" },
+        ])
+        .inc();
+}
+
+pub fn token_latency(d: Duration) {
+    metrics().latency.observe(d.as_secs_f64());
+}
+
+/// The exposition, with what is read when scraped brought up to date.
+pub fn render(keys: &[crate::token::RingKey], policy_ok: bool, policy_summary: &str) -> String {
+    let m = metrics();
+    let now = crate::store::now();
+    m.key_expiry.reset();
+    m.key_count.reset();
+    for k in keys {
+        m.key_expiry
+            .with_label_values(&[k.id(), k.state.as_str()])
+            .set(k.key.not_after - now);
+        m.key_count.with_label_values(&[k.state.as_str()]).inc();
+    }
+    m.policy.reset();
+    m.policy
+        .with_label_values(&[policy_summary])
+        .set(i64::from(policy_ok));
+    let mut out = Vec::new();
+    prometheus::TextEncoder::new()
+        .encode(&m.registry.gather(), &mut out)
+        .expect("the text encoder writes to memory");
+    String::from_utf8(out).unwrap_or_default()
+}
