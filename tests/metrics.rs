@@ -99,3 +99,47 @@ fn the_counters_after_a_known_set_of_requests_are_exactly_those_requests() {
         env!("CARGO_PKG_VERSION")
     )));
 }
+
+#[test]
+fn the_grafana_dashboard_uses_exactly_metric_names_the_server_exposes() {
+    let p = Portcullis::start(&Portcullis::fixture_policies(), &[]);
+    // One request of each kind the dashboard plots, so that every family has samples.
+    http_get(&format!("{}/token?service=portcullis", p.url()), &[]).unwrap();
+    let m = http_get(&format!("{}/metrics", p.url()), &[])
+        .unwrap()
+        .text();
+    let exposed: std::collections::BTreeSet<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("# TYPE "))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/grafana/portcullis.json"
+    ))
+    .unwrap();
+    let d: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let mut used = 0;
+    for panel in d["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices("portcullis_") {
+                let name: String = expr[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let family = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(&name);
+                assert!(
+                    exposed.contains(family),
+                    "{} uses {name}, which /metrics does not expose: {exposed:?}",
+                    panel["title"]
+                );
+                used += 1;
+            }
+        }
+    }
+    assert!(used >= 9, "{used}");
+}
