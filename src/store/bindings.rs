@@ -145,11 +145,7 @@ impl Store {
 
     /// Stores a new binding; its id.
     pub async fn binding_create(&self, f: &BindingFields, actor: &str) -> Result<i64, StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM policy_bindings")
             .fetch_one(&mut *tx)
             .await
@@ -188,11 +184,7 @@ impl Store {
         f: &BindingFields,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE policy_bindings SET effect = $1, subjects = $2, role = $3, actions = $4, repositories = $5, catalog = $6, admin_api = $7, description = $8, expires_at = $9, updated_by = $10, updated_at = $11 WHERE id = $12",
         )
@@ -218,11 +210,7 @@ impl Store {
     }
 
     pub async fn binding_delete(&self, id: i64) -> Result<BindingRecord, StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         let row: Option<BindingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {BINDING_COLUMNS} FROM policy_bindings WHERE id = $1"
         )))
@@ -270,11 +258,7 @@ impl Store {
         description: Option<&str>,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM policy_roles")
             .fetch_one(&mut *tx)
             .await
@@ -312,11 +296,7 @@ impl Store {
         description: Option<&str>,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE policy_roles SET actions = $1, description = $2, updated_by = $3, updated_at = $4 WHERE name = $5",
         )
@@ -337,11 +317,7 @@ impl Store {
     /// Deletes a role no binding in the database uses (a binding naming it would silently
     /// stop granting anything).
     pub async fn role_delete(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         let users: Vec<(i64,)> =
             sqlx::query_as("SELECT id FROM policy_bindings WHERE role = $1 ORDER BY id")
                 .bind(name)

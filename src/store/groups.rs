@@ -17,11 +17,7 @@ impl Store {
     }
 
     pub async fn group_delete(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM group_members WHERE group_name = $1")
             .bind(name)
             .run_in(&mut tx, self)

@@ -47,11 +47,7 @@ impl Store {
         t: &NewRefreshToken<'_>,
         keep: usize,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, id, subject_kind, subject, pat_id, source, service, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )

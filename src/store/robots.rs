@@ -57,11 +57,7 @@ impl Store {
         secret_hash: &str,
     ) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query("INSERT INTO robots (name, description, disabled, created_at, expires_at) VALUES ($1, $2, 0, $3, $4)")
             .bind(name)
             .bind(description)
@@ -180,11 +176,7 @@ impl Store {
 
     /// Removes the robot, its secrets and its refresh tokens.
     pub async fn robot_delete(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         for sql in [
             "DELETE FROM robot_secrets WHERE robot = $1",
             "DELETE FROM refresh_tokens WHERE subject_kind = 'robot' AND subject = $1",
@@ -216,11 +208,7 @@ impl Store {
             return Err(StoreError::NotFound(format!("robot {name:?}")));
         }
         let t = now();
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         if !keep_old {
             for sql in [
                 "UPDATE robot_secrets SET revoked_at = $1 WHERE robot = $2 AND revoked_at IS NULL",

@@ -116,11 +116,7 @@ impl Store {
 
     /// Makes `id` (a `next` key) the active one; the active one becomes retired at `at`.
     pub async fn key_activate(&self, id: &str, at: i64) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE state = 'active'",
         )

@@ -149,11 +149,7 @@ impl Store {
         hash: &PasswordHash,
     ) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE name = $3",
         )
@@ -195,11 +191,7 @@ impl Store {
         groups: &[String],
     ) -> Result<ExternalSignIn, StoreError> {
         let t = now();
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         let bound: Option<(String, i64)> = sqlx::query_as(
             "SELECT name, disabled FROM users WHERE external_issuer = $1 AND external_subject = $2",
         )
@@ -294,11 +286,7 @@ impl Store {
 
     /// Removes the user, its group memberships and its refresh tokens.
     pub async fn user_delete(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         for sql in [
             "DELETE FROM refresh_tokens WHERE subject_kind = 'user' AND subject = $1",
             "DELETE FROM group_members WHERE user_name = $1",

@@ -60,11 +60,7 @@ impl Store {
         max_total: usize,
     ) -> Result<(), StoreError> {
         let t = now();
-        let mut tx = self
-            .pool()?
-            .begin()
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1 OR idle_until <= $1")
             .bind(t)
             .run_in(&mut tx, self)
