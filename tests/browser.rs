@@ -11,15 +11,7 @@ use support::{Browser, MockOidc, Portcullis, Skopeo, Stack};
 /// portcullis with browser sign-in at `oidc` (a client with a secret, and `more` of the
 /// `[oidc]` section), and a registry trusting it.
 fn stack_with_sign_in(oidc: &MockOidc, more: &str) -> (Stack, tempfile::NamedTempFile) {
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n{more}",
-            oidc.issuer()
-        ),
-    )
-    .unwrap();
+    let config = oidc.config_file(more);
     let p = Portcullis::start(
         &Portcullis::fixture_policies(),
         &[("PORTCULLIS_CONFIG", config.path().to_str().unwrap())],

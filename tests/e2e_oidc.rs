@@ -291,15 +291,7 @@ fn a_person_signs_in_makes_tokens_pushes_with_them_and_revokes_one() {
         "alice",
         &json!({"preferred_username": "alice", "groups": ["developers"]}),
     );
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n",
-            oidc.issuer()
-        ),
-    )
-    .unwrap();
+    let config = oidc.config_file("");
     let p = Portcullis::start(
         &Portcullis::fixture_policies(),
         &[("PORTCULLIS_CONFIG", config.path().to_str().unwrap())],

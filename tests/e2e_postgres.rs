@@ -214,15 +214,7 @@ fn a_browser_session_made_on_one_replica_is_valid_on_the_other() {
     let keys = keys.path().to_str().unwrap();
     let mut oidc = support::MockOidc::start();
     oidc.set_login("carol", &serde_json::json!({"preferred_username": "carol"}));
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n",
-            oidc.issuer()
-        ),
-    )
-    .unwrap();
+    let config = oidc.config_file("");
     let env = [
         ("PORTCULLIS_STORE__URL", url.as_str()),
         ("PORTCULLIS_KEYS__DIR", keys),

@@ -155,15 +155,7 @@ fn every_answer_carries_a_request_id_that_its_audit_record_names_and_only_a_prox
 #[test]
 fn a_trusted_proxys_forwarded_proto_and_host_are_where_the_sign_in_comes_back_to() {
     let oidc = support::MockOidc::start();
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n",
-            oidc.issuer()
-        ),
-    )
-    .unwrap();
+    let config = oidc.config_file("");
     let p = Portcullis::start(
         &Portcullis::fixture_policies(),
         &[

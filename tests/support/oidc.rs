@@ -318,6 +318,21 @@ impl MockOidc {
         unreachable!()
     }
 
+    /// A portcullis configuration file signing people in here (client `portcullis` with
+    /// its secret), with `more` of the `[oidc]` section.
+    pub fn config_file(&self, more: &str) -> tempfile::NamedTempFile {
+        let config = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(
+            config.path(),
+            format!(
+                "[oidc]\nissuer = \"{}\"\nclient_id = \"portcullis\"\nclient_secret = \"test-client-secret\"\n{more}",
+                self.issuer()
+            ),
+        )
+        .expect("write the configuration");
+        config
+    }
+
     /// `http://127.0.0.1:PORT` (no trailing slash): the `iss` of its tokens.
     pub fn issuer(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
