@@ -20,7 +20,7 @@
 //!
 //! Every change writes `bundle.pem` and `jwks.json` in `keys.dir` with every published key.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -98,9 +98,6 @@ pub struct KeyRing {
     config: TokenConfig,
     keys: ArcSwap<Vec<RingKey>>,
     slot: KeySlot,
-    /// `(id, state)` of the keys as last read, to tell a change of keys from any other move
-    /// of the credential epoch.
-    seen: Mutex<Vec<(String, String)>>,
 }
 
 impl KeyRing {
@@ -162,7 +159,6 @@ impl KeyRing {
             sealer,
             files,
             config: config.clone(),
-            seen: Mutex::new(fingerprint(&rows)),
             keys: ArcSwap::from_pointee(keys),
             slot,
         });
@@ -257,8 +253,16 @@ impl KeyRing {
     /// A failure leaves the keys in force as they were (and says why).
     pub async fn reload(&self) -> Result<bool, RingError> {
         let rows = self.store.key_list().await?;
-        let print = fingerprint(&rows);
-        if *self.seen.lock().expect("not poisoned") == print {
+        // Any other move of the credential epoch leaves the keys (ids and states) as they are.
+        let unchanged = {
+            let keys = self.keys();
+            keys.len() == rows.len()
+                && keys
+                    .iter()
+                    .zip(&rows)
+                    .all(|(k, r)| k.id() == r.id && k.state.as_str() == r.state)
+        };
+        if unchanged {
             return Ok(false);
         }
         let keys = build(&rows, &self.sealer)?;
@@ -276,7 +280,6 @@ impl KeyRing {
             .map(|k| format!("{} {}", k.state.as_str(), k.id()))
             .collect();
         self.keys.store(Arc::new(keys));
-        *self.seen.lock().expect("not poisoned") = print;
         self.write_files()?;
         tracing::info!(active = %active.id(), keys = ?summary, bundle = %self.files.bundle.display(), "signing keys changed");
         Ok(true)
@@ -307,12 +310,6 @@ impl KeyRing {
             }
         });
     }
-}
-
-fn fingerprint(rows: &[KeyRecord]) -> Vec<(String, String)> {
-    rows.iter()
-        .map(|r| (r.id.clone(), r.state.clone()))
-        .collect()
 }
 
 /// The keys of `rows`, opened. Every one must open: a next key must be able to sign once

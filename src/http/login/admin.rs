@@ -13,7 +13,7 @@ use super::pages::{
     RobotRowView, RuleRow, UserRowView,
 };
 use super::session::Session;
-use super::{database_down, signed_in, signed_in_form, Login};
+use super::{database_down, signed_in, signed_in_form, CsrfForm, Login};
 use crate::authz::{BindingSpec, Origin, Verdict};
 use crate::domain::{
     Actor, AuthSource, Identity, Lifetime, NewPassword, Requester, Scope, Username,
@@ -334,16 +334,11 @@ fn refusal(e: ManageError) -> Result<(String, String), Box<HttpResponse>> {
     }
 }
 
-#[derive(serde::Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
-}
-
 pub async fn delete_binding(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<i64>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
         Ok(x) => x,
@@ -832,7 +827,7 @@ pub async fn robot_action(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
         Ok(x) => x,
@@ -900,7 +895,7 @@ pub async fn user_action(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let (_, s, actor) = match admin(&state, &req, Some(&form.csrf)).await {
         Ok(x) => x,

@@ -507,9 +507,10 @@ pub async fn create(
     )
 }
 
+/// A form whose only field is its CSRF token (a button: revoke, delete, disable…).
 #[derive(serde::Deserialize)]
 pub struct CsrfForm {
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub async fn revoke(

@@ -146,10 +146,7 @@ pub struct AdminBindingsPage<'a> {
 
 impl AdminBindingsPage<'_> {
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|(f, _)| f.split('[').next() == Some(field))
-            .map(|(_, m)| m.as_str())
+        field_error(&self.error, field)
     }
 }
 
@@ -175,10 +172,7 @@ pub struct AdminUsersPage<'a> {
 
 impl AdminUsersPage<'_> {
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|(f, _)| f == field)
-            .map(|(_, m)| m.as_str())
+        field_error(&self.error, field)
     }
 }
 
@@ -261,11 +255,17 @@ pub struct AdminAuditPage<'a> {
 
 impl AdminAuditPage<'_> {
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|(f, _)| f == field)
-            .map(|(_, m)| m.as_str())
+        field_error(&self.error, field)
     }
+}
+
+/// The message of `error` if it concerns `field` (`scopes[2]` concerns `scopes`): what a
+/// page shows next to that field.
+fn field_error<'e>(error: &'e Option<(String, String)>, field: &str) -> Option<&'e str> {
+    error
+        .as_ref()
+        .filter(|(f, _)| f.split('[').next() == Some(field))
+        .map(|(_, m)| m.as_str())
 }
 
 /// Sign-in with a local user's password.
