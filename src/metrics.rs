@@ -19,6 +19,9 @@ pub struct Metrics {
     key_expiry: IntGaugeVec,
     key_count: IntGaugeVec,
     policy: IntGaugeVec,
+    /// Without labels; absent, rather than 0, when HTTPS is off.
+    tls_expiry: IntGaugeVec,
+    tls_reload_ok: IntGaugeVec,
 }
 
 fn metrics() -> &'static Metrics {
@@ -64,6 +67,22 @@ fn metrics() -> &'static Metrics {
             &["summary"],
         )
         .expect("valid metric");
+        let tls_expiry = IntGaugeVec::new(
+            Opts::new(
+                "portcullis_tls_certificate_expiry_seconds",
+                "Seconds until the HTTPS certificate being served expires (only with server.tls)",
+            ),
+            &[],
+        )
+        .expect("valid metric");
+        let tls_reload_ok = IntGaugeVec::new(
+            Opts::new(
+                "portcullis_tls_certificate_reload_ok",
+                "1 when the certificate files on disk are the ones served, 0 when a broken renewal kept the previous pair (only with server.tls)",
+            ),
+            &[],
+        )
+        .expect("valid metric");
         let build = IntGaugeVec::new(
             Opts::new("portcullis_build_info", "The running build"),
             &["version"],
@@ -76,6 +95,8 @@ fn metrics() -> &'static Metrics {
             Box::new(key_expiry.clone()),
             Box::new(key_count.clone()),
             Box::new(policy.clone()),
+            Box::new(tls_expiry.clone()),
+            Box::new(tls_reload_ok.clone()),
             Box::new(build),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -87,6 +108,8 @@ fn metrics() -> &'static Metrics {
             key_expiry,
             key_count,
             policy,
+            tls_expiry,
+            tls_reload_ok,
         }
     })
 }
@@ -108,7 +131,13 @@ pub fn token_latency(d: Duration) {
 }
 
 /// The exposition, with what is read when scraped brought up to date.
-pub fn render(keys: &[crate::token::RingKey], policy_ok: bool, policy_summary: &str) -> String {
+/// `tls`: the HTTPS certificate's notAfter and whether its last renewal was used.
+pub fn render(
+    keys: &[crate::token::RingKey],
+    policy_ok: bool,
+    policy_summary: &str,
+    tls: Option<(i64, bool)>,
+) -> String {
     let m = metrics();
     let now = crate::store::now();
     m.key_expiry.reset();
@@ -123,6 +152,14 @@ pub fn render(keys: &[crate::token::RingKey], policy_ok: bool, policy_summary: &
     m.policy
         .with_label_values(&[policy_summary])
         .set(i64::from(policy_ok));
+    if let Some((not_after, ok)) = tls {
+        m.tls_expiry
+            .with_label_values(&[] as &[&str])
+            .set(not_after - now);
+        m.tls_reload_ok
+            .with_label_values(&[] as &[&str])
+            .set(i64::from(ok));
+    }
     let mut out = Vec::new();
     prometheus::TextEncoder::new()
         .encode(&m.registry.gather(), &mut out)

@@ -8,8 +8,8 @@ use actix_web::{App, HttpServer};
 use anyhow::Context;
 
 use crate::authn::{
-    AccessTokens, AuthChain, Authenticator, CredentialCache, LdapDirectory, LocalUsers,
-    PasswordHasher, RefreshTokens, Robots,
+    AccessTokens, AuthChain, Authenticator, ClientCertificates, CredentialCache, LdapDirectory,
+    LocalUsers, PasswordHasher, RefreshTokens, Robots,
 };
 use crate::authn::{Federation, LoginSealer, OidcLogin, Throttle, ThrottleSettings};
 use crate::authz::Reloader;
@@ -23,7 +23,8 @@ use crate::token_service::TokenService;
 
 pub struct Application {
     port: u16,
-    server: actix_web::dev::Server,
+    /// The main listener's server, then the metrics listener's if it has its own.
+    servers: Vec<actix_web::dev::Server>,
     store: Store,
 }
 
@@ -83,6 +84,14 @@ impl Application {
             probes.extend(federation.probes());
             chain.push(Arc::new(federation));
         }
+        if config
+            .server
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client.is_some())
+        {
+            chain.push(Arc::new(ClientCertificates::new(store.clone())));
+        }
         chain.push(Arc::new(Robots::new(store.clone())));
         chain.push(Arc::new(AccessTokens::new(store.clone())));
         for backend in &config.auth.order {
@@ -138,6 +147,15 @@ impl Application {
             store.clone(),
             &config.server.public_url,
         ));
+        let tls = match &config.server.tls {
+            None => None,
+            Some(tls) => {
+                let (rustls, cert, clients) = http::tls::server_config(tls)
+                    .map_err(|problem| anyhow::anyhow!("server.tls: {problem}"))?;
+                cert.watch();
+                Some((rustls, cert, clients))
+            }
+        };
         let state = Arc::new(
             AppState::new(
                 tokens,
@@ -151,7 +169,9 @@ impl Application {
             .with_proxies(crate::http::client_addr::TrustedProxies::new(
                 config.server.trusted_proxies.clone(),
             ))
-            .with_cors(config.server.cors.clone()),
+            .with_cors(config.server.cors.clone())
+            .with_metrics_elsewhere(config.server.metrics_listen.is_some())
+            .with_tls_certificate(tls.as_ref().map(|(_, cert, _)| cert.clone())),
         );
         if config.server.benchmark_routes {
             tracing::warn!(
@@ -166,13 +186,21 @@ impl Application {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let max_connections = connection_cap(config.server.max_connections);
         let body_timeout = actix_web::web::Data::new(BodyTimeout(config.server.request_timeout));
+        let metrics_listener = match config.server.metrics_listen {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (server.metrics_listen)"))?,
+            ),
+        };
+        let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(body_timeout.clone())
                 .wrap(actix_web::middleware::from_fn(
                     http::deadline::body_deadline,
                 ))
-                .configure(http::routes(state.clone()))
+                .configure(http::routes(app_state.clone()))
         })
         .workers(workers)
         // actix counts connections per worker.
@@ -180,10 +208,38 @@ impl Application {
         .backlog(1024)
         .client_request_timeout(config.server.request_timeout)
         .client_disconnect_timeout(std::time::Duration::from_secs(1))
-        .keep_alive(config.server.keep_alive)
-        .listen(listener)?
+        .keep_alive(config.server.keep_alive);
+        let server = match tls {
+            None => server.listen(listener)?,
+            Some((rustls, _, clients)) => {
+                let server = match clients {
+                    None => server,
+                    Some(clients) => {
+                        server.on_connect(move |conn, data| clients.on_connect(conn, data))
+                    }
+                };
+                // A handshake gets the whole request timeout, so a client that stalls
+                // in it holds its connection no longer than one that stalls in a request.
+                server
+                    .tls_handshake_timeout(config.server.request_timeout)
+                    .listen_rustls_0_23(listener, rustls)?
+            }
+        }
         .shutdown_timeout(30)
         .run();
+        let mut servers = vec![server];
+        if let Some(listener) = metrics_listener {
+            tracing::info!(listen = %listener.local_addr()?, "/metrics is served here only");
+            servers.push(
+                HttpServer::new(move || App::new().configure(http::metrics_routes(state.clone())))
+                    .workers(1)
+                    .max_connections(64)
+                    .client_request_timeout(std::time::Duration::from_secs(5))
+                    .listen(listener)?
+                    .shutdown_timeout(5)
+                    .run(),
+            );
+        }
 
         let bundle = std::fs::canonicalize(&files.bundle).unwrap_or(files.bundle.clone());
         tracing::info!(listen = %config.server.listen, port, "portcullis is listening");
@@ -214,9 +270,12 @@ impl Application {
                 "server.public_url is not set and portcullis listens on all interfaces: the realm names localhost, which remote registries' clients cannot reach; set server.public_url"
             );
         }
+        if let Some(w) = config.server.cleartext_warning() {
+            tracing::warn!("{w}");
+        }
         Ok(Application {
             port,
-            server,
+            servers,
             store,
         })
     }
@@ -231,7 +290,8 @@ impl Application {
 
     /// Runs until SIGINT/SIGTERM; in-flight requests finish (up to 30 s) before it returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let results = futures_util::future::join_all(self.servers).await;
+        results.into_iter().collect()
     }
 }
 

@@ -88,6 +88,7 @@ impl AuthChain {
                 Claim::Secret(password.expose_secret())
             }
             Credentials::Password { username, .. } => Claim::Name(username),
+            Credentials::ClientCertificate(_) => Claim::Name(""),
         }
     }
 
@@ -107,6 +108,9 @@ impl AuthChain {
             }
             Credentials::RefreshToken(token) => (CredentialKind::RefreshToken, "", token),
             Credentials::Bearer(token) => (CredentialKind::Bearer, "", token),
+            // Nothing to guess and nothing to remember: the handshake verified the
+            // certificate; what is left is one look at its principal.
+            Credentials::ClientCertificate(_) => return self.verify(creds, service).await,
         };
         let claim = self.claim(creds);
         if let Err(retry_after) = self.throttle.check(client, claim) {

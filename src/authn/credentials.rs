@@ -15,6 +15,9 @@ pub enum Credentials {
     /// `Authorization: Bearer pcp_…` on the admin API: a personal access token alone,
     /// which names its owner.
     Bearer(SecretString),
+    /// A client certificate the TLS handshake verified, naming a robot or a user through
+    /// `server.tls.client_identities`.
+    ClientCertificate(crate::config::ClientPrincipal),
 }
 
 impl Credentials {
@@ -22,6 +25,7 @@ impl Credentials {
     pub fn claimed_name(&self) -> &str {
         match self {
             Credentials::Password { username, .. } => username,
+            Credentials::ClientCertificate(who) => &who.name,
             _ => "",
         }
     }

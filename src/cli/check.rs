@@ -23,6 +23,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         println!("warning  config     server.public_url is unset while listening on all interfaces: the realm names localhost; set server.public_url");
     }
 
+    if let Some(tls) = &config.server.tls {
+        match crate::http::tls::server_config(tls) {
+            Ok((_, cert, clients)) => println!(
+                "ok       https      {} (expires in {}{})",
+                tls.cert_file.display(),
+                crate::config::format_duration(std::time::Duration::from_secs(
+                    (cert.not_after() - crate::store::now()).max(0) as u64
+                )),
+                if clients.is_some() {
+                    ", client certificates accepted"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => {
+                problems += 1;
+                println!("error    https      server.tls: {e}");
+            }
+        }
+    }
+    if let Some(w) = config.server.cleartext_warning() {
+        println!("warning  config     {w}");
+    }
+
     let policies_ok = match PolicySet::load_dir(&config.policies.dir) {
         Ok(p) => {
             println!(

@@ -29,6 +29,7 @@ mod paths;
 mod secret;
 mod server;
 mod store;
+mod tls;
 mod token;
 
 pub use crate::domain::{format_duration, parse_duration};
@@ -42,6 +43,7 @@ pub use paths::{KeysConfig, PoliciesConfig, RawKeys, RawPolicies};
 pub use secret::RawSecret;
 pub use server::{CorsConfig, RawServer, ServerConfig};
 pub use store::{RawStore, StoreConfig};
+pub use tls::{CertificateName, ClientCertConfig, ClientPrincipal, RawTls, TlsConfig};
 pub use token::{Algorithm, KidFormat, RawToken, TokenConfig};
 
 /// The file's shape. Every field has a default, so an empty file (or none) is valid.

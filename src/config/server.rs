@@ -26,6 +26,11 @@ pub struct RawServer {
     pub trusted_proxies: Vec<String>,
     /// Cross-origin access to `/token` and the admin API, for browser apps on other origins.
     pub cors: RawCors,
+    /// HTTPS (and client certificates).
+    pub tls: super::RawTls,
+    /// A second address serving only `/metrics` (then not served on `listen`). Empty: on
+    /// `listen`.
+    pub metrics_listen: String,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -67,6 +72,8 @@ impl Default for RawServer {
             keep_alive: "5s".into(),
             trusted_proxies: Vec::new(),
             cors: RawCors::default(),
+            tls: super::RawTls::default(),
+            metrics_listen: String::new(),
         }
     }
 }
@@ -86,11 +93,33 @@ pub struct ServerConfig {
     /// logs then use that address).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cors: CorsConfig,
+    /// HTTPS on `listen`; plain HTTP when `None`.
+    pub tls: Option<super::TlsConfig>,
+    /// Where `/metrics` is served instead of on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
     pub fn realm(&self) -> String {
         format!("{}/token", self.public_url)
+    }
+
+    /// A realm that takes passwords over plain HTTP from other hosts, with no TLS here: right
+    /// only behind a proxy that terminates TLS, and then the public URL would say https.
+    pub fn cleartext_warning(&self) -> Option<String> {
+        let url = &self.public_url;
+        let rest = url.strip_prefix("http://")?;
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        let local = host == "localhost"
+            || host.starts_with("127.")
+            || rest.starts_with("[::1]")
+            || self.listen.ip().is_loopback();
+        if self.tls.is_some() || local {
+            return None;
+        }
+        Some(format!(
+            "the realm {url}/token is plain HTTP: passwords and tokens cross the network in clear; set server.tls.cert_file and key_file, or, behind a proxy that terminates TLS, an https:// server.public_url"
+        ))
     }
 }
 
@@ -104,6 +133,7 @@ pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, Config
             "use a form like 127.0.0.1:5001 or 0.0.0.0:5001 (a host name is not accepted here)",
         )
     })?;
+    let tls = super::tls::parse(&raw.tls, o)?;
     let (public_url, public_url_derived) = if raw.public_url.trim().is_empty() {
         let host = if listen.ip().is_loopback() || listen.ip().is_unspecified() {
             // `localhost`, not 127.0.0.1: go-containerregistry (crane) refuses a realm on a
@@ -114,7 +144,8 @@ pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, Config
         } else {
             listen.ip().to_string()
         };
-        (format!("http://{host}:{}", listen.port()), true)
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        (format!("{scheme}://{host}:{}", listen.port()), true)
     } else {
         let url = raw.public_url.trim().trim_end_matches('/').to_string();
         let rest = url
@@ -132,6 +163,13 @@ pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, Config
                 "server.public_url",
                 format!("{url:?} has no host, or has a query or fragment"),
                 "give scheme, host, optional port and optional path prefix only",
+            ));
+        }
+        if tls.is_some() && url.starts_with("http://") {
+            return Err(err(
+                "server.public_url",
+                format!("{url:?} is plain HTTP while server.tls serves HTTPS"),
+                "write the public URL with https://",
             ));
         }
         (url, false)
@@ -185,6 +223,26 @@ pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, Config
         trusted_proxies.push(net.trunc());
     }
     let cors = cors(&raw.cors, o)?;
+    let metrics_listen = match raw.metrics_listen.trim() {
+        "" => None,
+        m => {
+            let addr: SocketAddr = m.parse().map_err(|_| {
+                err(
+                    "server.metrics_listen",
+                    format!("{m:?} is not an IP address and port"),
+                    "use a form like 127.0.0.1:9464, or leave it empty to serve /metrics on server.listen",
+                )
+            })?;
+            if addr == listen {
+                return Err(err(
+                    "server.metrics_listen",
+                    format!("{m} is server.listen itself"),
+                    "give another port, or leave it empty to serve /metrics on server.listen",
+                ));
+            }
+            Some(addr)
+        }
+    };
     Ok(ServerConfig {
         listen,
         public_url,
@@ -195,6 +253,8 @@ pub(super) fn parse(raw: &RawServer, o: &Origins) -> Result<ServerConfig, Config
         keep_alive,
         trusted_proxies,
         cors,
+        tls,
+        metrics_listen,
     })
 }
 

@@ -65,6 +65,8 @@ pub enum AuthSource {
     Ldap,
     /// A workload's OIDC token from a trusted issuer (federation).
     Federation,
+    /// A client certificate verified by the TLS handshake (`server.tls.client_identities`).
+    ClientCertificate,
 }
 
 impl AuthSource {
@@ -76,6 +78,7 @@ impl AuthSource {
             AuthSource::RobotSecret => "robot_secret",
             AuthSource::Ldap => "ldap",
             AuthSource::Federation => "federation",
+            AuthSource::ClientCertificate => "client_certificate",
         }
     }
 }

@@ -11,6 +11,7 @@ mod health;
 pub mod login;
 mod metrics;
 pub mod request_id;
+pub mod tls;
 mod token;
 pub mod token_request;
 
@@ -48,6 +49,10 @@ pub struct AppState {
     pub proxies: client_addr::TrustedProxies,
     /// Cross-origin access to `/token` and the admin API.
     pub cors: crate::config::CorsConfig,
+    /// `/metrics` has a listener of its own (`server.metrics_listen`).
+    metrics_elsewhere: bool,
+    /// The HTTPS certificate, for its expiry and renewal state in `/metrics`.
+    pub tls_certificate: Option<Arc<tls::ServerCertificate>>,
 }
 
 impl AppState {
@@ -77,12 +82,25 @@ impl AppState {
             keys,
             proxies: client_addr::TrustedProxies::default(),
             cors: Default::default(),
+            metrics_elsewhere: false,
+            tls_certificate: None,
         }
     }
 
     /// Who may call `/token` and the admin API from another origin (nobody by default).
     pub fn with_cors(mut self, cors: crate::config::CorsConfig) -> AppState {
         self.cors = cors;
+        self
+    }
+
+    /// `/metrics` is served by [`metrics_routes`] on a listener of its own, not here.
+    pub fn with_metrics_elsewhere(mut self, elsewhere: bool) -> AppState {
+        self.metrics_elsewhere = elsewhere;
+        self
+    }
+
+    pub fn with_tls_certificate(mut self, cert: Option<Arc<tls::ServerCertificate>>) -> AppState {
+        self.tls_certificate = cert;
         self
     }
 
@@ -98,6 +116,7 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let bench_routes = state.bench_routes;
         let cors = state.cors.clone();
+        let metrics_here = !state.metrics_elsewhere;
         // `/token` first, one handler choosing by method itself: routes are tried in order,
         // and actix's method guards allocate on every request (to list the allowed methods).
         // CORS is mounted only when configured: a middleware on `/token` costs its warm
@@ -171,9 +190,20 @@ pub fn routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(|cfg| api::routes(cfg, &cors))
             .route("/static/console.css", web::get().to(login::stylesheet))
             .route("/.well-known/jwks.json", web::get().to(api::jwks))
-            .route("/metrics", web::get().to(metrics::metrics))
             .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
+            .route("/readyz", web::get().to(health::readyz));
+        if metrics_here {
+            cfg.route("/metrics", web::get().to(metrics::metrics));
+        }
+        cfg.default_service(web::to(error::not_found));
+    }
+}
+
+/// The routes of `server.metrics_listen`: `/metrics` and nothing else.
+pub fn metrics_routes(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::from(state))
+            .route("/metrics", web::get().to(metrics::metrics))
             .default_service(web::to(error::not_found));
     }
 }

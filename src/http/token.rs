@@ -13,7 +13,7 @@ use super::AppState;
 use crate::audit::{self, Outcome, TokenEvent};
 use crate::log_escape::push_json_string;
 use crate::token::IssuedToken;
-use crate::token_service::Grant;
+use crate::token_service::{Credentials, Grant};
 
 /// `/token`: `GET` (token spec), `POST` (OAuth2 form), anything else a 405 naming both.
 pub async fn token(
@@ -120,7 +120,17 @@ async fn answer(
             request_id,
         })
     });
-    let Parsed { flavor, request } = parsed.map_err(|e| ApiError::from_request(e, realm))?;
+    let Parsed {
+        flavor,
+        mut request,
+    } = parsed.map_err(|e| ApiError::from_request(e, realm))?;
+    // A request without credentials on a connection whose client certificate names a robot
+    // or user is theirs (credentials sent explicitly win).
+    if matches!(request.credentials, Credentials::Anonymous) {
+        if let Some(login) = req.conn_data::<super::tls::ClientCertificateLogin>() {
+            request.credentials = Credentials::ClientCertificate(login.0.clone());
+        }
+    }
     let grant = state
         .tokens
         .handle(request, client, request_id)

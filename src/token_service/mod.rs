@@ -112,6 +112,7 @@ impl TokenService {
                 Credentials::Password { .. } => "password",
                 Credentials::RefreshToken(_) => "refresh_token",
                 Credentials::Bearer(_) => "bearer",
+                Credentials::ClientCertificate(_) => "client_certificate",
             },
             remembered: false,
             client_ip: client,
@@ -158,6 +159,9 @@ impl TokenService {
                     let message = match creds {
                         Credentials::RefreshToken(_) => {
                             "invalid, expired or revoked refresh token: log in again"
+                        }
+                        Credentials::ClientCertificate(_) => {
+                            "the robot or user this client certificate names is unknown, disabled or expired"
                         }
                         _ => "invalid username or password",
                     };

@@ -24,6 +24,8 @@ pub struct DockerCli {
     bin: PathBuf,
     timeout: Duration,
     dir: TempDir,
+    /// Whether `with_certs_d` gave it a private certs.d.
+    certs_d: bool,
 }
 
 impl DockerCli {
@@ -42,11 +44,26 @@ impl DockerCli {
             bin,
             timeout: DEFAULT_CMD_TIMEOUT,
             dir,
+            certs_d: false,
         }
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> DockerCli {
         self.timeout = timeout;
+        self
+    }
+
+    /// Trusts the CAs `files` (`NAME.crt`, PEM) for registry `host` (`HOST:PORT`) the way
+    /// docker's users do, in a `certs.d/HOST:PORT/` directory. Not /etc/docker/certs.d: the
+    /// CLI reads `$XDG_CONFIG_HOME/docker/certs.d` instead when it runs for rootless docker
+    /// (`ROOTLESSKIT_STATE_DIR` set), which keeps the test's trust out of the host's.
+    pub fn with_certs_d(mut self, host: &str, files: &[(&str, &str)]) -> DockerCli {
+        let dir = self.dir.path().join("xdg/docker/certs.d").join(host);
+        fs::create_dir_all(&dir).expect("create certs.d");
+        for (name, pem) in files {
+            fs::write(dir.join(name), pem).expect("write a CA file");
+        }
+        self.certs_d = true;
         self
     }
 
@@ -84,6 +101,10 @@ impl DockerCli {
                 self.bin.parent().unwrap_or(Path::new("/nonexistent")),
             )
             .env("DOCKER_CLI_HINTS", "false");
+        if self.certs_d {
+            cmd.env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
+                .env("ROOTLESSKIT_STATE_DIR", self.dir.path().join("rootlesskit"));
+        }
         cmd
     }
 

@@ -120,6 +120,7 @@ pub mod encoding;
 pub mod http;
 pub mod image;
 pub mod oidc;
+pub mod pki;
 pub mod podman;
 pub mod portcullis;
 pub mod postgres;
@@ -141,6 +142,7 @@ pub use http::{
 };
 pub use image::{make_test_image, oci_ref};
 pub use oidc::MockOidc;
+pub use pki::{Issued, TestCa};
 pub use podman::Podman;
 pub use portcullis::Portcullis;
 pub use postgres::Postgres;

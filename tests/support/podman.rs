@@ -135,6 +135,13 @@ impl Podman {
         run_command(cmd, None, self.timeout)
     }
 
+    /// `podman ARGS…` with `stdin` (a password for `login --password-stdin`).
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> CmdOutput {
+        let mut cmd = self.command();
+        cmd.args(args);
+        run_command(cmd, Some(stdin), self.timeout)
+    }
+
     /// `podman login --username USER --password-stdin HOST`.
     pub fn login(&self, host: &str, user: &str, password: &str) -> CmdOutput {
         let mut cmd = self.command();

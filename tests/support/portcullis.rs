@@ -30,6 +30,15 @@ impl Portcullis {
             .wait_for_http(&url, Duration::from_secs(30), &[200]);
     }
 
+    /// Starts `portcullis serve` serving HTTPS (its configuration has `[server.tls]`), and
+    /// waits until it listens. Its URLs are then `https://localhost:PORT`.
+    pub fn start_https(policies_dir: &Path, extra_env: &[(&str, &str)]) -> Portcullis {
+        let mut p = Portcullis::launch(policies_dir, extra_env);
+        let addr = format!("127.0.0.1:{}", p.port);
+        p.child.wait_for_port(&addr, Duration::from_secs(30));
+        p
+    }
+
     /// Starts `portcullis serve` like [`Portcullis::start`], without waiting for it (to start
     /// several at the same moment).
     pub fn launch(policies_dir: &Path, extra_env: &[(&str, &str)]) -> Portcullis {

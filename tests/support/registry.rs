@@ -18,6 +18,8 @@ const PORT_ATTEMPTS: usize = 3;
 
 /// A running registry; stopped (and its storage deleted) on drop.
 pub struct Registry {
+    /// `127.0.0.1`, or `[::1]`.
+    host: String,
     // Field order matters: the process is stopped before its directory is removed.
     child: ChildGuard,
     port: u16,
@@ -87,6 +89,13 @@ impl Registry {
     /// A registry serving HTTPS with `cert_pem` (chain, leaf first) and `key_pem`, whose
     /// `auth:` section is `auth_yaml`. Its URL is then `https://127.0.0.1:PORT`.
     pub fn start_tls(auth_yaml: &str, cert_pem: &str, key_pem: &str) -> Registry {
+        Self::start_tls_at("127.0.0.1", auth_yaml, cert_pem, key_pem)
+    }
+
+    /// [`Registry::start_tls`] listening on `host`: `"[::1]"` is a loopback address the
+    /// docker CLI does not count as an insecure registry (it skips certificate checks for
+    /// 127.0.0.0/8 only), so there it verifies the registry's and the realm's certificates.
+    pub fn start_tls_at(host: &str, auth_yaml: &str, cert_pem: &str, key_pem: &str) -> Registry {
         let dir = new_dir();
         let cert = dir.path().join("tls.crt");
         let key = dir.path().join("tls.key");
@@ -97,14 +106,19 @@ impl Registry {
             cert.display(),
             key.display()
         );
-        Self::start_inner(auth_yaml.trim_start_matches(['\n', '\r']), Some(dir), &tls)
+        Self::start_inner(
+            auth_yaml.trim_start_matches(['\n', '\r']),
+            Some(dir),
+            &tls,
+            host,
+        )
     }
 
     fn start_with_auth_section(auth: &str, dir: Option<TempDir>) -> Registry {
-        Self::start_inner(auth, dir, "")
+        Self::start_inner(auth, dir, "", "127.0.0.1")
     }
 
-    fn start_inner(auth: &str, dir: Option<TempDir>, tls: &str) -> Registry {
+    fn start_inner(auth: &str, dir: Option<TempDir>, tls: &str, host: &str) -> Registry {
         let bin = require_tool("docker-registry");
         let dir = dir.unwrap_or_else(new_dir);
         let storage_dir = dir.path().join("storage");
@@ -113,7 +127,7 @@ impl Registry {
         let log_path = dir.path().join("registry.log");
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_port();
-            let config = config_yaml(port, &storage_dir, tls, auth);
+            let config = config_yaml(host, port, &storage_dir, tls, auth);
             fs::write(&config_path, config).expect("cannot write registry config.yml");
             let _ = fs::remove_file(&log_path);
             let cmd = serve_command(&bin, &config_path, dir.path());
@@ -125,9 +139,10 @@ impl Registry {
             if tls.is_empty() {
                 child.wait_for_http(&url, START_TIMEOUT, &[401, 200]);
             } else {
-                child.wait_for_port(&format!("127.0.0.1:{port}"), START_TIMEOUT);
+                child.wait_for_port(&format!("{host}:{port}"), START_TIMEOUT);
             }
             return Registry {
+                host: host.to_string(),
                 child,
                 port,
                 config_path,
@@ -154,9 +169,9 @@ impl Registry {
             .wait_for_http(&format!("{}/v2/", self.url()), START_TIMEOUT, &[401, 200]);
     }
 
-    /// "127.0.0.1:PORT", the registry host as clients name it.
+    /// "127.0.0.1:PORT" (or "[::1]:PORT"), the registry host as clients name it.
     pub fn host_port(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     /// "http://127.0.0.1:PORT".
@@ -225,14 +240,14 @@ fn serve_command(bin: &Path, config_path: &Path, dir: &Path) -> Command {
     cmd
 }
 
-fn config_yaml(port: u16, storage: &Path, tls: &str, auth: &str) -> String {
+fn config_yaml(host: &str, port: u16, storage: &Path, tls: &str, auth: &str) -> String {
     format!(
         "# written by tests/support/registry.rs\n\
          version: 0.1\n\
          log:\n  level: info\n  formatter: text\n  fields:\n    service: registry\n\
          storage:\n  filesystem:\n    rootdirectory: \"{storage}\"\n  delete:\n    enabled: true\n  \
          cache:\n    blobdescriptor: inmemory\n\
-         http:\n  addr: 127.0.0.1:{port}\n  secret: \"{secret}\"\n  headers:\n    \
+         http:\n  addr: \"{host}:{port}\"\n  secret: \"{secret}\"\n  headers:\n    \
          X-Content-Type-Options: [nosniff]\n\
          {tls}{auth}",
         storage = storage.display(),
