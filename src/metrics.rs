@@ -8,7 +8,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
+};
 
 use crate::audit::Outcome;
 
@@ -22,6 +25,12 @@ pub struct Metrics {
     /// Without labels; absent, rather than 0, when HTTPS is off.
     tls_expiry: IntGaugeVec,
     tls_reload_ok: IntGaugeVec,
+    authentication: HistogramVec,
+    backend_errors: IntCounterVec,
+    backend_up: IntGaugeVec,
+    backend_probe: GaugeVec,
+    password_waiting: IntGauge,
+    password_wait: Histogram,
 }
 
 fn metrics() -> &'static Metrics {
@@ -83,6 +92,56 @@ fn metrics() -> &'static Metrics {
             &[],
         )
         .expect("valid metric");
+        let authentication = HistogramVec::new(
+            HistogramOpts::new(
+                "portcullis_authentication_duration_seconds",
+                "Time the authenticator that decided a credential not remembered took (local: the database and argon2; ldap: the directory; federation: the issuer's token and keys; robot, access_token, refresh_token, client_certificate: the database)",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["authenticator"],
+        )
+        .expect("valid metric");
+        let backend_errors = IntCounterVec::new(
+            Opts::new(
+                "portcullis_backend_errors_total",
+                "Requests answered 503 because a backend failed (database, ldap, federation, oidc, password verification), and failed background probes of each backend",
+            ),
+            &["backend"],
+        )
+        .expect("valid metric");
+        let backend_up = IntGaugeVec::new(
+            Opts::new(
+                "portcullis_backend_up",
+                "1 when the backend answered its last probe (every 15 s, and at each /readyz), 0 when it did not",
+            ),
+            &["backend"],
+        )
+        .expect("valid metric");
+        let backend_probe = GaugeVec::new(
+            Opts::new(
+                "portcullis_backend_probe_duration_seconds",
+                "How long the backend's last probe took",
+            ),
+            &["backend"],
+        )
+        .expect("valid metric");
+        let password_waiting = IntGauge::new(
+            "portcullis_password_verifications_waiting",
+            "Password verifications (argon2id) queued for a verification thread",
+        )
+        .expect("valid metric");
+        let password_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "portcullis_password_verification_wait_seconds",
+                "How long a password verification waited in the queue for a thread",
+            )
+            .buckets(vec![
+                0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+        )
+        .expect("valid metric");
         let build = IntGaugeVec::new(
             Opts::new("portcullis_build_info", "The running build"),
             &["version"],
@@ -97,6 +156,12 @@ fn metrics() -> &'static Metrics {
             Box::new(policy.clone()),
             Box::new(tls_expiry.clone()),
             Box::new(tls_reload_ok.clone()),
+            Box::new(authentication.clone()),
+            Box::new(backend_errors.clone()),
+            Box::new(backend_up.clone()),
+            Box::new(backend_probe.clone()),
+            Box::new(password_waiting.clone()),
+            Box::new(password_wait.clone()),
             Box::new(build),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -110,6 +175,12 @@ fn metrics() -> &'static Metrics {
             policy,
             tls_expiry,
             tls_reload_ok,
+            authentication,
+            backend_errors,
+            backend_up,
+            backend_probe,
+            password_waiting,
+            password_wait,
         }
     })
 }
@@ -124,6 +195,39 @@ pub fn token(outcome: Outcome, auth: &str, remembered: bool) {
             if remembered { "true" } else { "false" },
         ])
         .inc();
+}
+
+/// The authenticator that decided a credential not remembered, and how long it took.
+pub fn authentication(authenticator: &str, d: Duration) {
+    metrics()
+        .authentication
+        .with_label_values(&[authenticator])
+        .observe(d.as_secs_f64());
+}
+
+/// A request answered 503 because `backend` failed (or a failed probe of it).
+pub fn backend_error(backend: &str) {
+    metrics().backend_errors.with_label_values(&[backend]).inc();
+}
+
+/// A probe of `backend`: whether it answered, and how long it took.
+pub fn backend_probe(backend: &str, up: bool, d: Duration) {
+    let m = metrics();
+    m.backend_up
+        .with_label_values(&[backend])
+        .set(i64::from(up));
+    m.backend_probe
+        .with_label_values(&[backend])
+        .set(d.as_secs_f64());
+}
+
+/// A password verification entered (`+1`) or left (`-1`) the queue; `waited` when it left.
+pub fn password_queue(delta: i64, waited: Option<Duration>) {
+    let m = metrics();
+    m.password_waiting.add(delta);
+    if let Some(w) = waited {
+        m.password_wait.observe(w.as_secs_f64());
+    }
 }
 
 pub fn token_latency(d: Duration) {

@@ -30,3 +30,48 @@ pub trait Probe: Send + Sync {
         Vec::new()
     }
 }
+
+/// How often every backend is probed in the background, for `portcullis_backend_up` and
+/// its latency: a backend that fails between scrapes shows on the next one without
+/// `/readyz` being asked.
+pub const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Asks `probe`, and records whether it answered and how long it took (the metrics).
+pub async fn check_recorded(probe: &dyn Probe) -> Result<Option<String>, ProbeError> {
+    let started = std::time::Instant::now();
+    let result = probe.check().await;
+    let name = probe.name();
+    crate::metrics::backend_probe(&name, result.is_ok(), started.elapsed());
+    if result.is_err() {
+        crate::metrics::backend_error(&name);
+    }
+    result
+}
+
+/// Probes every backend every [`PROBE_EVERY`], logging only when one changes state (one line
+/// when it goes down, one when it is back), so an outage does not fill the log.
+pub fn watch(probes: Vec<std::sync::Arc<dyn Probe>>) {
+    tokio::spawn(async move {
+        let mut down = vec![false; probes.len()];
+        let mut tick = tokio::time::interval(PROBE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let results =
+                futures_util::future::join_all(probes.iter().map(|p| check_recorded(&**p))).await;
+            for ((probe, result), was_down) in probes.iter().zip(results).zip(down.iter_mut()) {
+                match (result, *was_down) {
+                    (Err(e), false) => {
+                        *was_down = true;
+                        tracing::warn!(backend = %probe.name(), error = %e, "backend probe failed: it does not answer");
+                    }
+                    (Ok(_), true) => {
+                        *was_down = false;
+                        tracing::info!(backend = %probe.name(), "backend answers again");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+}

@@ -156,6 +156,7 @@ impl Application {
                 Some((rustls, cert, clients))
             }
         };
+        crate::probe::watch(probes.clone());
         let state = Arc::new(
             AppState::new(
                 tokens,

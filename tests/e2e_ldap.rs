@@ -165,6 +165,35 @@ fn a_stopped_directory_gives_503_and_recovers_without_restarting_portcullis() {
     let ready = http_get(&format!("{}/readyz", p.url()), &[]).unwrap();
     assert_eq!(ready.status, 503);
     assert_eq!(ready.json()["checks"]["ldap"], "unavailable");
+    // The outage is in the metrics: the 503 and the failed probe, the directory down, and the
+    // directory's latency: alice's login before it, and bob's failed attempt.
+    let m = http_get(&format!("{}/metrics", p.url()), &[])
+        .unwrap()
+        .text();
+    let value = |sample: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {sample} in:\n{m}"))
+    };
+    assert!(
+        value(r#"portcullis_backend_errors_total{backend="ldap"}"#) >= 2.0,
+        "{m}"
+    );
+    assert_eq!(
+        value(r#"portcullis_backend_up{backend="ldap"}"#),
+        0.0,
+        "{m}"
+    );
+    assert_eq!(
+        value(r#"portcullis_backend_up{backend="database"}"#),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        value(r#"portcullis_authentication_duration_seconds_count{authenticator="ldap"}"#),
+        2.0,
+        "{m}"
+    );
     // alice was verified a moment ago: remembered credentials keep working during the outage.
     assert_eq!(token_status(&p, "alice", "alicepass").0, 200);
 

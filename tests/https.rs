@@ -293,3 +293,285 @@ fn docker_logins(registry_ca: &TestCa, auth_ca: &TestCa) {
         out.stderr
     );
 }
+
+#[test]
+fn a_robot_pushes_with_a_client_certificate_alone_and_a_certificate_naming_no_one_is_anonymous() {
+    let ca = TestCa::new("portcullis test CA");
+    let clients_ca = TestCa::new("machines CA");
+    let dir = tempfile::tempdir().unwrap();
+    let clients_ca_file = write_file(dir.path(), "clients-ca.pem", clients_ca.pem());
+    let (p, _tls) = portcullis_https(
+        &ca,
+        &format!(
+            "client_ca_file = \"{}\"\n[server.tls.client_identities]\n\"dns:ci.example.com\" = \"robot:ci\"\n",
+            clients_ca_file.display()
+        ),
+    );
+    p.cli(&["robot", "create", "ci"], None)
+        .assert_success("robot create ci");
+    let reg_pair = ca.server(&["127.0.0.1"], -1, 30);
+    let registry = Registry::start_tls(&p.registry_config(), &reg_pair.cert_pem, &reg_pair.key_pem);
+    let ci = clients_ca.client("ci.example.com", "ci-runner");
+    let stranger = clients_ca.client("laptop.example.com", "laptop");
+    let outsider = TestCa::new("another CA").client("ci.example.com", "ci-runner");
+    let ca_file = write_file(dir.path(), "ca.pem", ca.pem());
+    let token = |pair: Option<&support::Issued>| {
+        let mut args = vec!["--cacert".to_string(), ca_file.display().to_string()];
+        if let Some(pair) = pair {
+            let name = format!("{:p}", pair);
+            let cert = write_file(dir.path(), &format!("{name}.crt"), &pair.cert_pem);
+            let key = write_file(dir.path(), &format!("{name}.key"), &pair.key_pem);
+            args.extend([
+                "--cert".into(),
+                cert.display().to_string(),
+                "--key".into(),
+                key.display().to_string(),
+            ]);
+        }
+        args.push(https_url(
+            &p,
+            "/token?service=portcullis&scope=repository:ci/app:pull,push",
+        ));
+        curl(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    token(Some(&ci)).assert_success("a token with the robot's certificate");
+    let line = p.wait_for_log_line("auth=\"client_certificate\"");
+    assert!(
+        line.contains("outcome=\"issued\"")
+            && line.contains("granted=\"repository:ci/app:pull,push\""),
+        "{line}"
+    );
+    // From the right CA but naming no one: anonymous, so no push.
+    token(Some(&stranger)).assert_success("a token with an unmapped certificate");
+    let log = p.wait_for_log("granted=\"\"");
+    assert!(log.contains("subject=\"\" auth=\"anonymous\""), "{log}");
+    // From another CA: the handshake itself is refused.
+    let out = token(Some(&outsider));
+    out.assert_failure("a certificate from another CA");
+
+    // The real client: skopeo with the certificate in its --cert-dir and no credentials.
+    let trust = cert_dir(&[
+        ("ca.crt", ca.pem()),
+        ("client.cert", &ci.cert_pem),
+        ("client.key", &ci.key_pem),
+    ]);
+    let image = tempfile::tempdir().unwrap();
+    make_test_image(image.path(), "v1", "pushed by a certificate");
+    let skopeo = Skopeo::new();
+    let push = |tag: &str| {
+        skopeo.run(&[
+            "copy",
+            "--dest-tls-verify=true",
+            "--dest-cert-dir",
+            trust.path().to_str().unwrap(),
+            "--dest-no-creds",
+            &oci_ref(image.path(), "v1"),
+            &format!("docker://{}/ci/app:{tag}", registry.host_port()),
+        ])
+    };
+    push("v1").assert_success("skopeo pushes with the robot's client certificate");
+    // Disabled, the robot's certificate no longer logs in.
+    p.cli(&["robot", "disable", "ci"], None)
+        .assert_success("robot disable ci");
+    let out = push("v2");
+    out.assert_failure("skopeo push after the robot was disabled");
+    let line = p.wait_for_log_line("reason=\"account disabled\"");
+    assert!(
+        line.contains("subject=\"robot+ci\" auth=\"client_certificate\""),
+        "{line}"
+    );
+}
+
+/// The `expire date` curl reports for the certificate `https://localhost:PORT` serves.
+fn served_expiry(p: &Portcullis, ca_file: &Path) -> String {
+    let out = curl(&[
+        "-v",
+        "--cacert",
+        ca_file.to_str().unwrap(),
+        &https_url(p, "/healthz"),
+    ]);
+    out.assert_success("curl -v over https");
+    out.stderr
+        .lines()
+        .find_map(|l| l.split_once("expire date: ").map(|(_, d)| d.to_string()))
+        .unwrap_or_else(|| panic!("no expire date in curl's output:\n{}", out.stderr))
+}
+
+/// A TLS connection kept open (openssl s_client), to show that a renewal leaves it be.
+struct OpenConnection {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl OpenConnection {
+    fn open(p: &Portcullis, ca_file: &Path) -> OpenConnection {
+        use std::io::BufRead;
+        let mut child = Command::new(require_tool("openssl"))
+            .args(["s_client", "-quiet", "-verify_return_error", "-CAfile"])
+            .arg(ca_file)
+            .args(["-connect", &format!("localhost:{}", p.port())])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_client");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        OpenConnection {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Sends `GET /healthz` on the connection and returns the status line of its answer.
+    fn get_healthz(&mut self) -> String {
+        use std::io::Write;
+        self.stdin
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        self.stdin.flush().unwrap();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(10))
+                .expect("an answer on the open connection");
+            // The previous answer's body ends without a line break: the status line may
+            // follow it on the same line.
+            if let Some(i) = line.find("HTTP/1.1 ") {
+                return line[i..].to_string();
+            }
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_renewed_certificate_is_served_without_a_restart_and_a_broken_renewal_keeps_the_one_in_use() {
+    let ca = TestCa::new("portcullis test CA");
+    // Idle connections are kept a minute, so the open one outlives the renewal.
+    let (p, tls) = portcullis_https(&ca, "[server]\nkeep_alive = \"60s\"\n");
+    let ca_file = write_file(tls.path(), "ca.pem", ca.pem());
+    let first = served_expiry(&p, &ca_file);
+    let metrics = |name: &str| -> String {
+        let out = curl(&[
+            "--cacert",
+            ca_file.to_str().unwrap(),
+            &https_url(&p, "/metrics"),
+        ]);
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{}", out.stdout))
+            .to_string()
+    };
+    assert_eq!(
+        metrics("portcullis_tls_certificate_reload_ok"),
+        "portcullis_tls_certificate_reload_ok 1"
+    );
+    let seconds: i64 = metrics("portcullis_tls_certificate_expiry_seconds ")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((29 * 86400..=30 * 86400).contains(&seconds), "{seconds}");
+    let mut open = OpenConnection::open(&p, &ca_file);
+    assert!(open.get_healthz().contains("200"));
+
+    // A renewal that wrote the new certificate but whose key is still the old one.
+    let renewed = ca.server(&["localhost", "127.0.0.1"], -1, 60);
+    std::fs::write(tls.path().join("tls.crt"), &renewed.cert_pem).unwrap();
+    let line = p.wait_for_log_line("the renewed TLS certificate cannot be used");
+    assert!(
+        line.contains("tls.key") && line.contains("is not the key of the certificate"),
+        "{line}"
+    );
+    assert_eq!(
+        served_expiry(&p, &ca_file),
+        first,
+        "the previous pair still serves"
+    );
+    assert_eq!(
+        metrics("portcullis_tls_certificate_reload_ok"),
+        "portcullis_tls_certificate_reload_ok 0"
+    );
+
+    // The key arrives: the new pair serves new connections, and the open one goes on.
+    std::fs::write(tls.path().join("tls.key"), &renewed.key_pem).unwrap();
+    p.wait_for_log_line("TLS certificate renewed");
+    let second = served_expiry(&p, &ca_file);
+    assert_ne!(second, first);
+    assert_eq!(
+        metrics("portcullis_tls_certificate_reload_ok"),
+        "portcullis_tls_certificate_reload_ok 1"
+    );
+    assert!(
+        open.get_healthz().contains("200"),
+        "the connection opened before the renewal still answers"
+    );
+}
+
+#[test]
+fn an_expired_or_mismatched_pair_stops_startup_and_check_naming_the_file() {
+    let ca = TestCa::new("portcullis test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let expired = ca.server(&["localhost"], -30, -1);
+    let other = ca.server(&["localhost"], -1, 30);
+    for (case, cert, key, says) in [
+        ("expired", &expired.cert_pem, &expired.key_pem, "expired at"),
+        (
+            "mismatched",
+            &other.cert_pem,
+            &expired.key_pem,
+            "is not the key of the certificate",
+        ),
+    ] {
+        let cert_file = write_file(dir.path(), &format!("{case}.crt"), cert);
+        let key_file = write_file(dir.path(), &format!("{case}.key"), key);
+        let config = write_file(
+            dir.path(),
+            &format!("{case}.toml"),
+            &format!(
+                "[server]\nlisten = \"127.0.0.1:{}\"\n[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n[policies]\ndir = \"{}\"\n",
+                support::free_port(),
+                cert_file.display(),
+                key_file.display(),
+                Portcullis::fixture_policies().display()
+            ),
+        );
+        for sub in ["serve", "check"] {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+            cmd.arg("--config")
+                .arg(&config)
+                .arg(sub)
+                .current_dir(dir.path());
+            let out = run_command(cmd, None, Duration::from_secs(30));
+            out.assert_failure(&format!("portcullis {sub} with an {case} pair"));
+            let said = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                said.contains("server.tls")
+                    && said.contains(says)
+                    && said.contains(&format!("{case}.")),
+                "{sub} with an {case} pair:\n{said}"
+            );
+        }
+    }
+}

@@ -94,6 +94,35 @@ fn the_counters_after_a_known_set_of_requests_are_exactly_those_requests() {
         Some(1.0)
     );
     assert!(m.contains("portcullis_policy_reload_ok{"), "{m}");
+    // Two passwords were verified (the wrong one and the first right one), each through the
+    // argon2 queue, which is empty now; the database answered its probe.
+    assert_eq!(
+        sample(
+            &m,
+            r#"portcullis_authentication_duration_seconds_count{authenticator="local"}"#
+        ),
+        Some(2.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "portcullis_password_verification_wait_seconds_count"),
+        Some(2.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "portcullis_password_verifications_waiting"),
+        Some(0.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, r#"portcullis_backend_up{backend="database"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(
+        !m.contains("portcullis_tls_certificate"),
+        "no TLS, no TLS gauges: {m}"
+    );
     assert!(m.contains(&format!(
         "portcullis_build_info{{version=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION")
@@ -102,12 +131,47 @@ fn the_counters_after_a_known_set_of_requests_are_exactly_those_requests() {
 
 #[test]
 fn the_grafana_dashboard_uses_exactly_metric_names_the_server_exposes() {
-    let p = Portcullis::start(&Portcullis::fixture_policies(), &[]);
-    // One request of each kind the dashboard plots, so that every family has samples.
-    http_get(&format!("{}/token?service=portcullis", p.url()), &[]).unwrap();
-    let m = http_get(&format!("{}/metrics", p.url()), &[])
-        .unwrap()
-        .text();
+    // Every family the dashboard plots gets samples: HTTPS (the certificate gauges), a
+    // directory that does not answer (a failed probe), and a password verified.
+    let ca = support::TestCa::new("metrics test CA");
+    let pair = ca.server(&["localhost", "127.0.0.1"], -1, 30);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (cert, key, ca_file) = (
+        file("tls.crt", &pair.cert_pem),
+        file("tls.key", &pair.key_pem),
+        file("ca.pem", ca.pem()),
+    );
+    let config = file(
+        "portcullis.toml",
+        &format!(
+            "[server.tls]\ncert_file = \"{cert}\"\nkey_file = \"{key}\"\n[auth]\norder = [\"local\", \"ldap\"]\n[ldap]\nurls = [\"ldap://127.0.0.1:1\"]\ndirect_bind = \"uid={{username}},ou=people,dc=example,dc=org\"\nconnect_timeout = \"1s\"\n"
+        ),
+    );
+    let p = Portcullis::start_https(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_CONFIG", config.as_str())],
+    );
+    p.add_user("alice", "alice-pass-1", &[]);
+    let curl = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(support::require_tool("curl"));
+        cmd.args(["-sS", "--max-time", "10", "--cacert", &ca_file])
+            .args(args);
+        support::run_command(cmd, None, std::time::Duration::from_secs(20))
+    };
+    let base = format!("https://localhost:{}", p.port());
+    curl(&[
+        "-u",
+        "alice:alice-pass-1",
+        &format!("{base}/token?service=portcullis"),
+    ])
+    .assert_success("a password token request");
+    p.wait_for_log_line("backend probe failed");
+    let m = curl(&[&format!("{base}/metrics")]).stdout;
     let exposed: std::collections::BTreeSet<&str> = m
         .lines()
         .filter(|l| l.starts_with("# TYPE "))
@@ -142,4 +206,23 @@ fn the_grafana_dashboard_uses_exactly_metric_names_the_server_exposes() {
         }
     }
     assert!(used >= 9, "{used}");
+}
+
+#[test]
+fn with_metrics_listen_metrics_are_served_there_only_and_nothing_else_is() {
+    let port = support::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let p = Portcullis::start(
+        &Portcullis::fixture_policies(),
+        &[("PORTCULLIS_SERVER__METRICS_LISTEN", &addr)],
+    );
+    let public = http_get(&format!("{}/metrics", p.url()), &[]).unwrap();
+    assert_eq!(public.status, 404, "not on server.listen");
+    let private = http_get(&format!("http://{addr}/metrics"), &[]).unwrap();
+    assert_eq!(private.status, 200);
+    assert!(private.text().contains("portcullis_build_info"));
+    for path in ["/token", "/healthz", "/api/v1/users"] {
+        let other = http_get(&format!("http://{addr}{path}"), &[]).unwrap();
+        assert_eq!(other.status, 404, "{path} is not on the metrics listener");
+    }
 }

@@ -170,7 +170,12 @@ impl AuthChain {
     /// that does not answer "no match" decides.
     async fn verify(&self, creds: &Credentials, service: &str) -> Result<AuthOutcome, AuthError> {
         for a in &self.authenticators {
-            match a.authenticate(creds, service).await? {
+            let started = std::time::Instant::now();
+            let outcome = a.authenticate(creds, service).await;
+            if !matches!(outcome, Ok(AuthOutcome::NoMatch)) {
+                crate::metrics::authentication(a.name(), started.elapsed());
+            }
+            match outcome? {
                 AuthOutcome::NoMatch => continue,
                 decided => return Ok(decided),
             }

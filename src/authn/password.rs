@@ -34,6 +34,8 @@ const KEEP_MEMORY: Duration = Duration::from_millis(250);
 const NICE: i32 = 10;
 
 struct Job {
+    /// When it was queued, for the wait metric.
+    queued: std::time::Instant,
     phc: Arc<str>,
     password: SecretString,
     reply: oneshot::Sender<bool>,
@@ -90,11 +92,16 @@ impl PasswordHasher {
         let phc: Arc<str> = hash.map_or_else(|| self.dummy.clone(), |h| Arc::from(h.0.as_str()));
         let (reply, answer) = oneshot::channel();
         let job = Job {
+            queued: std::time::Instant::now(),
             phc,
             password: password.clone(),
             reply,
         };
-        self.jobs.try_send(job).map_err(|e| {
+        let sent = self.jobs.try_send(job);
+        if sent.is_ok() {
+            crate::metrics::password_queue(1, None);
+        }
+        sent.map_err(|e| {
             AuthError::new(
                 "password verification",
                 match e {
@@ -131,6 +138,7 @@ fn worker(rx: Receiver<Job>, runs: &AtomicU64) {
         };
         match next {
             Ok(job) => {
+                crate::metrics::password_queue(-1, Some(job.queued.elapsed()));
                 let ok = verify_with(&mut memory, &job.phc, &job.password);
                 if ok.is_some() {
                     runs.fetch_add(1, Ordering::Relaxed);

@@ -63,7 +63,14 @@ pub struct ClientPrincipal {
 }
 
 impl ClientPrincipal {
-    /// The name it logs in as (`robot+ci` or `alice`), for audit records.
+    pub fn new(kind: PrincipalKind, name: &str) -> ClientPrincipal {
+        ClientPrincipal {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The name it logs in as (`robot+ci` or `alice`), for audit records of refusals.
     pub fn login(&self) -> String {
         match self.kind {
             PrincipalKind::Robot => format!("{ROBOT_LOGIN_PREFIX}{}", self.name),

@@ -15,7 +15,13 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness: asks every backend at once. A 503 names the required ones that do not answer
 /// (and the log says why); backends that are not required are reported but do not count.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let results = join_all(state.probes.iter().map(|p| p.check())).await;
+    let results = join_all(
+        state
+            .probes
+            .iter()
+            .map(|p| crate::probe::check_recorded(&**p)),
+    )
+    .await;
     let mut checks = Map::new();
     let mut ready = true;
     for (probe, result) in state.probes.iter().zip(results) {

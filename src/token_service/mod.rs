@@ -104,9 +104,16 @@ impl TokenService {
         request_id: &str,
     ) -> Result<Grant, Refusal> {
         let scopes = std::mem::take(&mut req.scopes);
+        // A certificate's robot is named `robot+NAME` in records of refusals, as at login.
+        let certificate_login = match &req.credentials {
+            Credentials::ClientCertificate(who) => Some(who.login()),
+            _ => None,
+        };
         let mut event = TokenEvent {
             outcome: Outcome::Invalid,
-            subject: req.credentials.claimed_name(),
+            subject: certificate_login
+                .as_deref()
+                .unwrap_or(req.credentials.claimed_name()),
             auth: match &req.credentials {
                 Credentials::Anonymous => "anonymous",
                 Credentials::Password { .. } => "password",
@@ -286,6 +293,7 @@ impl TokenService {
 
     fn unavailable(&self, e: AuthError, event: &TokenEvent<'_, '_>) -> Refusal {
         tracing::error!(backend = e.backend, error = %e.report(), "token request failed: an authentication backend is unavailable");
+        crate::metrics::backend_error(e.backend);
         let reason = e.to_string();
         audit::token(&TokenEvent {
             outcome: Outcome::Failed,

@@ -148,6 +148,7 @@ impl From<StoreError> for Problem {
         match e {
             StoreError::Unavailable { backend, .. } => {
                 tracing::error!(backend, error = %e, "admin API request failed: the database is unavailable");
+                crate::metrics::backend_error("database");
                 Problem::unavailable("database")
             }
             StoreError::Conflict(what) => Problem::new(

@@ -684,6 +684,7 @@ pub async fn no_such_page(req: HttpRequest) -> HttpResponse {
 /// portcullis's own database failed: say so, and never blame the identity provider.
 pub(super) fn database_down(e: StoreError) -> HttpResponse {
     tracing::error!(backend = "database", error = %e, "a sign-in page failed: the database is unavailable");
+    crate::metrics::backend_error("database");
     message(
         StatusCode::SERVICE_UNAVAILABLE,
         "Try again shortly",
