@@ -226,6 +226,15 @@ pub fn install(writer: BatchWriter, format: LogFormat) {
     let _ = SINK.set(Sink { writer, format });
 }
 
+/// Whether a token may be issued now as far as its record goes: false only with
+/// `audit.when_full = "reject"` while records cannot be written (the disk is full, the file
+/// is slower than the requests). One atomic load on the warm path.
+pub fn accepting() -> bool {
+    SINK.get().is_none_or(|s| {
+        s.writer.when_full() != crate::batch_writer::WhenFull::Reject || s.writer.accepting()
+    })
+}
+
 /// A security event other than a token request: who (`actor`) did what (`event`) to what
 /// (`target`), and how it ended. Never holds a secret.
 #[derive(Clone, Copy)]

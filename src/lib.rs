@@ -43,9 +43,11 @@
 //!   in one place.
 
 pub mod audit;
+pub mod audit_file;
 pub mod authn;
 pub mod authz;
 pub mod backup;
+pub mod batch_writer;
 pub mod cli;
 pub mod config;
 pub mod doctor;

@@ -31,6 +31,8 @@ pub struct Metrics {
     backend_probe: GaugeVec,
     password_waiting: IntGauge,
     password_wait: Histogram,
+    audit_dropped: prometheus::IntCounter,
+    audit_write_errors: prometheus::IntCounter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -142,6 +144,16 @@ fn metrics() -> &'static Metrics {
             ]),
         )
         .expect("valid metric");
+        let audit_dropped = prometheus::IntCounter::new(
+            "portcullis_audit_records_dropped_total",
+            "Audit records dropped because the audit file could not keep up (only with audit.when_full = \"drop\")",
+        )
+        .expect("valid metric");
+        let audit_write_errors = prometheus::IntCounter::new(
+            "portcullis_audit_write_errors_total",
+            "Failed writes of the audit file (a full disk, say); the lines are kept and written again",
+        )
+        .expect("valid metric");
         let build = IntGaugeVec::new(
             Opts::new("portcullis_build_info", "The running build"),
             &["version"],
@@ -162,6 +174,8 @@ fn metrics() -> &'static Metrics {
             Box::new(backend_probe.clone()),
             Box::new(password_waiting.clone()),
             Box::new(password_wait.clone()),
+            Box::new(audit_dropped.clone()),
+            Box::new(audit_write_errors.clone()),
             Box::new(build),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -181,6 +195,8 @@ fn metrics() -> &'static Metrics {
             backend_probe,
             password_waiting,
             password_wait,
+            audit_dropped,
+            audit_write_errors,
         }
     })
 }
@@ -228,6 +244,16 @@ pub fn password_queue(delta: i64, waited: Option<Duration>) {
     if let Some(w) = waited {
         m.password_wait.observe(w.as_secs_f64());
     }
+}
+
+/// An audit record dropped because the audit buffer was full (`audit.when_full = "drop"`).
+pub fn audit_dropped() {
+    metrics().audit_dropped.inc();
+}
+
+/// A write of the audit file (or of the log) failed.
+pub fn audit_write_error() {
+    metrics().audit_write_errors.inc();
 }
 
 pub fn token_latency(d: Duration) {

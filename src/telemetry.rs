@@ -3,11 +3,10 @@
 //! `audit.rs`). Logs go to stderr so that commands printing results (`registry-config`,
 //! `explain`) keep stdout clean.
 //!
-//! Every token request writes an audit line, so writing must cost the request next to
-//! nothing: formatted lines are appended to a shared buffer, and a writer thread writes the
-//! buffer out every 20 ms, or sooner once it holds 256 KiB. There is no system call and no
-//! thread wake-up per line. Nothing is dropped: past 8 MiB of unwritten lines, requests wait
-//! for the writer. The returned guard writes out what is left when the process stops.
+//! Lines are written in batches by a thread of their own (`batch_writer.rs`): no system
+//! call and no thread wake-up per line. Nothing is dropped: past 8 MiB of unwritten lines,
+//! requests wait for the writer. The returned guard writes out what is left when the
+//! process stops.
 //!
 //! Every record passes through `log_escape::sanitize_record` on its way in: a value from
 //! outside (a user name, a directory group, a provider's claim) can never end a record early
@@ -20,146 +19,18 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::filter::{filter_fn, FilterExt};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::batch_writer::{self, Options};
+pub use crate::batch_writer::{BatchWriter, WriterGuard as LogGuard};
 use crate::config::{LogConfig, LogFormat};
-use crate::log_escape::sanitize_record;
-
-const FLUSH_EVERY: Duration = Duration::from_millis(20);
-const FLUSH_AT: usize = 256 * 1024;
-const WAIT_AT: usize = 8 * 1024 * 1024;
-
-#[derive(Default)]
-struct Shared {
-    state: Mutex<State>,
-    /// Wakes the writer (buffer large, or stopping) and wakes waiting producers (drained).
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    buf: Vec<u8>,
-    stopping: bool,
-}
-
-/// The `MakeWriter` handed to tracing: each event's line is appended to the buffer.
-/// (tracing formats an event completely, then writes it with one `write_all`: each `write`
-/// is one record.)
-#[derive(Clone)]
-pub struct BatchWriter {
-    shared: Arc<Shared>,
-    json: bool,
-}
-
-impl BatchWriter {
-    /// Appends a record whose every value was already escaped (`log_escape`), skipping the
-    /// scan `write` gives every other record: the audit trail writes one per token request.
-    pub fn append_escaped(&self, record: &[u8]) {
-        self.append(record);
-    }
-
-    fn append(&self, bytes: &[u8]) {
-        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        while st.buf.len() > WAIT_AT && !st.stopping {
-            self.shared.changed.notify_all();
-            st = self
-                .shared
-                .changed
-                .wait(st)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        st.buf.extend_from_slice(bytes);
-        if st.buf.len() >= FLUSH_AT {
-            self.shared.changed.notify_all();
-        }
-    }
-}
-
-impl Write for BatchWriter {
-    fn write(&mut self, record: &[u8]) -> std::io::Result<usize> {
-        self.append(&sanitize_record(record, self.json));
-        Ok(record.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for BatchWriter {
-    type Writer = BatchWriter;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// Writes out what is buffered, and stops the writer thread, when dropped.
-pub struct LogGuard {
-    shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for LogGuard {
-    fn drop(&mut self) {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stopping = true;
-        self.shared.changed.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn batch_writer(mut out: impl Write + Send + 'static, json: bool) -> (BatchWriter, LogGuard) {
-    let shared = Arc::new(Shared::default());
-    let s = shared.clone();
-    let thread = std::thread::Builder::new()
-        .name("log-writer".into())
-        .spawn(move || loop {
-            let (chunk, stopping) = {
-                let mut st = s.state.lock().unwrap_or_else(|e| e.into_inner());
-                if st.buf.len() < FLUSH_AT && !st.stopping {
-                    st = s
-                        .changed
-                        .wait_timeout(st, FLUSH_EVERY)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
-                (std::mem::take(&mut st.buf), st.stopping)
-            };
-            s.changed.notify_all();
-            if !chunk.is_empty() {
-                let _ = out.write_all(&chunk);
-                let _ = out.flush();
-            }
-            if stopping {
-                return;
-            }
-        })
-        .expect("spawning the log writer");
-    (
-        BatchWriter {
-            shared: shared.clone(),
-            json,
-        },
-        LogGuard {
-            shared,
-            thread: Some(thread),
-        },
-    )
-}
 
 /// Installs the subscriber. Returns the guard (keep it alive until the process ends) and
 /// the writer every record goes through, for the audit trail (see `audit::install`).
@@ -168,7 +39,7 @@ pub fn init(log: &LogConfig) -> (LogGuard, BatchWriter) {
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let json = log.format == LogFormat::Json;
-    let (writer, guard) = batch_writer(std::io::stderr(), json);
+    let (writer, guard) = batch_writer::start(std::io::stderr(), json, Options::log());
     let audit_writer = writer.clone();
     let noise = ClientNoise::new(writer.clone(), json, NOISE_REPORT_EVERY);
     let fmt = tracing_subscriber::fmt::layer()
@@ -303,7 +174,7 @@ mod tests {
     use super::*;
 
     #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
+    struct Sink(std::sync::Arc<Mutex<Vec<u8>>>);
 
     impl Write for Sink {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -316,39 +187,9 @@ mod tests {
     }
 
     #[test]
-    fn every_line_is_written_in_order_and_the_rest_on_drop() {
-        let sink = Sink::default();
-        let (writer, guard) = batch_writer(sink.clone(), false);
-        let threads: Vec<_> = (0..4)
-            .map(|t| {
-                let mut w = writer.clone();
-                std::thread::spawn(move || {
-                    for i in 0..1000 {
-                        w.write_all(format!("t{t} line {i}\n").as_bytes()).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        drop(guard);
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text.lines().count(), 4000, "nothing lost");
-        for t in 0..4 {
-            let mine: Vec<&str> = text
-                .lines()
-                .filter(|l| l.starts_with(&format!("t{t} ")))
-                .collect();
-            assert_eq!(mine.first(), Some(&format!("t{t} line 0").as_str()));
-            assert_eq!(mine.last(), Some(&format!("t{t} line 999").as_str()));
-        }
-    }
-
-    #[test]
     fn client_noise_is_reported_once_then_counted() {
         let sink = Sink::default();
-        let (writer, guard) = batch_writer(sink.clone(), false);
+        let (writer, guard) = batch_writer::start(sink.clone(), false, Options::log());
         let noise = ClientNoise::new(writer, false, Duration::from_secs(3600));
         for i in 0..1000 {
             noise.report(format!("stream error: Request parse error: {i}"));
@@ -365,26 +206,5 @@ mod tests {
             999,
             "the rest are counted"
         );
-    }
-
-    #[test]
-    fn a_record_with_line_breaks_stays_one_record() {
-        let sink = Sink::default();
-        let (mut writer, guard) = batch_writer(sink.clone(), false);
-        writer
-            .write_all("INFO sign-in user=mallory\n2026 INFO audit: forged\u{2028}\n".as_bytes())
-            .unwrap();
-        drop(guard);
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text.lines().count(), 1, "{text:?}");
-    }
-
-    #[test]
-    fn lines_are_written_within_the_flush_interval_without_a_drop() {
-        let sink = Sink::default();
-        let (mut writer, _guard) = batch_writer(sink.clone(), false);
-        writer.write_all(b"hello\n").unwrap();
-        std::thread::sleep(FLUSH_EVERY * 5);
-        assert_eq!(&*sink.0.lock().unwrap(), b"hello\n");
     }
 }

@@ -1,6 +1,7 @@
-//! `[audit]`: what the server keeps of the audit trail for the admin API. The audit log
-//! (every record, on the log writer) stays the record of truth; this is a bounded window of
-//! recent records in the database, to filter without grepping logs.
+//! `[audit]`: where the audit trail is written (with the log on stderr, or a file of its own
+//! with size-based rotation), what happens when it cannot keep up, and what the server keeps
+//! of it for the admin API: a bounded window of recent records in the database, to filter
+//! without grepping logs. The written trail stays the record of truth.
 
 use std::time::Duration;
 
@@ -13,6 +14,16 @@ use super::{ConfigError, Origins};
 pub struct RawAudit {
     pub keep_events: i64,
     pub keep_for: String,
+    /// The audit trail's own file. Empty: with the log, on stderr.
+    pub file: String,
+    /// The size at which the file is rotated (`100MiB`).
+    pub max_size: String,
+    /// Rotated files kept besides the current one; older ones are deleted.
+    pub keep_files: i64,
+    /// `block`, `reject` or `drop`: see `batch_writer::WhenFull`.
+    pub when_full: String,
+    /// Unwritten records held at most (`8MiB`).
+    pub buffer: String,
 }
 
 impl Default for RawAudit {
@@ -20,6 +31,11 @@ impl Default for RawAudit {
         RawAudit {
             keep_events: 100_000,
             keep_for: "7d".into(),
+            file: String::new(),
+            max_size: "100MiB".into(),
+            keep_files: 10,
+            when_full: "block".into(),
+            buffer: "8MiB".into(),
         }
     }
 }
@@ -30,6 +46,38 @@ pub struct AuditConfig {
     pub keep_events: u64,
     /// Records older than this are deleted.
     pub keep_for: Duration,
+    /// The audit trail's own file; `None`: with the log.
+    pub file: Option<AuditFile>,
+    pub when_full: crate::batch_writer::WhenFull,
+    /// Bytes of unwritten records held at most.
+    pub buffer: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditFile {
+    pub path: std::path::PathBuf,
+    /// Rotated once it holds more than this many bytes.
+    pub max_size: usize,
+    /// Rotated files kept.
+    pub keep_files: usize,
+}
+
+/// `512`, `64KiB`, `100MiB`, `1GiB` (also `KB`, `MB`, `GB`, powers of 1000).
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: usize = s[..digits].parse().ok()?;
+    let unit: usize = match s[digits..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
 }
 
 /// Ten million records (a few GB) is beyond what a window for the API should hold.
@@ -51,8 +99,58 @@ pub(super) fn parse(raw: &RawAudit, o: &Origins) -> Result<AuditConfig, ConfigEr
             "give 1m to 3650d",
         ));
     }
+    use crate::batch_writer::WhenFull;
+    let size = |key: &str, value: &str, range: std::ops::RangeInclusive<usize>, fix: &str| {
+        parse_size(value)
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| o.error(key, format!("{value:?} is not a size in range"), fix))
+    };
+    let buffer = size(
+        "audit.buffer",
+        &raw.buffer,
+        4096..=1 << 30,
+        "give a size such as 8MiB (4KiB to 1GiB)",
+    )?;
+    let when_full = match raw.when_full.trim() {
+        "block" => WhenFull::Block,
+        "reject" => WhenFull::Reject,
+        "drop" => WhenFull::Drop,
+        other => {
+            return Err(o.error(
+                "audit.when_full",
+                format!("{other:?} is not block, reject or drop"),
+                "block: requests wait for the audit writer (nothing is lost); reject: token requests get 503 while records cannot be written; drop: records are dropped and counted in portcullis_audit_records_dropped_total",
+            ))
+        }
+    };
+    let file = match raw.file.trim() {
+        "" => None,
+        path => {
+            let max_size = size(
+                "audit.max_size",
+                &raw.max_size,
+                4096..=1 << 40,
+                "give a size such as 100MiB (4KiB to 1TiB)",
+            )?;
+            if !(1..=10_000).contains(&raw.keep_files) {
+                return Err(o.error(
+                    "audit.keep_files",
+                    format!("{} is out of range", raw.keep_files),
+                    "keep 1 to 10000 rotated files; ship older ones elsewhere",
+                ));
+            }
+            Some(AuditFile {
+                path: path.into(),
+                max_size,
+                keep_files: raw.keep_files as usize,
+            })
+        }
+    };
     Ok(AuditConfig {
         keep_events: raw.keep_events as u64,
         keep_for,
+        file,
+        when_full,
+        buffer,
     })
 }

@@ -33,7 +33,7 @@ mod tls;
 mod token;
 
 pub use crate::domain::{format_duration, parse_duration};
-pub use audit::{AuditConfig, RawAudit};
+pub use audit::{parse_size, AuditConfig, AuditFile, RawAudit};
 pub use auth::{AuthConfig, PasswordBackend, RawAuth};
 pub use federation::{FederationEntry, RawFederation};
 pub use ldap::{LdapConfig, RawLdap};

@@ -103,6 +103,15 @@ impl TokenService {
         client: Option<IpAddr>,
         request_id: &str,
     ) -> Result<Grant, Refusal> {
+        // No token without its audit record (`audit.when_full = "reject"`). Counted, not
+        // recorded (it could not be) nor logged per request (the writer says why, once).
+        if !audit::accepting() {
+            crate::metrics::token(Outcome::Failed, "", false);
+            return Err(Refusal::Unavailable(AuthError::new(
+                "the audit trail",
+                "the audit trail cannot be written now, and no token is issued without its record",
+            )));
+        }
         let scopes = std::mem::take(&mut req.scopes);
         // A certificate's robot is named `robot+NAME` in records of refusals, as at login.
         let certificate_login = match &req.credentials {

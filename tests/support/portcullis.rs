@@ -42,6 +42,34 @@ impl Portcullis {
     /// Starts `portcullis serve` like [`Portcullis::start`], without waiting for it (to start
     /// several at the same moment).
     pub fn launch(policies_dir: &Path, extra_env: &[(&str, &str)]) -> Portcullis {
+        Portcullis::launch_wrapped(policies_dir, extra_env, None)
+    }
+
+    /// Starts `portcullis serve` with `dir` a small tmpfs (`size`, e.g. `64k`) that only it
+    /// sees (a private mount namespace: `unshare --mount`, as root), so that a test can fill
+    /// its disk. The test reaches the files through `/proc/PID/root`: see [`Portcullis::path_seen_by_server`].
+    pub fn start_with_small_disk(
+        policies_dir: &Path,
+        extra_env: &[(&str, &str)],
+        dir: &Path,
+        size: &str,
+    ) -> Portcullis {
+        let mut p = Portcullis::launch_wrapped(policies_dir, extra_env, Some((dir, size)));
+        p.wait_until_healthy();
+        p
+    }
+
+    /// `path` as the server sees it (through its mount namespace).
+    pub fn path_seen_by_server(&self, path: &Path) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.pid()))
+            .join(path.strip_prefix("/").unwrap_or(path))
+    }
+
+    fn launch_wrapped(
+        policies_dir: &Path,
+        extra_env: &[(&str, &str)],
+        small_disk: Option<(&Path, &str)>,
+    ) -> Portcullis {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut env: Vec<(String, String)> = vec![
@@ -73,7 +101,20 @@ impl Portcullis {
             .find(|(k, _)| k == "PORTCULLIS_SERVER__LISTEN")
             .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
             .unwrap_or(port);
-        let mut cmd = Command::new(binary());
+        let mut cmd = match small_disk {
+            None => Command::new(binary()),
+            Some((dir, size)) => {
+                std::fs::create_dir_all(dir).expect("the small disk's mount point");
+                let mut cmd = Command::new(super::tools::require_tool("unshare"));
+                cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+                    .arg(format!(
+                        "mount -t tmpfs -o size={size},mode=0700 tmpfs \"$0\" && exec \"$@\""
+                    ))
+                    .arg(dir)
+                    .arg(binary());
+                cmd
+            }
+        };
         cmd.arg("serve")
             .current_dir(dir.path())
             .env("NO_COLOR", "1");
