@@ -46,22 +46,79 @@ pub fn init(log: &LogConfig) -> (LogGuard, BatchWriter) {
         .with_writer(writer)
         .with_ansi(false)
         .with_target(true);
+    let format = tracing_subscriber::fmt::format()
+        .with_ansi(false)
+        .with_target(true);
     let not_noise = filter_fn(|m| !ClientNoise::is_noise(m));
     let _ = match log.format {
         LogFormat::Json => tracing_subscriber::registry()
             .with(
                 fmt.json()
                     .flatten_event(true)
+                    .event_format(WithRequestId {
+                        inner: format.json().flatten_event(true),
+                        json: true,
+                    })
                     .with_filter(filter.and(not_noise)),
             )
             .with(noise.with_filter(filter_fn(ClientNoise::is_noise)))
             .try_init(),
         LogFormat::Text => tracing_subscriber::registry()
-            .with(fmt.with_filter(filter.and(not_noise)))
+            .with(
+                fmt.event_format(WithRequestId {
+                    inner: format,
+                    json: false,
+                })
+                .with_filter(filter.and(not_noise)),
+            )
             .with(noise.with_filter(filter_fn(ClientNoise::is_noise)))
             .try_init(),
     };
     (guard, audit_writer)
+}
+
+/// A log line written while a request is served ends with its id (`request_id="…"`, or a
+/// `request_id` member in JSON), the id of its `X-Request-Id` and its audit record: the
+/// lines about one request can be found together.
+struct WithRequestId<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithRequestId<F>
+where
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let line = crate::http::request_id::with_current(|id| {
+            let mut line = String::new();
+            self.inner
+                .format_event(
+                    ctx,
+                    tracing_subscriber::fmt::format::Writer::new(&mut line),
+                    event,
+                )
+                .map(|()| {
+                    let body = line.trim_end_matches('\n');
+                    // Ids are base32 and hex, or a proxy's checked to hold only [A-Za-z0-9-_.:].
+                    match body.strip_suffix('}').filter(|_| self.json) {
+                        Some(open) => format!("{open},\"request_id\":\"{id}\"}}\n"),
+                        None => format!("{body} request_id=\"{id}\"\n"),
+                    }
+                })
+        });
+        match line {
+            Some(line) => writer.write_str(&line?),
+            None => self.inner.format_event(ctx, writer, event),
+        }
+    }
 }
 
 /// For commands other than `serve`: warnings and errors only (unless `RUST_LOG` says
@@ -206,5 +263,59 @@ mod tests {
             999,
             "the rest are counted"
         );
+    }
+
+    #[tokio::test]
+    async fn a_line_written_while_a_request_is_served_ends_with_its_id_in_text_and_json() {
+        use crate::http::request_id::{scope, RequestId};
+        for json in [false, true] {
+            let sink = Sink::default();
+            let s = sink.clone();
+            let format = tracing_subscriber::fmt::format()
+                .with_ansi(false)
+                .with_target(true);
+            let layer = tracing_subscriber::fmt::layer().with_writer(move || s.clone());
+            let subscriber: Box<dyn Subscriber + Send + Sync> = if json {
+                Box::new(
+                    tracing_subscriber::registry().with(layer.json().event_format(WithRequestId {
+                        inner: format.json().flatten_event(true),
+                        json: true,
+                    })),
+                )
+            } else {
+                Box::new(
+                    tracing_subscriber::registry().with(layer.event_format(WithRequestId {
+                        inner: format,
+                        json: false,
+                    })),
+                )
+            };
+            let _default = tracing::subscriber::set_default(subscriber);
+            scope(RequestId::Own(0x2a), async {
+                tracing::warn!(backend = "database", "inside");
+            })
+            .await;
+            tracing::warn!("outside");
+            let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 2, "{text}");
+            if json {
+                let inside: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+                assert!(
+                    inside["request_id"].as_str().unwrap().ends_with("-2a"),
+                    "{text}"
+                );
+                assert_eq!(inside["backend"], "database");
+                let outside: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+                assert!(outside.get("request_id").is_none(), "{text}");
+            } else {
+                assert!(
+                    lines[0].contains("inside backend=\"database\" request_id=\""),
+                    "{text}"
+                );
+                assert!(lines[0].ends_with("-2a\""), "{text}");
+                assert!(!lines[1].contains("request_id"), "{text}");
+            }
+        }
     }
 }

@@ -42,12 +42,13 @@ fn a_broken_database_gives_503_and_a_log_line_naming_it() {
         .to_string();
     assert!(message.contains("database"), "{message}");
 
-    let log = p.wait_for_log("an authentication backend is unavailable");
+    let line = p.wait_for_log_line("an authentication backend is unavailable");
+    let id = resp.header("x-request-id").unwrap();
     assert!(
-        log.contains("an authentication backend is unavailable")
-            && log.contains("backend=\"database\""),
-        "the log names the backend:\n{log}"
+        line.contains("backend=\"database\"") && line.ends_with(&format!(" request_id=\"{id}\"")),
+        "the log line names the backend and the request (its X-Request-Id, {id}):\n{line}"
     );
+    let log = p.log();
     assert!(!log.contains("alice-password") && !log.contains("bob-password"));
 
     // alice's credentials were verified a moment ago and are remembered: still served.

@@ -57,7 +57,7 @@ pub async fn body_deadline(
         });
         req.set_payload(Payload::from(late));
     }
-    let mut res = next.call(req).await?;
+    let mut res = super::request_id::scope(id.clone(), next.call(req)).await?;
     super::request_id::stamp(&mut res, &id);
     Ok(res)
 }

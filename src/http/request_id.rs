@@ -117,6 +117,28 @@ pub fn assign(req: &ServiceRequest) -> RequestId {
     id
 }
 
+tokio::task_local! {
+    /// The id of the request the task serves, for the log lines written meanwhile.
+    static CURRENT: RequestId;
+}
+
+/// Runs `f` (the rest of the request) with `id` as the current request's id: every log
+/// line written while it runs carries it (`telemetry.rs`). A task-local costs a request a
+/// few instructions a poll; a `tracing` span, formatted for every request, costs far more.
+pub async fn scope<F: std::future::Future>(id: RequestId, f: F) -> F::Output {
+    CURRENT.scope(id, f).await
+}
+
+/// Calls `f` with the current request's id, if a request is being served on this task.
+pub fn with_current<R>(f: impl FnOnce(&str) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|id| {
+            let mut buf = [0u8; 48];
+            f(id.write(&mut buf))
+        })
+        .ok()
+}
+
 /// Puts the request's id on its response.
 pub fn stamp<B>(res: &mut ServiceResponse<B>, id: &RequestId) {
     res.headers_mut().insert(X_REQUEST_ID, id.header());
