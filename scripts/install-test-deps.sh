@@ -24,9 +24,10 @@
 #   8.x does not support, oauth2-mock-server 7.2.1 is installed instead (the tests accept it).
 #   Then playwright-core (npm, pinned by tests/fixtures/browser/package.json and its lock file)
 #   into tests/fixtures/browser/node_modules, the same way; it drives Debian's chromium.
-#   Then schemathesis (PyPI, pinned by tests/fixtures/schemathesis/requirements.txt) into a
-#   virtualenv, tests/fixtures/schemathesis/.venv (git-ignored), the same way: only when
-#   missing or made from another requirements file.
+#   Then schemathesis and kubernetes-validate (PyPI, pinned by
+#   tests/fixtures/{schemathesis,kubernetes-validate}/requirements.txt), each into a
+#   virtualenv beside its requirements (.venv, git-ignored), the same way: only when missing
+#   or made from another requirements file.
 #   --check  install nothing: list what is missing and exit 1 if anything is.
 # Exit status: 0 when everything is installed, non-zero (with a message) otherwise.
 set -euo pipefail
@@ -208,29 +209,41 @@ else
   printf '%s\n' "$br_want" >"$br_stamp"
 fi
 
-# schemathesis, for the admin API's conformance test: pip into a virtualenv of its own.
-st_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/schemathesis
-st_stamp=$st_dir/.venv/.install-test-deps.stamp
-st_want=$(sha256sum <"$st_dir/requirements.txt" | cut -d' ' -f1)
-if [[ -f $st_stamp && $(cat "$st_stamp") == "$st_want" && -x $st_dir/.venv/bin/st ]]; then
-  echo "$prog: schemathesis up to date" >&2
-elif ((check_only)); then
-  echo "$prog: missing: schemathesis in $st_dir/.venv (run $0)" >&2
-  exit 1
-else
-  echo "$prog: installing schemathesis into $st_dir/.venv" >&2
-  st_log=$(mktemp)
-  rm -rf "$st_dir/.venv"
-  if ! { python3 -m venv "$st_dir/.venv" \
-    && "$st_dir/.venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
-      -r "$st_dir/requirements.txt"; } >"$st_log" 2>&1; then
-    tail -n 30 "$st_log" >&2
-    rm -f "$st_log"
-    die "installing schemathesis into $st_dir/.venv failed"
+# Python tools, each pip-installed into a virtualenv of its own beside its requirements.txt
+# (tests/fixtures/NAME/.venv, git-ignored), again only when the pinned set changed.
+pip_venv() { # NAME DIR BINARY
+  local name=$1 dir=$2 bin=$3
+  local stamp=$dir/.venv/.install-test-deps.stamp
+  local want
+  want=$(sha256sum <"$dir/requirements.txt" | cut -d' ' -f1)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" && -x $dir/.venv/bin/$bin ]]; then
+    echo "$prog: $name up to date" >&2
+  elif ((check_only)); then
+    echo "$prog: missing: $name in $dir/.venv (run $0)" >&2
+    exit 1
+  else
+    echo "$prog: installing $name into $dir/.venv" >&2
+    local log
+    log=$(mktemp)
+    rm -rf "$dir/.venv"
+    if ! { python3 -m venv "$dir/.venv" \
+      && "$dir/.venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
+        -r "$dir/requirements.txt"; } >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      rm -f "$log"
+      die "installing $name into $dir/.venv failed"
+    fi
+    rm -f "$log"
+    printf '%s\n' "$want" >"$stamp"
   fi
-  rm -f "$st_log"
-  printf '%s\n' "$st_want" >"$st_stamp"
-fi
+}
+fixtures=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures
+# schemathesis, for the admin API's conformance test.
+st_dir=$fixtures/schemathesis
+pip_venv schemathesis "$st_dir" st
+# kubernetes-validate (the Kubernetes API's JSON schemas, offline), for the manifests' test.
+kv_dir=$fixtures/kubernetes-validate
+pip_venv kubernetes-validate "$kv_dir" kubernetes-validate
 
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "-"; }
 for p in docker-registry skopeo podman slapd ldap-utils postgresql wrk curl jq openssl ca-certificates python3-venv chromium; do
@@ -245,4 +258,5 @@ printf 'chromium=%s\n' "$(chromium --version 2>/dev/null || echo -)"
 printf 'playwright-core=%s\n' "$(node -p 'require(process.argv[1]).version' \
   "$br_dir/node_modules/playwright-core/package.json" 2>/dev/null || echo -)"
 printf 'schemathesis=%s\n' "$("$st_dir/.venv/bin/st" --version 2>/dev/null | awk '{print $NF}' || echo -)"
+printf 'kubernetes-validate=%s\n' "$("$kv_dir/.venv/bin/kubernetes-validate" --version 2>/dev/null || echo -)"
 exit 0

@@ -104,7 +104,11 @@ pub async fn diagnose(config: &Config, ring: &Arc<KeyRing>, o: &Options) -> Repo
     let resp = match client.get(&v2).send().await {
         Ok(resp) => resp,
         Err(e) => {
-            r.push(Level::Error, "tls", connection_problem(&e, &url));
+            r.push(
+                Level::Error,
+                "tls",
+                connection_problem(&e, &url, &url, "the registry's"),
+            );
             return r;
         }
     };
@@ -238,7 +242,7 @@ pub async fn diagnose(config: &Config, ring: &Arc<KeyRing>, o: &Options) -> Repo
                 format!(
                     "clients cannot get tokens at the realm {:?}: {}",
                     challenge.realm,
-                    connection_problem(&e, ru)
+                    connection_problem(&e, ru, &url, "portcullis's")
                 ),
             ),
         }
@@ -491,28 +495,45 @@ fn client(o: &Options) -> Result<reqwest::Client, String> {
     b.build().map_err(|e| e.to_string())
 }
 
-/// What a failed connection means, with the fix: the TLS problems by name.
-fn connection_problem(e: &reqwest::Error, url: &reqwest::Url) -> String {
+/// What a failed connection to `url` means, with the fix: the TLS problems by name.
+/// `whose` certificate it is (`the registry's`, `portcullis's`). Clients trust a CA per
+/// *registry* (`certs.d/REGISTRY:PORT`), and fetch tokens with that registry's trust, so the
+/// directories named are the registry's even when the realm's certificate is the problem.
+fn connection_problem(
+    e: &reqwest::Error,
+    url: &reqwest::Url,
+    registry: &reqwest::Url,
+    whose: &str,
+) -> String {
     let chain = format!("{e:?}");
     let host = url.host_str().unwrap_or("");
-    let host_port = match url.port_or_known_default() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
+    let registry_host = registry.host_str().unwrap_or("");
+    let host_port = match registry.port_or_known_default() {
+        Some(p) => format!("{registry_host}:{p}"),
+        None => registry_host.to_owned(),
     };
     let where_to_put = format!("put the CA certificate that signed it in /usr/local/share/ca-certificates/ and run update-ca-certificates (this host, crane, containerd), /etc/docker/certs.d/{host_port}/ca.crt (docker) and /etc/containers/certs.d/{host_port}/ca.crt (podman, skopeo); or name it here with --ca-file");
     if chain.contains("UnknownIssuer") || chain.contains("unknown issuer") {
         format!("{url}: the TLS certificate is signed by a CA this host does not trust. Fix: {where_to_put}")
     } else if chain.contains("Expired") || chain.contains("expired") {
-        format!("{url}: the registry's TLS certificate has expired ({}). Fix: renew it (the registry's http.tls.certificate) and restart the registry", tls_detail(&chain))
+        format!(
+            "{url}: {whose} TLS certificate has expired ({}). Fix: renew it ({})",
+            tls_detail(&chain),
+            if whose == "portcullis's" {
+                "server.tls.cert_file: portcullis reads a renewed pair without a restart"
+            } else {
+                "the registry's http.tls.certificate, then restart the registry"
+            }
+        )
     } else if chain.contains("NotValidYet") {
-        format!("{url}: the registry's TLS certificate is not valid yet: check this host's clock, or the certificate's notBefore")
+        format!("{url}: {whose} TLS certificate is not valid yet: check this host's clock, or the certificate's notBefore")
     } else if chain.contains("NotValidForName") || chain.contains("not valid for name") {
-        format!("{url}: the registry's TLS certificate is not for {host:?} ({}). Fix: use a name the certificate has, or issue one with {host:?} in its subjectAltName", tls_detail(&chain))
+        format!("{url}: {whose} TLS certificate is not for {host:?} ({}). Fix: use a name the certificate has, or issue one with {host:?} in its subjectAltName", tls_detail(&chain))
     } else if chain.contains("InvalidContentType")
         || chain.contains("CorruptMessage")
         || chain.contains("record overflow")
     {
-        format!("{url}: the registry does not speak TLS there: use http://")
+        format!("{url}: nothing speaks TLS there: use http://")
     } else if e.is_connect() {
         format!(
             "nothing answers at {url} ({}): check the address and port, and that the registry runs",

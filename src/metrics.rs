@@ -201,15 +201,45 @@ fn metrics() -> &'static Metrics {
     })
 }
 
+/// The `auth` label values a token request can have (credential kinds before
+/// authentication, identity sources after), each with a slot in [`TOKEN_COUNTERS`].
+const AUTH_LABELS: [&str; 11] = [
+    "none",
+    "anonymous",
+    "password",
+    "refresh_token",
+    "bearer",
+    "client_certificate",
+    "access_token",
+    "robot_secret",
+    "ldap",
+    "federation",
+    "other",
+];
+const OUTCOMES: usize = 5;
+
+/// The counter of each (outcome, auth, remembered), looked up once: `with_label_values`
+/// hashes the labels and takes a lock, some hundreds of instructions a token request.
+static TOKEN_COUNTERS: [OnceLock<prometheus::IntCounter>; OUTCOMES * AUTH_LABELS.len() * 2] =
+    [const { OnceLock::new() }; OUTCOMES * AUTH_LABELS.len() * 2];
+
 /// Counts one token request (called with its audit record).
 pub fn token(outcome: Outcome, auth: &str, remembered: bool) {
-    metrics()
-        .tokens
-        .with_label_values(&[
-            outcome.as_str(),
-            if auth.is_empty() { "none" } else { auth },
-            if remembered { "true" } else { "false" },
-        ])
+    let auth = if auth.is_empty() { "none" } else { auth };
+    let a = AUTH_LABELS
+        .iter()
+        .position(|l| *l == auth)
+        .unwrap_or(AUTH_LABELS.len() - 1);
+    let o = outcome as usize;
+    let slot = (o * AUTH_LABELS.len() + a) * 2 + usize::from(remembered);
+    TOKEN_COUNTERS[slot]
+        .get_or_init(|| {
+            metrics().tokens.with_label_values(&[
+                outcome.as_str(),
+                AUTH_LABELS[a],
+                if remembered { "true" } else { "false" },
+            ])
+        })
         .inc();
 }
 

@@ -1,5 +1,6 @@
 //! The container image and the Kubernetes manifests, checked without a container engine or
-//! a cluster (this machine has neither): every manifest parses, every reference resolves,
+//! a cluster (this machine has neither): every manifest conforms to the Kubernetes API's
+//! schemas (kubernetes-validate, strict: unknown fields are errors), every reference resolves,
 //! the configuration and policy they carry pass `portcullis check`, the Dockerfile copies
 //! what exists and its settings are real keys, and `portcullis healthcheck` works.
 
@@ -229,4 +230,54 @@ fn healthcheck_answers_0_for_a_live_server_and_fails_without_one() {
         &[("PORTCULLIS_SERVER__LISTEN", &nobody)],
     );
     out.assert_failure("healthcheck with no server");
+}
+
+/// `kubernetes-validate --strict -k 1.30.0 FILES` (PyPI, installed by
+/// `scripts/install-test-deps.sh`): the Kubernetes API's own JSON schemas, offline.
+fn kubernetes_validate(files: &[&Path]) -> support::CmdOutput {
+    let bin =
+        Path::new(ROOT).join("tests/fixtures/kubernetes-validate/.venv/bin/kubernetes-validate");
+    assert!(
+        bin.is_file(),
+        "kubernetes-validate is not installed: run scripts/install-test-deps.sh"
+    );
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["--strict", "-k", "1.30.0"]).args(files);
+    support::run_command(cmd, None, std::time::Duration::from_secs(60))
+}
+
+#[test]
+fn every_manifest_conforms_to_the_kubernetes_schemas_and_a_misspelt_field_does_not() {
+    let manifest = Path::new(ROOT).join("deploy/kubernetes/portcullis.yaml");
+    let out = kubernetes_validate(&[&manifest]);
+    out.assert_success("kubernetes-validate of deploy/kubernetes");
+    let passed = out
+        .stdout
+        .lines()
+        .chain(out.stderr.lines())
+        .filter(|l| l.contains(" passed for resource "))
+        .count();
+    assert_eq!(
+        passed,
+        documents().len(),
+        "each document passed:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+
+    // The check is real: a field misspelt is refused.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let bad = tempfile::NamedTempFile::with_suffix(".yaml").unwrap();
+    std::fs::write(
+        bad.path(),
+        text.replacen("readinessProbe:", "readinesProbe:", 1),
+    )
+    .unwrap();
+    let out = kubernetes_validate(&[bad.path()]);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        !out.success() || said.contains("did not validate"),
+        "a misspelt field passed:\n{said}"
+    );
+    assert!(said.contains("readinesProbe"), "{said}");
 }

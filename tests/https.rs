@@ -152,6 +152,56 @@ fn skopeo_podman_and_docker_login_get_tokens_from_an_https_realm_they_trust_and_
 
     docker_login_over_https(&registry_ca, &auth_ca);
 
+    // `portcullis doctor` gets a token from the https realm and has the registry accept it,
+    // trusting both CAs; trusting the registry's only, it says the realm cannot be reached.
+    let both = write_file(
+        trusted.path(),
+        "both.pem",
+        &format!("{}{}", registry_ca.pem(), auth_ca.pem()),
+    );
+    let registry_url = format!("https://{host}");
+    let out = p.cli(
+        &[
+            "doctor",
+            "--registry",
+            &registry_url,
+            "--ca-file",
+            both.to_str().unwrap(),
+        ],
+        None,
+    );
+    out.assert_success("doctor over https");
+    assert!(
+        out.stdout
+            .contains("the registry accepts a token from https://localhost:"),
+        "{}",
+        out.stdout
+    );
+    let reg_only = write_file(trusted.path(), "registry-only.pem", registry_ca.pem());
+    let out = p.cli(
+        &[
+            "doctor",
+            "--registry",
+            &registry_url,
+            "--ca-file",
+            reg_only.to_str().unwrap(),
+        ],
+        None,
+    );
+    out.assert_failure("doctor trusting the registry's CA only");
+    assert!(
+        out.stdout
+            .contains("clients cannot get tokens at the realm")
+            && out
+                .stdout
+                .contains("signed by a CA this host does not trust")
+            && out
+                .stdout
+                .contains(&format!("/etc/docker/certs.d/{host}/ca.crt")),
+        "the doctor names the realm, the untrusted CA, and the registry's certs.d:\n{}",
+        out.stdout
+    );
+
     // A client that trusts the registry but not the realm's CA: the token request fails on
     // the certificate, and says so, naming the realm.
     let registry_only = cert_dir(&[("registry-ca.crt", registry_ca.pem())]);

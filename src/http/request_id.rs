@@ -125,8 +125,11 @@ tokio::task_local! {
 /// Runs `f` (the rest of the request) with `id` as the current request's id: every log
 /// line written while it runs carries it (`telemetry.rs`). A task-local costs a request a
 /// few instructions a poll; a `tracing` span, formatted for every request, costs far more.
-pub async fn scope<F: std::future::Future>(id: RequestId, f: F) -> F::Output {
-    CURRENT.scope(id, f).await
+pub fn scope<F: std::future::Future>(
+    id: RequestId,
+    f: F,
+) -> tokio::task::futures::TaskLocalFuture<RequestId, F> {
+    CURRENT.scope(id, f)
 }
 
 /// Calls `f` with the current request's id, if a request is being served on this task.
