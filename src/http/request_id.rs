@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, HttpMessage, HttpRequest};
+use actix_web::web;
 
 use super::AppState;
 
@@ -19,7 +19,7 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest id kept from a proxy.
 const MAX_LEN: usize = 64;
 
-/// The id of the request being served (in its extensions): a number of this process, or
+/// The id of the request being served (in a task-local: [`scope`]): a number of this process, or
 /// the id a trusted proxy gave. Kept as a number until written: text is made twice per
 /// request (the header, the audit record) on the stack.
 #[derive(Clone, Debug)]
@@ -29,11 +29,12 @@ pub enum RequestId {
 }
 
 impl RequestId {
-    /// The id of `req` (`Own(0)` outside the middleware, in unit tests).
-    pub fn of(req: &HttpRequest) -> RequestId {
-        req.extensions()
-            .get::<RequestId>()
-            .cloned()
+    /// The id of the request being served on this task (`Own(0)` outside the middleware,
+    /// in unit tests). Kept in a task-local rather than the request's extensions: an
+    /// extension is a box and a map insertion on every request.
+    pub fn current() -> RequestId {
+        CURRENT
+            .try_with(RequestId::clone)
             .unwrap_or(RequestId::Own(0))
     }
 
@@ -109,12 +110,10 @@ pub fn assign(req: &ServiceRequest) -> RequestId {
                 .app_data::<web::Data<AppState>>()
                 .is_some_and(|s| s.proxies.via_trusted_proxy(req.request()))
     });
-    let id = match from_proxy {
+    match from_proxy {
         Some(v) => RequestId::Proxy(v.clone()),
         None => RequestId::Own(next_id()),
-    };
-    req.extensions_mut().insert(id.clone());
-    id
+    }
 }
 
 tokio::task_local! {

@@ -96,7 +96,7 @@ async fn answer(
     parsed: Result<Parsed, RequestError>,
 ) -> Result<HttpResponse, ApiError> {
     let client = state.proxies.client_ip(req);
-    let request_id = super::request_id::RequestId::of(req);
+    let request_id = super::request_id::RequestId::current();
     let mut id_buf = [0u8; 48];
     let request_id = request_id.write(&mut id_buf);
     let realm = &state.tokens.service;
