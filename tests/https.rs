@@ -297,12 +297,19 @@ fn docker_logins(registry_ca: &TestCa, auth_ca: &TestCa) {
     let (p, _tls) = portcullis_https(auth_ca, "");
     p.add_user("alice", "alice-password-1", &["developers"]);
     let pair = registry_ca.server(&["198.51.100.7"], -1, 30);
-    let registry = Registry::start_tls_at(
-        "198.51.100.7",
-        &p.registry_config(),
-        &pair.cert_pem,
-        &pair.key_pem,
+    // This registry takes its auth.token settings from REGISTRY_AUTH_TOKEN_* variables.
+    let env = p.cli(&["registry-config", "--format", "env"], None);
+    env.assert_success("registry-config --format env");
+    assert!(
+        env.stdout.contains(&format!(
+            "REGISTRY_AUTH_TOKEN_REALM=https://localhost:{}/token",
+            p.port()
+        )),
+        "{}",
+        env.stdout
     );
+    let registry =
+        Registry::start_tls_from_env("198.51.100.7", &env.stdout, &pair.cert_pem, &pair.key_pem);
     let host = registry.host_port();
     let trusting = DockerCli::new().with_certs_d(
         &host,

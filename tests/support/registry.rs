@@ -18,6 +18,8 @@ const PORT_ATTEMPTS: usize = 3;
 
 /// A running registry; stopped (and its storage deleted) on drop.
 pub struct Registry {
+    /// `REGISTRY_*` settings it runs with, besides config.yml.
+    env: Vec<(String, String)>,
     /// `127.0.0.1`, or `[::1]`.
     host: String,
     // Field order matters: the process is stopped before its directory is removed.
@@ -96,6 +98,36 @@ impl Registry {
     /// docker CLI does not count as an insecure registry (it skips certificate checks for
     /// 127.0.0.0/8 only), so there it verifies the registry's and the realm's certificates.
     pub fn start_tls_at(host: &str, auth_yaml: &str, cert_pem: &str, key_pem: &str) -> Registry {
+        Self::start_tls_configured(host, auth_yaml, &[], cert_pem, key_pem)
+    }
+
+    /// [`Registry::start_tls_at`] with its `auth.token` settings given as the environment
+    /// variables `portcullis registry-config --format env` prints (`REGISTRY_AUTH=token`,
+    /// `REGISTRY_AUTH_TOKEN_REALM=…`, one `NAME=value` a line), as container deployments
+    /// configure the registry.
+    pub fn start_tls_from_env(
+        host: &str,
+        env_lines: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Registry {
+        let env: Vec<(String, String)> = env_lines
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .filter(|(k, _)| k.starts_with("REGISTRY_"))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(!env.is_empty(), "no REGISTRY_ variables in {env_lines:?}");
+        Self::start_tls_configured(host, "", &env, cert_pem, key_pem)
+    }
+
+    fn start_tls_configured(
+        host: &str,
+        auth_yaml: &str,
+        env: &[(String, String)],
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Registry {
         let dir = new_dir();
         let cert = dir.path().join("tls.crt");
         let key = dir.path().join("tls.key");
@@ -111,14 +143,21 @@ impl Registry {
             Some(dir),
             &tls,
             host,
+            env,
         )
     }
 
     fn start_with_auth_section(auth: &str, dir: Option<TempDir>) -> Registry {
-        Self::start_inner(auth, dir, "", "127.0.0.1")
+        Self::start_inner(auth, dir, "", "127.0.0.1", &[])
     }
 
-    fn start_inner(auth: &str, dir: Option<TempDir>, tls: &str, host: &str) -> Registry {
+    fn start_inner(
+        auth: &str,
+        dir: Option<TempDir>,
+        tls: &str,
+        host: &str,
+        env: &[(String, String)],
+    ) -> Registry {
         let bin = require_tool("docker-registry");
         let dir = dir.unwrap_or_else(new_dir);
         let storage_dir = dir.path().join("storage");
@@ -130,7 +169,8 @@ impl Registry {
             let config = config_yaml(host, port, &storage_dir, tls, auth);
             fs::write(&config_path, config).expect("cannot write registry config.yml");
             let _ = fs::remove_file(&log_path);
-            let cmd = serve_command(&bin, &config_path, dir.path());
+            let mut cmd = serve_command(&bin, &config_path, dir.path());
+            cmd.envs(env.iter().map(|(k, v)| (k, v)));
             let mut child = ChildGuard::spawn_with_log(cmd, "docker-registry", &log_path);
             let url = format!("http://127.0.0.1:{port}/v2/");
             if attempt < PORT_ATTEMPTS && exits_with_addr_in_use(&mut child) {
@@ -142,6 +182,7 @@ impl Registry {
                 child.wait_for_port(&format!("{host}:{port}"), START_TIMEOUT);
             }
             return Registry {
+                env: env.to_vec(),
                 host: host.to_string(),
                 child,
                 port,
@@ -159,7 +200,8 @@ impl Registry {
     pub fn restart(&mut self) {
         self.child.stop();
         let bin = require_tool("docker-registry");
-        let cmd = serve_command(&bin, &self.config_path, self.dir.path());
+        let mut cmd = serve_command(&bin, &self.config_path, self.dir.path());
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = ChildGuard::spawn_with_log(
             cmd,
             "docker-registry",
