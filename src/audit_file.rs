@@ -1,22 +1,16 @@
 //! `audit.file`: the audit trail in a file of its own, apart from the diagnostic log,
-//! rotated by size with a retention count (the `file-rotate` crate: files are cut between
-//! writes, and the writer writes whole lines, so no record spans two files). At ~30,000
+//! rotated by size with a retention count (`rotating_file.rs`: files are cut between whole
+//! lines, so no record spans two files). At ~30,000
 //! warm tokens a second a record a token is some 650 MB a minute: the operator decides how
 //! much of it stays on disk (`max_size` × (`keep_files` + 1)) and ships the rest.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-
-use file_rotate::compression::Compression;
-use file_rotate::suffix::{AppendTimestamp, FileLimit};
-use file_rotate::{ContentLimit, FileRotate};
-
 use crate::batch_writer::{self, BatchWriter, Options, WriterGuard};
 use crate::config::AuditConfig;
+use crate::rotating_file::RotatingFile;
 
 /// The writer of `audit.file`, or `None` when the trail goes with the log. The file's
 /// directory is made if missing; a file that cannot be opened for writing stops start-up
-/// with the reason (file-rotate would panic on it later).
+/// with the reason.
 pub fn open(audit: &AuditConfig, json: bool) -> Result<Option<(BatchWriter, WriterGuard)>, String> {
     let Some(file) = &audit.file else {
         return Ok(None);
@@ -31,25 +25,13 @@ pub fn open(audit: &AuditConfig, json: bool) -> Result<Option<(BatchWriter, Writ
             dir.display()
         )
     })?;
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).create(true).append(true).mode(0o640);
-    let mut probe = options.open(&file.path).map_err(|e| {
-        format!(
-            "audit.file: cannot open {} for writing: {e}",
-            file.path.display()
-        )
-    })?;
-    probe
-        .flush()
-        .map_err(|e| format!("audit.file: {}: {e}", file.path.display()))?;
-    drop(probe);
-    let out = FileRotate::new(
-        &file.path,
-        AppendTimestamp::default(FileLimit::MaxFiles(file.keep_files)),
-        ContentLimit::BytesSurpassed(file.max_size),
-        Compression::None,
-        Some(options),
-    );
+    let out =
+        RotatingFile::open(&file.path, file.max_size as u64, file.keep_files).map_err(|e| {
+            format!(
+                "audit.file: cannot open {} for writing: {e}",
+                file.path.display()
+            )
+        })?;
     Ok(Some(batch_writer::start(
         out,
         json,

@@ -6,7 +6,8 @@
 //! buffer out every 20 ms, or sooner once it holds 256 KiB. There is no system call and no
 //! thread wake-up per line.
 //!
-//! The buffer is bounded (`limit`, 8 MiB by default). What happens when it is full (the
+//! The buffer is bounded (`limit`, 8 MiB by default; while a write fails, what it kept is
+//! held besides, so memory is at most twice the limit). What happens when it is full (the
 //! destination is slower than the requests) is the writer's [`WhenFull`]. When a write fails
 //! (a full disk), a writer that `retries` keeps the unwritten lines, says why in the log once
 //! (and once a minute while it lasts), and tries again every second; in the meantime the
@@ -66,8 +67,11 @@ impl Options {
 
 struct Shared {
     state: Mutex<State>,
-    /// Wakes the writer (buffer large, or stopping) and wakes waiting producers (drained).
-    changed: Condvar,
+    /// Wakes the writer: the buffer is large, a producer waits for room, or stopping.
+    work: Condvar,
+    /// Wakes the producers waiting for room: the writer took the buffer. Two condition
+    /// variables, so that waiting producers never wake one another.
+    room: Condvar,
     options: Options,
     /// False while the buffer is over its limit or the last write failed.
     accepting: AtomicBool,
@@ -120,21 +124,16 @@ impl BatchWriter {
             if self.shared.options.when_full == WhenFull::Drop {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::audit_dropped();
-                self.shared.changed.notify_all();
                 return;
             }
         }
         while st.buf.len() > limit && !st.stopping {
-            self.shared.changed.notify_all();
-            st = self
-                .shared
-                .changed
-                .wait(st)
-                .unwrap_or_else(|e| e.into_inner());
+            self.shared.work.notify_one();
+            st = self.shared.room.wait(st).unwrap_or_else(|e| e.into_inner());
         }
         st.buf.extend_from_slice(bytes);
         if st.buf.len() >= FLUSH_AT {
-            self.shared.changed.notify_all();
+            self.shared.work.notify_one();
         }
     }
 }
@@ -171,7 +170,8 @@ impl Drop for WriterGuard {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .stopping = true;
-        self.shared.changed.notify_all();
+        self.shared.work.notify_one();
+        self.shared.room.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -205,7 +205,8 @@ pub fn start(
 ) -> (BatchWriter, WriterGuard) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State::default()),
-        changed: Condvar::new(),
+        work: Condvar::new(),
+        room: Condvar::new(),
         options,
         accepting: AtomicBool::new(true),
         dropped: AtomicU64::new(0),
@@ -223,7 +224,7 @@ pub fn start(
                     let mut st = s.state.lock().unwrap_or_else(|e| e.into_inner());
                     if st.buf.len() < FLUSH_AT && !st.stopping && failing_since.is_none() {
                         st = s
-                            .changed
+                            .work
                             .wait_timeout(st, FLUSH_EVERY)
                             .unwrap_or_else(|e| e.into_inner())
                             .0;
@@ -231,6 +232,7 @@ pub fn start(
                     // While a write fails, what it kept goes first; the buffer waits.
                     if pending.is_empty() {
                         pending = std::mem::take(&mut st.buf);
+                        s.room.notify_all();
                     }
                     st.stopping
                 };
@@ -277,10 +279,16 @@ pub fn start(
                         }
                         Err((_, e)) => {
                             if options.retries {
+                                let unwritten = s
+                                    .state
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .buf
+                                    .len();
                                 tracing::error!(
                                     writer = options.name,
                                     error = %e,
-                                    lost_bytes = pending.len(),
+                                    lost_bytes = pending.len() + unwritten,
                                     "cannot write the last lines while stopping: they are lost"
                                 );
                             }
@@ -288,13 +296,16 @@ pub fn start(
                         }
                     }
                 }
+                // Nothing kept (a flush that failed after the lines were written): not failing.
+                if pending.is_empty() {
+                    failing_since = None;
+                }
                 let full = {
                     let st = s.state.lock().unwrap_or_else(|e| e.into_inner());
                     st.buf.len() > options.limit
                 };
                 s.accepting
                     .store(failing_since.is_none() && !full, Ordering::Relaxed);
-                s.changed.notify_all();
                 if failing_since.is_some() && !stopping {
                     std::thread::sleep(RETRY_EVERY);
                 }

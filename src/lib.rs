@@ -59,6 +59,7 @@ pub mod manage;
 pub mod metrics;
 pub mod probe;
 pub mod recent_audit;
+pub mod rotating_file;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -36,13 +36,18 @@ pub trait Probe: Send + Sync {
 /// `/readyz` being asked.
 pub const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Asks `probe`, and records whether it answered and how long it took (the metrics).
-pub async fn check_recorded(probe: &dyn Probe) -> Result<Option<String>, ProbeError> {
+/// Asks `probe`, and records whether it answered and how long it took (the metrics). A
+/// failure counts in `portcullis_backend_errors_total` only when `count_failure` (the
+/// background probe): `/readyz` is open to anyone, whose asking must not inflate it.
+pub async fn check_recorded(
+    probe: &dyn Probe,
+    count_failure: bool,
+) -> Result<Option<String>, ProbeError> {
     let started = std::time::Instant::now();
     let result = probe.check().await;
     let name = probe.name();
     crate::metrics::backend_probe(&name, result.is_ok(), started.elapsed());
-    if result.is_err() {
+    if result.is_err() && count_failure {
         crate::metrics::backend_error(&name);
     }
     result
@@ -58,7 +63,8 @@ pub fn watch(probes: Vec<std::sync::Arc<dyn Probe>>) {
         loop {
             tick.tick().await;
             let results =
-                futures_util::future::join_all(probes.iter().map(|p| check_recorded(&**p))).await;
+                futures_util::future::join_all(probes.iter().map(|p| check_recorded(&**p, true)))
+                    .await;
             for ((probe, result), was_down) in probes.iter().zip(results).zip(down.iter_mut()) {
                 match (result, *was_down) {
                     (Err(e), false) => {

@@ -290,9 +290,17 @@ impl Application {
     }
 
     /// Runs until SIGINT/SIGTERM; in-flight requests finish (up to 30 s) before it returns.
+    /// When one server stops (the metrics listener's included), the others are stopped too.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let results = futures_util::future::join_all(self.servers).await;
-        results.into_iter().collect()
+        let handles: Vec<_> = self.servers.iter().map(|s| s.handle()).collect();
+        let (first, _, rest) = futures_util::future::select_all(self.servers).await;
+        for h in &handles {
+            h.stop(true).await;
+        }
+        for r in futures_util::future::join_all(rest).await {
+            r?;
+        }
+        first
     }
 }
 

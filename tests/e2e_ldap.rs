@@ -176,7 +176,7 @@ fn a_stopped_directory_gives_503_and_recovers_without_restarting_portcullis() {
             .unwrap_or_else(|| panic!("no {sample} in:\n{m}"))
     };
     assert!(
-        value(r#"portcullis_backend_errors_total{backend="ldap"}"#) >= 2.0,
+        value(r#"portcullis_backend_errors_total{backend="ldap"}"#) >= 1.0,
         "{m}"
     );
     assert_eq!(

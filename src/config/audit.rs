@@ -124,6 +124,13 @@ pub(super) fn parse(raw: &RawAudit, o: &Origins) -> Result<AuditConfig, ConfigEr
         }
     };
     let file = match raw.file.trim() {
+        "" if when_full != WhenFull::Block || buffer != crate::batch_writer::DEFAULT_LIMIT => {
+            return Err(o.error(
+                "audit.when_full",
+                "audit.when_full and audit.buffer apply to audit.file, which is not set: records go with the log on stderr, which always waits for room".into(),
+                "set audit.file, or remove audit.when_full and audit.buffer",
+            ))
+        }
         "" => None,
         path => {
             let max_size = size(

@@ -19,7 +19,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         state
             .probes
             .iter()
-            .map(|p| crate::probe::check_recorded(&**p)),
+            .map(|p| crate::probe::check_recorded(&**p, false)),
     )
     .await;
     let mut checks = Map::new();

@@ -27,6 +27,8 @@ use crate::config::{CertificateName, ClientPrincipal, TlsConfig};
 /// How long file events are let settle before the pair is read: a renewal writes the
 /// certificate and the key one after the other.
 const SETTLE: Duration = Duration::from_millis(500);
+/// How often a refused renewal is tried again.
+const RETRY_REFUSED: Duration = Duration::from_secs(60);
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -155,9 +157,10 @@ impl ServerCertificate {
     /// Reads the files again and serves them from the next handshake on, if they changed
     /// and are sound; otherwise keeps the pair in use and logs why.
     pub fn reload(&self, why: &str) {
+        // One reload at a time: one that read older files must not finish last.
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
         match load_pair(&self.cert_file, &self.key_file, crate::store::now()) {
             Ok(pair) => {
-                let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
                 self.last_reload_ok.store(true, Ordering::Relaxed);
                 if *bytes == pair.bytes {
                     return;
@@ -184,8 +187,22 @@ impl ServerCertificate {
     }
 
     /// Reloads on SIGHUP and when a file in the certificate's or key's directory changes
-    /// (Kubernetes Secret volumes swap a symbolic link: the directory sees it).
+    /// (Kubernetes Secret volumes swap a symbolic link: the directory sees it), and every
+    /// minute while the last renewal was refused (a certificate not valid yet, say, becomes
+    /// usable without another event).
     pub fn watch(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETRY_REFUSED);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(c) = weak.upgrade() else { return };
+                if !c.last_reload_ok() {
+                    c.reload("retry");
+                }
+            }
+        });
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let Ok(mut hup) =
@@ -258,34 +275,53 @@ pub struct ClientCertificates {
 pub struct ClientCertificateLogin(pub ClientPrincipal);
 
 impl ClientCertificates {
-    /// The principal the first configured name found in `leaf` maps to.
+    /// The principal the names in `leaf` map to: its subject alternative names, or, only for
+    /// a certificate without any, its one common name (a CA that checks SANs may let a
+    /// requester choose the CN). A certificate whose names map to two principals, or that
+    /// is not valid now, names no one. (A resumed TLS session presents the certificate
+    /// again without the handshake checking it: its dates are checked here.)
     pub fn identify(&self, leaf: &[u8]) -> Option<ClientPrincipal> {
         use x509_parser::extensions::GeneralName;
         let (_, cert) = x509_parser::parse_x509_certificate(leaf).ok()?;
+        let now = crate::store::now();
+        let validity = cert.validity();
+        if validity.not_after.timestamp() <= now || validity.not_before.timestamp() > now {
+            return None;
+        }
         let mut names = Vec::new();
-        if let Ok(Some(san)) = cert.subject_alternative_name() {
-            for n in &san.value.general_names {
-                match n {
-                    GeneralName::DNSName(d) => {
-                        names.push(CertificateName::Dns(d.to_ascii_lowercase()))
+        match cert.subject_alternative_name() {
+            Ok(Some(san)) => {
+                for n in &san.value.general_names {
+                    match n {
+                        GeneralName::DNSName(d) => {
+                            names.push(CertificateName::Dns(d.to_ascii_lowercase()))
+                        }
+                        GeneralName::URI(u) => names.push(CertificateName::Uri((*u).to_owned())),
+                        GeneralName::RFC822Name(e) => {
+                            names.push(CertificateName::Email(e.to_ascii_lowercase()))
+                        }
+                        _ => {}
                     }
-                    GeneralName::URI(u) => names.push(CertificateName::Uri((*u).to_owned())),
-                    GeneralName::RFC822Name(e) => {
-                        names.push(CertificateName::Email(e.to_ascii_lowercase()))
-                    }
-                    _ => {}
+                }
+            }
+            Ok(None) => {
+                let cns: Vec<_> = cert.subject().iter_common_name().collect();
+                if let [cn] = cns[..] {
+                    names.push(CertificateName::CommonName(cn.as_str().ok()?.to_owned()));
+                }
+            }
+            Err(_) => return None,
+        }
+        let mut found: Option<&ClientPrincipal> = None;
+        for (name, who) in &self.identities {
+            if names.contains(name) {
+                match found {
+                    Some(f) if f != who => return None,
+                    _ => found = Some(who),
                 }
             }
         }
-        for cn in cert.subject().iter_common_name() {
-            if let Ok(cn) = cn.as_str() {
-                names.push(CertificateName::CommonName(cn.to_owned()));
-            }
-        }
-        self.identities
-            .iter()
-            .find(|(name, _)| names.contains(name))
-            .map(|(_, who)| who.clone())
+        found.cloned()
     }
 
     /// For `HttpServer::on_connect`: a TLS connection whose client sent a certificate (the
@@ -479,42 +515,68 @@ mod tests {
     }
 
     #[test]
-    fn a_client_certificate_maps_by_its_san_or_common_name_and_otherwise_to_no_one() {
+    fn a_client_certificate_maps_by_its_sans_or_without_any_by_its_one_common_name() {
         use crate::domain::PrincipalKind;
-        let robot = ClientPrincipal {
-            kind: PrincipalKind::Robot,
-            name: "ci".into(),
-        };
-        let user = ClientPrincipal {
-            kind: PrincipalKind::User,
-            name: "alice".into(),
-        };
+        let robot = ClientPrincipal::new(PrincipalKind::Robot, "ci");
+        let user = ClientPrincipal::new(PrincipalKind::User, "alice");
         let clients = ClientCertificates {
             identities: vec![
                 (CertificateName::Dns("ci.example.com".into()), robot.clone()),
+                (
+                    CertificateName::Dns("both.example.com".into()),
+                    robot.clone(),
+                ),
+                (
+                    CertificateName::Email("alice@example.com".into()),
+                    user.clone(),
+                ),
                 (CertificateName::CommonName("alice".into()), user.clone()),
             ],
         };
-        let der = |sans: Vec<&str>, cn: &str| {
+        let der = |sans: Vec<&str>, cn: &str, valid_days: (i64, i64)| {
             let mut p = rcgen::CertificateParams::new(
                 sans.into_iter().map(String::from).collect::<Vec<_>>(),
             )
             .unwrap();
             p.distinguished_name
                 .push(rcgen::DnType::CommonName, cn.to_string());
+            let now = time::OffsetDateTime::now_utc();
+            p.not_before = now + time::Duration::days(valid_days.0);
+            p.not_after = now + time::Duration::days(valid_days.1);
             let key = rcgen::KeyPair::generate().unwrap();
             p.self_signed(&key).unwrap().der().to_vec()
         };
+        let now = (-1, 30);
         assert_eq!(
-            clients.identify(&der(vec!["CI.example.com"], "x")),
+            clients.identify(&der(vec!["CI.example.com"], "x", now)),
+            Some(robot.clone())
+        );
+        // The common name counts only in a certificate without SANs.
+        assert_eq!(
+            clients.identify(&der(vec![], "alice", now)),
+            Some(user.clone())
+        );
+        assert_eq!(
+            clients.identify(&der(vec!["other.example.com"], "alice", now)),
+            None,
+            "a CN beside SANs names no one"
+        );
+        // Names that map to two principals: no one.
+        let mut p = rcgen::CertificateParams::new(vec!["ci.example.com".to_string()]).unwrap();
+        p.subject_alt_names.push(rcgen::SanType::Rfc822Name(
+            "alice@example.com".try_into().unwrap(),
+        ));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let two = p.self_signed(&key).unwrap().der().to_vec();
+        assert_eq!(clients.identify(&two), None);
+        // Two names of the same robot: the robot.
+        assert_eq!(
+            clients.identify(&der(vec!["ci.example.com", "both.example.com"], "x", now)),
             Some(robot)
         );
+        // Expired (a resumed session presents it again): no one.
         assert_eq!(
-            clients.identify(&der(vec!["other.example.com"], "alice")),
-            Some(user)
-        );
-        assert_eq!(
-            clients.identify(&der(vec!["other.example.com"], "bob")),
+            clients.identify(&der(vec!["ci.example.com"], "x", (-30, -1))),
             None
         );
         assert_eq!(clients.identify(b"not a certificate"), None);

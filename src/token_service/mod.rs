@@ -196,9 +196,13 @@ impl TokenService {
         };
         // A refresh token names its owner only once looked up: an `account` naming someone
         // else is refused as it is with a password.
-        // (With a password, the parser already compared it with the name given.)
-        if let (Some(w), Some(account), Credentials::RefreshToken(_)) =
-            (&who, &req.account, &req.credentials)
+        // (With a password, the parser already compared it with the name given.) So is one
+        // naming someone other than a client certificate's principal.
+        if let (
+            Some(w),
+            Some(account),
+            Credentials::RefreshToken(_) | Credentials::ClientCertificate(_),
+        ) = (&who, &req.account, &req.credentials)
         {
             if !w.identity.logs_in_as(account) {
                 event.outcome = Outcome::Invalid;
