@@ -399,10 +399,28 @@ fn a_robot_pushes_with_a_client_certificate_alone_and_a_certificate_naming_no_on
             && line.contains("granted=\"repository:ci/app:pull,push\""),
         "{line}"
     );
+    // An `account` naming someone else than the certificate's robot is refused.
+    let ci_cert = write_file(dir.path(), "ci.crt", &ci.cert_pem);
+    let ci_key = write_file(dir.path(), "ci.key", &ci.key_pem);
+    let out = curl(&[
+        "-w",
+        "%{http_code}",
+        "--cacert",
+        ca_file.to_str().unwrap(),
+        "--cert",
+        ci_cert.to_str().unwrap(),
+        "--key",
+        ci_key.to_str().unwrap(),
+        &https_url(
+            &p,
+            "/token?service=portcullis&account=alice&scope=repository:ci/app:push",
+        ),
+    ]);
+    assert!(out.stdout.ends_with("400"), "{}", out.stdout);
     // From the right CA but naming no one: anonymous, so no push.
     token(Some(&stranger)).assert_success("a token with an unmapped certificate");
-    let log = p.wait_for_log("granted=\"\"");
-    assert!(log.contains("subject=\"\" auth=\"anonymous\""), "{log}");
+    let line = p.wait_for_log_line("subject=\"\" auth=\"anonymous\"");
+    assert!(line.contains("granted=\"\""), "{line}");
     // From another CA: the handshake itself is refused.
     let out = token(Some(&outsider));
     out.assert_failure("a certificate from another CA");
