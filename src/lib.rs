@@ -50,6 +50,7 @@ pub mod backup;
 pub mod batch_writer;
 pub mod cli;
 pub mod config;
+pub mod dir_watch;
 pub mod doctor;
 pub mod domain;
 pub mod http;

@@ -230,18 +230,7 @@ impl<S: Subscriber> Layer<S> for ClientNoise {
 mod tests {
     use super::*;
 
-    #[derive(Clone, Default)]
-    struct Sink(std::sync::Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::batch_writer::tests::Sink;
 
     #[test]
     fn client_noise_is_reported_once_then_counted() {

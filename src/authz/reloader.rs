@@ -335,36 +335,18 @@ impl Reloader {
     }
 
     fn watch_files(self: &Arc<Self>) {
-        use notify::Watcher;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
-                // Full means a reload is already due: nothing is lost.
-                let _ = tx.try_send(());
-            }
-        });
-        let mut watcher = match watcher {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the policy directory for changes: reload with SIGHUP or the API");
-                return;
-            }
-        };
-        if let Err(e) = watcher.watch(&self.dir, notify::RecursiveMode::NonRecursive) {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot watch the policy directory for changes: reload with SIGHUP or the API");
-            return;
-        }
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            // The watcher lives as long as this task.
-            let _watcher = watcher;
-            while rx.recv().await.is_some() {
-                tokio::time::sleep(SETTLE).await;
-                while rx.try_recv().is_ok() {}
-                let Some(r) = weak.upgrade() else { return };
-                r.reload("file change").await;
-            }
-        });
+        crate::dir_watch::watch(
+            self,
+            std::slice::from_ref(&self.dir),
+            SETTLE,
+            "policy directory",
+            "reload with SIGHUP or the API",
+            |r| {
+                Box::pin(async move {
+                    r.reload("file change").await;
+                })
+            },
+        );
     }
 }
 

@@ -216,20 +216,6 @@ impl ServerCertificate {
             }
         });
 
-        use notify::Watcher;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
-                let _ = tx.try_send(());
-            }
-        });
-        let mut watcher = match watcher {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the TLS certificate for renewals: send SIGHUP after renewing");
-                return;
-            }
-        };
         let mut dirs: Vec<PathBuf> = [&self.cert_file, &self.key_file]
             .iter()
             .map(|f| match f.parent() {
@@ -238,21 +224,14 @@ impl ServerCertificate {
             })
             .collect();
         dirs.dedup();
-        for dir in dirs {
-            if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the TLS certificate's directory for renewals: send SIGHUP after renewing");
-            }
-        }
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let _watcher = watcher;
-            while rx.recv().await.is_some() {
-                tokio::time::sleep(SETTLE).await;
-                while rx.try_recv().is_ok() {}
-                let Some(c) = weak.upgrade() else { return };
-                c.reload("file change");
-            }
-        });
+        crate::dir_watch::watch(
+            self,
+            &dirs,
+            SETTLE,
+            "TLS certificate's directory",
+            "send SIGHUP after renewing",
+            |c| Box::pin(async move { c.reload("file change") }),
+        );
     }
 }
 
