@@ -15,16 +15,6 @@ pub fn open(audit: &AuditConfig, json: bool) -> Result<Option<(BatchWriter, Writ
     let Some(file) = &audit.file else {
         return Ok(None);
     };
-    let dir = match file.path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        format!(
-            "audit.file: cannot make the directory {}: {e}",
-            dir.display()
-        )
-    })?;
     let out =
         RotatingFile::open(&file.path, file.max_size as u64, file.keep_files).map_err(|e| {
             format!(

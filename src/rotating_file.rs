@@ -31,9 +31,12 @@ pub struct RotatingFile {
 }
 
 impl RotatingFile {
-    /// Opens (or makes, 0640) `path` for appending; it is rotated past `max_size` bytes, and
-    /// `keep` rotated files are kept.
+    /// Opens (or makes, 0640, and its directory) `path` for appending; it is rotated past
+    /// `max_size` bytes, and `keep` rotated files are kept.
     pub fn open(path: &Path, max_size: u64, keep: usize) -> io::Result<RotatingFile> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         let file = open(path)?;
         let size = file.metadata()?.len();
         Ok(RotatingFile {

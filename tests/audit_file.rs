@@ -291,3 +291,33 @@ fn with_block_a_full_disk_holds_token_requests_until_there_is_room_and_then_reco
         ids.lock().unwrap().iter().all(|i| recorded.contains(i))
     });
 }
+
+#[test]
+fn check_says_whether_the_audit_file_can_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-directory");
+    std::fs::write(&blocker, "a file where a directory should be").unwrap();
+    let check = |file: &Path| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        cmd.arg("check")
+            .current_dir(dir.path())
+            .env("PORTCULLIS_POLICIES__DIR", Portcullis::fixture_policies())
+            .env("PORTCULLIS_AUDIT__FILE", file);
+        support::run_command(cmd, None, Duration::from_secs(30))
+    };
+    let out = check(&blocker.join("audit.log"));
+    out.assert_failure("check with an audit file under a file");
+    assert!(
+        out.stdout.contains("error    audit      audit.file")
+            && out.stdout.contains("cannot be opened for writing"),
+        "{}",
+        out.stdout
+    );
+    let out = check(&dir.path().join("logs").join("audit.log"));
+    out.assert_success("check with a writable audit file");
+    assert!(
+        out.stdout.contains("ok       audit      "),
+        "{}",
+        out.stdout
+    );
+}

@@ -46,6 +46,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(w) = config.server.cleartext_warning() {
         println!("warning  config     {w}");
     }
+    if let Some(file) = &config.audit.file {
+        // Opened for appending as the server would (made if missing, nothing written).
+        match crate::rotating_file::RotatingFile::open(
+            &file.path,
+            file.max_size as u64,
+            file.keep_files,
+        ) {
+            Ok(_) => println!(
+                "ok       audit      {} (rotated past {} bytes, {} kept; when full: {:?})",
+                file.path.display(),
+                file.max_size,
+                file.keep_files,
+                config.audit.when_full
+            ),
+            Err(e) => {
+                problems += 1;
+                println!(
+                    "error    audit      audit.file {} cannot be opened for writing: {e}",
+                    file.path.display()
+                );
+            }
+        }
+    }
 
     let policies_ok = match PolicySet::load_dir(&config.policies.dir) {
         Ok(p) => {
