@@ -280,9 +280,12 @@ mod tests {
                 )
             };
             let _default = tracing::subscriber::set_default(subscriber);
-            scope(RequestId::Own(0x2a), async {
-                tracing::warn!(backend = "database", "inside");
-            })
+            scope(
+                RequestId::Own(0x2a),
+                Box::pin(async {
+                    tracing::warn!(backend = "database", "inside");
+                }),
+            )
             .await;
             tracing::warn!("outside");
             let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();

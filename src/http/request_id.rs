@@ -6,8 +6,12 @@
 //! An id is this process's random prefix and a counter (`k3fq9a2m-1f4`): unique without a
 //! random number per request, cheap enough for the warm path.
 
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -19,7 +23,7 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest id kept from a proxy.
 const MAX_LEN: usize = 64;
 
-/// The id of the request being served (in a task-local: [`scope`]): a number of this process, or
+/// The id of the request being served (on its thread while polled: [`scope`]): a number of this process, or
 /// the id a trusted proxy gave. Kept as a number until written: text is made twice per
 /// request (the header, the audit record) on the stack.
 #[derive(Clone, Debug)]
@@ -30,12 +34,11 @@ pub enum RequestId {
 
 impl RequestId {
     /// The id of the request being served on this task (`Own(0)` outside the middleware,
-    /// in unit tests). Kept in a task-local rather than the request's extensions: an
-    /// extension is a box and a map insertion on every request.
+    /// in unit tests). Kept on the thread while the request is polled ([`scope`]) rather
+    /// than in the request's extensions: an extension is a box and a map insertion on
+    /// every request.
     pub fn current() -> RequestId {
-        CURRENT
-            .try_with(RequestId::clone)
-            .unwrap_or(RequestId::Own(0))
+        RequestId::on_this_thread().unwrap_or(RequestId::Own(0))
     }
 
     /// The id as text, written into `buf`.
@@ -116,29 +119,81 @@ pub fn assign(req: &ServiceRequest) -> RequestId {
     }
 }
 
-tokio::task_local! {
-    /// The id of the request the task serves, for the log lines written meanwhile.
-    static CURRENT: RequestId;
+thread_local! {
+    /// The id of the request being polled on this thread: 0 for none (own ids start at 1),
+    /// [`PROXY_ID`] for a proxy's id, which is then in `CURRENT_PROXY`.
+    static CURRENT: Cell<u64> = const { Cell::new(0) };
+    static CURRENT_PROXY: RefCell<Option<HeaderValue>> = const { RefCell::new(None) };
 }
+
+/// `CURRENT`'s value while a request with a proxy's id is polled.
+const PROXY_ID: u64 = u64::MAX;
 
 /// Runs `f` (the rest of the request) with `id` as the current request's id: every log
-/// line written while it runs carries it (`telemetry.rs`). A task-local costs a request a
-/// few instructions a poll; a `tracing` span, formatted for every request, costs far more.
-pub fn scope<F: std::future::Future>(
-    id: RequestId,
-    f: F,
-) -> tokio::task::futures::TaskLocalFuture<RequestId, F> {
-    CURRENT.scope(id, f)
+/// line written while it is polled carries it (`telemetry.rs`). The id is set on the
+/// thread for each poll and put back after, two thread-local writes a poll; tokio's
+/// task-local cost some 650 instructions a request, and a `tracing` span, formatted for
+/// every request, far more.
+pub fn scope<F: Future + Unpin>(id: RequestId, f: F) -> WithId<F> {
+    WithId { id, inner: f }
 }
 
-/// Calls `f` with the current request's id, if a request is being served on this task.
+/// The future [`scope`] returns.
+pub struct WithId<F> {
+    id: RequestId,
+    inner: F,
+}
+
+/// Puts the previous id back when a poll ends, also when it panics.
+struct Restore {
+    id: u64,
+    proxy: Option<Option<HeaderValue>>,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT.set(self.id);
+        if let Some(p) = self.proxy.take() {
+            CURRENT_PROXY.with(|c| *c.borrow_mut() = p);
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for WithId<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let _restore = match &this.id {
+            RequestId::Own(n) => Restore {
+                id: CURRENT.replace(*n),
+                proxy: None,
+            },
+            RequestId::Proxy(v) => Restore {
+                id: CURRENT.replace(PROXY_ID),
+                proxy: Some(CURRENT_PROXY.with(|c| c.replace(Some(v.clone())))),
+            },
+        };
+        Pin::new(&mut this.inner).poll(cx)
+    }
+}
+
+impl RequestId {
+    /// The id of the request being polled on this thread, if any.
+    fn on_this_thread() -> Option<RequestId> {
+        match CURRENT.get() {
+            0 => None,
+            PROXY_ID => CURRENT_PROXY.with(|c| c.borrow().clone().map(RequestId::Proxy)),
+            n => Some(RequestId::Own(n)),
+        }
+    }
+}
+
+/// Calls `f` with the current request's id, if a request is being served on this thread.
 pub fn with_current<R>(f: impl FnOnce(&str) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|id| {
-            let mut buf = [0u8; 48];
-            f(id.write(&mut buf))
-        })
-        .ok()
+    let id = RequestId::on_this_thread()?;
+    let mut buf = [0u8; 48];
+    Some(f(id.write(&mut buf)))
 }
 
 /// Puts the request's id on its response.
@@ -175,5 +230,29 @@ mod tests {
         assert!(!acceptable(
             &HeaderValue::from_str(&"a".repeat(65)).unwrap()
         ));
+    }
+
+    #[tokio::test]
+    async fn the_id_is_current_only_while_its_request_is_polled_and_nesting_puts_it_back() {
+        let text = || with_current(|id| id.to_owned());
+        assert_eq!(text(), None);
+        let proxy = RequestId::Proxy(HeaderValue::from_static("lb-7f3a"));
+        let seen = scope(
+            proxy,
+            Box::pin(async move {
+                let outer = text();
+                let inner = scope(RequestId::Own(0x1f4), Box::pin(async move { text() })).await;
+                (outer, inner, text())
+            }),
+        )
+        .await;
+        assert_eq!(seen.0.as_deref(), Some("lb-7f3a"));
+        assert!(seen.1.as_deref().unwrap().ends_with("-1f4"), "{seen:?}");
+        assert_eq!(
+            seen.2.as_deref(),
+            Some("lb-7f3a"),
+            "put back after the inner one"
+        );
+        assert_eq!(text(), None, "and none outside");
     }
 }
