@@ -210,13 +210,18 @@ impl Config {
             let key = env_key(&var).ok_or_else(|| ConfigError {
                 location: var.clone(),
                 problem: "not of the form PORTCULLIS_SECTION__KEY".into(),
-                fix: "e.g. PORTCULLIS_TOKEN__TTL=10m sets `ttl` in `[token]`; unset the variable if it is not meant for portcullis".into(),
+                fix: "e.g. PORTCULLIS_TOKEN__TTL=10m sets `ttl` in `[token]`, PORTCULLIS_SERVER__TLS__CERT_FILE sets `cert_file` in `[server.tls]`; unset the variable if it is not meant for portcullis".into(),
             })?;
-            let (section, field) = key.split_once('.').expect("env_key gives section.field");
-            let slot = table
-                .get_mut(section)
-                .and_then(|s| s.as_table_mut())
-                .and_then(|s| s.get_mut(field))
+            let mut path = key.split('.');
+            let first = path.next().expect("env_key gives section.field");
+            let slot = path
+                .try_fold(table.get_mut(first), |slot, segment| {
+                    Some(
+                        slot.and_then(|s| s.as_table_mut())
+                            .and_then(|s| s.get_mut(segment)),
+                    )
+                })
+                .flatten()
                 .ok_or_else(|| ConfigError {
                     location: var.clone(),
                     problem: format!("there is no configuration key `{key}`"),
@@ -307,18 +312,15 @@ impl Config {
     }
 }
 
-/// `PORTCULLIS_TOKEN__TTL` → `token.ttl`.
+/// `PORTCULLIS_TOKEN__TTL` → `token.ttl`; `PORTCULLIS_SERVER__TLS__CERT_FILE` →
+/// `server.tls.cert_file` (a table inside a section).
 fn env_key(var: &str) -> Option<String> {
     let rest = var.strip_prefix(ENV_PREFIX)?;
-    let (section, field) = rest.split_once("__")?;
-    if section.is_empty() || field.is_empty() || field.contains("__") {
+    let segments: Vec<&str> = rest.split("__").collect();
+    if segments.len() < 2 || segments.iter().any(|s| s.is_empty()) {
         return None;
     }
-    Some(format!(
-        "{}.{}",
-        section.to_ascii_lowercase(),
-        field.to_ascii_lowercase()
-    ))
+    Some(segments.join(".").to_ascii_lowercase())
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -416,6 +418,37 @@ mod tests {
         );
         let e = load("", &[("PORTCULLIS_TOKEN_TTL", "5m")]).unwrap_err();
         assert!(e.problem.contains("PORTCULLIS_SECTION__KEY"), "{e}");
+    }
+
+    #[test]
+    fn a_table_inside_a_section_is_set_from_the_environment_with_one_more_level() {
+        let c = load(
+            "",
+            &[
+                ("PORTCULLIS_SERVER__TLS__CERT_FILE", "/tls/tls.crt"),
+                ("PORTCULLIS_SERVER__TLS__KEY_FILE", "/tls/tls.key"),
+            ],
+        )
+        .unwrap();
+        let tls = c.server.tls.expect("HTTPS from the environment");
+        assert_eq!(tls.cert_file, std::path::PathBuf::from("/tls/tls.crt"));
+        assert!(c.server.public_url.starts_with("https://"));
+        // Half a pair names the key that is missing.
+        let e = load("", &[("PORTCULLIS_SERVER__TLS__CERT_FILE", "/tls/tls.crt")]).unwrap_err();
+        assert!(e.to_string().contains("server.tls.key_file"), "{e}");
+        let e = load("", &[("PORTCULLIS_SERVER__TLS__CERTFILE", "x")]).unwrap_err();
+        assert!(
+            e.problem
+                .contains("no configuration key `server.tls.certfile`"),
+            "{e}"
+        );
+        let e = load("", &[("PORTCULLIS_SERVER__TLS__CLIENT_IDENTITIES", "x")]).unwrap_err();
+        assert!(e.problem.contains("is a table"), "{e}");
+        let e = load("", &[("PORTCULLIS_TOKEN__TTL__X", "x")]).unwrap_err();
+        assert!(
+            e.problem.contains("no configuration key `token.ttl.x`"),
+            "{e}"
+        );
     }
 
     #[test]
