@@ -107,7 +107,7 @@ pub async fn diagnose(config: &Config, ring: &Arc<KeyRing>, o: &Options) -> Repo
             r.push(
                 Level::Error,
                 "tls",
-                connection_problem(&e, &url, &url, "the registry's"),
+                connection_problem(&e, &url, &url, Server::Registry),
             );
             return r;
         }
@@ -242,7 +242,7 @@ pub async fn diagnose(config: &Config, ring: &Arc<KeyRing>, o: &Options) -> Repo
                 format!(
                     "clients cannot get tokens at the realm {:?}: {}",
                     challenge.realm,
-                    connection_problem(&e, ru, &url, "portcullis's")
+                    connection_problem(&e, ru, &url, Server::Realm)
                 ),
             ),
         }
@@ -495,16 +495,43 @@ fn client(o: &Options) -> Result<reqwest::Client, String> {
     b.build().map_err(|e| e.to_string())
 }
 
-/// What a failed connection to `url` means, with the fix: the TLS problems by name.
-/// `whose` certificate it is (`the registry's`, `portcullis's`). Clients trust a CA per
+/// Whose server a connection went to: the registry, or portcullis (the realm).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Server {
+    Registry,
+    Realm,
+}
+
+impl Server {
+    fn whose(self) -> &'static str {
+        match self {
+            Server::Registry => "the registry's",
+            Server::Realm => "portcullis's",
+        }
+    }
+
+    /// How its certificate is renewed.
+    fn renewal(self) -> &'static str {
+        match self {
+            Server::Registry => "the registry's http.tls.certificate, then restart the registry",
+            Server::Realm => {
+                "server.tls.cert_file: portcullis reads a renewed pair without a restart"
+            }
+        }
+    }
+}
+
+/// What a failed connection to `url` (on `server`) means, with the fix: the TLS problems by
+/// name. Clients trust a CA per
 /// *registry* (`certs.d/REGISTRY:PORT`), and fetch tokens with that registry's trust, so the
 /// directories named are the registry's even when the realm's certificate is the problem.
 fn connection_problem(
     e: &reqwest::Error,
     url: &reqwest::Url,
     registry: &reqwest::Url,
-    whose: &str,
+    server: Server,
 ) -> String {
+    let whose = server.whose();
     let chain = format!("{e:?}");
     let host = url.host_str().unwrap_or("");
     let registry_host = registry.host_str().unwrap_or("");
@@ -519,11 +546,7 @@ fn connection_problem(
         format!(
             "{url}: {whose} TLS certificate has expired ({}). Fix: renew it ({})",
             tls_detail(&chain),
-            if whose == "portcullis's" {
-                "server.tls.cert_file: portcullis reads a renewed pair without a restart"
-            } else {
-                "the registry's http.tls.certificate, then restart the registry"
-            }
+            server.renewal()
         )
     } else if chain.contains("NotValidYet") {
         format!("{url}: {whose} TLS certificate is not valid yet: check this host's clock, or the certificate's notBefore")

@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{http_get, Portcullis};
+use support::{http_get, wait_until, Portcullis};
 
 fn token(p: &Portcullis) -> support::HttpResponse {
     http_get(
@@ -47,14 +47,6 @@ fn audit_lines(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn metric(p: &Portcullis, name: &str) -> f64 {
     let m = http_get(&format!("{}/metrics", p.url()), &[])
         .unwrap()
@@ -84,7 +76,7 @@ fn audit_records_go_to_their_own_file_rotated_by_size_keeping_keep_files() {
     }
     let audit_dir = file.parent().unwrap();
     let last = ids.last().unwrap().clone();
-    eventually("the last record is written", Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(5), "the last record is written", || {
         audit_lines(audit_dir)
             .iter()
             .any(|l| l.contains(&format!("request_id=\"{last}\"")))
@@ -195,7 +187,7 @@ fn with_reject_a_full_disk_turns_token_requests_away_until_there_is_room_and_no_
     assert!(metric(&p, "portcullis_audit_write_errors_total") >= 1.0);
 
     std::fs::remove_file(filler).unwrap();
-    eventually("tokens are issued again", Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "tokens are issued again", || {
         let r = token(&p);
         if r.status == 200 {
             issued.push(r.header("x-request-id").unwrap().to_string());
@@ -205,9 +197,9 @@ fn with_reject_a_full_disk_turns_token_requests_away_until_there_is_room_and_no_
         }
     });
     p.wait_for_log("writing works again");
-    eventually(
-        "every issued token's record is written",
+    wait_until(
         Duration::from_secs(5),
+        "every issued token's record is written",
         || {
             let ids = recorded_ids(&p, &dir);
             issued.iter().all(|i| ids.contains(i))
@@ -224,9 +216,9 @@ fn with_drop_a_full_disk_drops_records_counts_them_and_serves_on() {
     for _ in 0..300 {
         assert_eq!(token(&p).status, 200);
     }
-    eventually(
-        "records are dropped and counted",
+    wait_until(
         Duration::from_secs(10),
+        "records are dropped and counted",
         || {
             token(&p);
             metric(&p, "portcullis_audit_records_dropped_total") >= 1.0
@@ -286,7 +278,7 @@ fn with_block_a_full_disk_holds_token_requests_until_there_is_room_and_then_reco
     for w in workers {
         w.join().unwrap();
     }
-    eventually("every record is written", Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(5), "every record is written", || {
         let recorded = recorded_ids(&p, &dir);
         ids.lock().unwrap().iter().all(|i| recorded.contains(i))
     });

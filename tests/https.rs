@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::{
-    make_test_image, oci_ref, require_tool, run_command, CmdOutput, DockerCli, Podman, Portcullis,
-    Registry, Skopeo, TestCa,
+    curl, make_test_image, oci_ref, require_tool, run_command, CmdOutput, DockerCli, Podman,
+    Portcullis, Registry, Skopeo, TestCa,
 };
 
 /// portcullis on HTTPS with a certificate from `ca`, plus `more` configuration; the
@@ -45,12 +45,6 @@ fn cert_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(dir.path().join(name), pem).unwrap();
     }
     dir
-}
-
-fn curl(args: &[&str]) -> CmdOutput {
-    let mut cmd = Command::new(require_tool("curl"));
-    cmd.args(["-sS", "--max-time", "10"]).args(args);
-    run_command(cmd, None, Duration::from_secs(20))
 }
 
 fn https_url(p: &Portcullis, path: &str) -> String {
@@ -160,16 +154,19 @@ fn skopeo_podman_and_docker_login_get_tokens_from_an_https_realm_they_trust_and_
         &format!("{}{}", registry_ca.pem(), auth_ca.pem()),
     );
     let registry_url = format!("https://{host}");
-    let out = p.cli(
-        &[
-            "doctor",
-            "--registry",
-            &registry_url,
-            "--ca-file",
-            both.to_str().unwrap(),
-        ],
-        None,
-    );
+    let doctor = |ca_file: &Path| {
+        p.cli(
+            &[
+                "doctor",
+                "--registry",
+                &registry_url,
+                "--ca-file",
+                ca_file.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let out = doctor(&both);
     out.assert_success("doctor over https");
     assert!(
         out.stdout
@@ -178,16 +175,7 @@ fn skopeo_podman_and_docker_login_get_tokens_from_an_https_realm_they_trust_and_
         out.stdout
     );
     let reg_only = write_file(trusted.path(), "registry-only.pem", registry_ca.pem());
-    let out = p.cli(
-        &[
-            "doctor",
-            "--registry",
-            &registry_url,
-            "--ca-file",
-            reg_only.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = doctor(&reg_only);
     out.assert_failure("doctor trusting the registry's CA only");
     assert!(
         out.stdout

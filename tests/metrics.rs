@@ -157,12 +157,7 @@ fn the_grafana_dashboard_uses_exactly_metric_names_the_server_exposes() {
         &[("PORTCULLIS_CONFIG", config.as_str())],
     );
     p.add_user("alice", "alice-pass-1", &[]);
-    let curl = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(support::require_tool("curl"));
-        cmd.args(["-sS", "--max-time", "10", "--cacert", &ca_file])
-            .args(args);
-        support::run_command(cmd, None, std::time::Duration::from_secs(20))
-    };
+    let curl = |args: &[&str]| support::curl(&[&["--cacert", ca_file.as_str()], args].concat());
     let base = format!("https://localhost:{}", p.port());
     curl(&[
         "-u",

@@ -81,20 +81,10 @@ mod tests {
     #[tokio::test]
     async fn a_certificate_logs_in_as_its_robot_or_user_while_they_are_enabled() {
         let store = memory_store().await;
-        crate::manage::RobotAdmin::new(store.clone())
-            .create(
-                &crate::domain::Actor::server(),
-                &crate::domain::Username::parse("ci").unwrap(),
-                "pipeline",
-                None,
-            )
-            .await
-            .unwrap();
+        crate::manage::RobotAdmin::create_for_test(&store, "ci").await;
         let certs = ClientCertificates::new(store.clone());
-        let robot = Credentials::ClientCertificate(ClientPrincipal {
-            kind: PrincipalKind::Robot,
-            name: "ci".into(),
-        });
+        let robot =
+            Credentials::ClientCertificate(ClientPrincipal::new(PrincipalKind::Robot, "ci"));
         match certs.authenticate(&robot, "registry").await.unwrap() {
             AuthOutcome::Authenticated(a) => {
                 assert_eq!(a.identity.subject(), "robot:ci");
@@ -107,10 +97,8 @@ mod tests {
             certs.authenticate(&robot, "registry").await.unwrap(),
             AuthOutcome::Rejected(Rejection::Disabled)
         );
-        let nobody = Credentials::ClientCertificate(ClientPrincipal {
-            kind: PrincipalKind::User,
-            name: "nobody".into(),
-        });
+        let nobody =
+            Credentials::ClientCertificate(ClientPrincipal::new(PrincipalKind::User, "nobody"));
         assert_eq!(
             certs.authenticate(&nobody, "registry").await.unwrap(),
             AuthOutcome::Rejected(Rejection::UnknownUser)

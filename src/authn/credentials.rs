@@ -25,7 +25,7 @@ impl Credentials {
     pub fn claimed_name(&self) -> &str {
         match self {
             Credentials::Password { username, .. } => username,
-            Credentials::ClientCertificate(who) => &who.name,
+            Credentials::ClientCertificate(who) => who.login(),
             _ => "",
         }
     }

@@ -302,15 +302,7 @@ mod tests {
     async fn a_robots_refresh_token_follows_the_robot() {
         let store = memory_store().await;
         let robots = Robots::new(store.clone());
-        let secret = crate::manage::RobotAdmin::new(store.clone())
-            .create(
-                &crate::domain::Actor::server(),
-                &crate::domain::Username::parse("ci").unwrap(),
-                "pipeline",
-                None,
-            )
-            .await
-            .unwrap();
+        let secret = crate::manage::RobotAdmin::create_for_test(&store, "ci").await;
         let AuthOutcome::Authenticated(bot) = robots.verify("ci", &secret).await.unwrap() else {
             panic!()
         };

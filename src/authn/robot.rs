@@ -124,15 +124,7 @@ mod tests {
     async fn an_unknown_robot_costs_the_same_work_as_a_wrong_secret() {
         let store = memory_store().await;
         let robots = Robots::new(store.clone());
-        let secret = crate::manage::RobotAdmin::new(store.clone())
-            .create(
-                &crate::domain::Actor::server(),
-                &crate::domain::Username::parse("ci").unwrap(),
-                "pipeline",
-                None,
-            )
-            .await
-            .unwrap();
+        let secret = crate::manage::RobotAdmin::create_for_test(&store, "ci").await;
         let wrong = SecretString::from(format!("{ROBOT_SECRET_PREFIX}{}", "A".repeat(43)));
         let cost = |name: &'static str, secret: SecretString| {
             let (store, robots) = (store.clone(), robots.clone());

@@ -60,22 +60,26 @@ pub enum CertificateName {
 pub struct ClientPrincipal {
     pub kind: PrincipalKind,
     pub name: String,
+    /// The name it logs in as (`robot+ci` or `alice`): what records of refused requests
+    /// name, as for a password login.
+    login: String,
 }
 
 impl ClientPrincipal {
     pub fn new(kind: PrincipalKind, name: &str) -> ClientPrincipal {
+        let login = match kind {
+            PrincipalKind::Robot => format!("{ROBOT_LOGIN_PREFIX}{name}"),
+            _ => name.to_owned(),
+        };
         ClientPrincipal {
             kind,
             name: name.to_owned(),
+            login,
         }
     }
 
-    /// The name it logs in as (`robot+ci` or `alice`), for audit records of refusals.
-    pub fn login(&self) -> String {
-        match self.kind {
-            PrincipalKind::Robot => format!("{ROBOT_LOGIN_PREFIX}{}", self.name),
-            _ => self.name.clone(),
-        }
+    pub fn login(&self) -> &str {
+        &self.login
     }
 }
 
@@ -178,10 +182,7 @@ fn parse_principal(s: &str) -> Option<ClientPrincipal> {
         _ => return None,
     };
     let name = Username::parse(name).ok()?;
-    Some(ClientPrincipal {
-        kind,
-        name: name.as_str().to_owned(),
-    })
+    Some(ClientPrincipal::new(kind, name.as_str()))
 }
 
 #[cfg(test)]
@@ -238,17 +239,11 @@ mod tests {
             vec![
                 (
                     CertificateName::CommonName("alice".into()),
-                    ClientPrincipal {
-                        kind: PrincipalKind::User,
-                        name: "alice".into()
-                    }
+                    ClientPrincipal::new(PrincipalKind::User, "alice")
                 ),
                 (
                     CertificateName::Dns("ci.example.com".into()),
-                    ClientPrincipal {
-                        kind: PrincipalKind::Robot,
-                        name: "ci".into()
-                    }
+                    ClientPrincipal::new(PrincipalKind::Robot, "ci")
                 ),
             ]
         );

@@ -39,8 +39,9 @@ struct Pair {
     key: Arc<CertifiedKey>,
     /// The leaf's notAfter (Unix seconds).
     not_after: i64,
-    /// What the files held, to tell a renewal from an event that changed nothing.
-    bytes: (Vec<u8>, Vec<u8>),
+    /// A digest of what the files held, to tell a renewal from an event that changed
+    /// nothing (not the key's bytes themselves, kept no longer than they are needed).
+    digest: [u8; 32],
 }
 
 /// Reads and checks the pair: the chain parses, the key is one rustls can sign with and
@@ -105,10 +106,15 @@ fn load_pair(cert_file: &Path, key_file: &Path, now: i64) -> Result<Pair, String
         ),
         e => format!("the key in {} cannot be used: {e}", key_file.display()),
     })?;
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    digest.update(&cert_bytes);
+    digest.update(&key_bytes);
+    let mut d = [0u8; 32];
+    d.copy_from_slice(digest.finish().as_ref());
     Ok(Pair {
         key: Arc::new(certified),
         not_after,
-        bytes: (cert_bytes, key_bytes),
+        digest: d,
     })
 }
 
@@ -117,11 +123,13 @@ pub struct ServerCertificate {
     cert_file: PathBuf,
     key_file: PathBuf,
     current: ArcSwap<CertifiedKey>,
-    bytes: Mutex<(Vec<u8>, Vec<u8>)>,
+    /// The digest of the files in use; its lock also keeps reloads one at a time.
+    digest: Mutex<[u8; 32]>,
     not_after: AtomicI64,
     last_reload_ok: AtomicBool,
 }
 
+/// By hand: rustls asks for `Debug`, and nothing of the key is printed.
 impl std::fmt::Debug for ServerCertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerCertificate")
@@ -138,7 +146,7 @@ impl ServerCertificate {
             cert_file: cert_file.to_path_buf(),
             key_file: key_file.to_path_buf(),
             current: ArcSwap::new(pair.key),
-            bytes: Mutex::new(pair.bytes),
+            digest: Mutex::new(pair.digest),
             not_after: AtomicI64::new(pair.not_after),
             last_reload_ok: AtomicBool::new(true),
         })
@@ -158,14 +166,14 @@ impl ServerCertificate {
     /// and are sound; otherwise keeps the pair in use and logs why.
     pub fn reload(&self, why: &str) {
         // One reload at a time: one that read older files must not finish last.
-        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut digest = self.digest.lock().unwrap_or_else(|e| e.into_inner());
         match load_pair(&self.cert_file, &self.key_file, crate::store::now()) {
             Ok(pair) => {
                 self.last_reload_ok.store(true, Ordering::Relaxed);
-                if *bytes == pair.bytes {
+                if *digest == pair.digest {
                     return;
                 }
-                *bytes = pair.bytes;
+                *digest = pair.digest;
                 self.current.store(pair.key);
                 self.not_after.store(pair.not_after, Ordering::Relaxed);
                 tracing::info!(

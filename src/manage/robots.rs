@@ -20,6 +20,20 @@ pub struct RobotSummary {
 }
 
 impl RobotAdmin {
+    /// For unit tests: robot NAME, made by the server, without expiry; its secret.
+    #[cfg(test)]
+    pub(crate) async fn create_for_test(store: &crate::store::Store, name: &str) -> SecretString {
+        RobotAdmin::new(store.clone())
+            .create(
+                &Actor::server(),
+                &Username::parse(name).unwrap(),
+                "pipeline",
+                None,
+            )
+            .await
+            .unwrap()
+    }
+
     pub fn new(store: Store) -> RobotAdmin {
         RobotAdmin { store }
     }

@@ -113,16 +113,9 @@ impl TokenService {
             )));
         }
         let scopes = std::mem::take(&mut req.scopes);
-        // A certificate's robot is named `robot+NAME` in records of refusals, as at login.
-        let certificate_login = match &req.credentials {
-            Credentials::ClientCertificate(who) => Some(who.login()),
-            _ => None,
-        };
         let mut event = TokenEvent {
             outcome: Outcome::Invalid,
-            subject: certificate_login
-                .as_deref()
-                .unwrap_or(req.credentials.claimed_name()),
+            subject: req.credentials.claimed_name(),
             auth: match &req.credentials {
                 Credentials::Anonymous => "anonymous",
                 Credentials::Password { .. } => "password",

@@ -154,4 +154,4 @@ pub use registry::Registry;
 pub use skopeo::Skopeo;
 pub use slapd::Slapd;
 pub use stack::Stack;
-pub use tools::{find_tool, require_tool};
+pub use tools::{curl, find_tool, require_tool};

@@ -76,3 +76,11 @@ fn is_executable(p: &Path) -> bool {
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
 }
+
+/// `curl -sS --max-time 10 ARGS…` (for HTTPS and client certificates, which the tiny client
+/// in `http.rs` does not speak), with a 20 s command timeout.
+pub fn curl(args: &[&str]) -> super::process::CmdOutput {
+    let mut cmd = std::process::Command::new(require_tool("curl"));
+    cmd.args(["-sS", "--max-time", "10"]).args(args);
+    super::process::run_command(cmd, None, std::time::Duration::from_secs(20))
+}
